@@ -1,0 +1,211 @@
+"""The executor interface and the module-level functions that actually run jobs."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from abc import ABCMeta, abstractmethod
+from collections import defaultdict
+from datetime import datetime, timedelta
+from traceback import format_tb
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MISSED,
+    JobExecutionEvent,
+)
+
+if TYPE_CHECKING:
+    from apscheduler.job import Job
+    from apscheduler.schedulers.base import BaseScheduler
+
+
+class MaxInstancesReachedError(Exception):
+    """Raised when a job is submitted while ``max_instances`` of it are already running."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(
+            f'Job "{job.id}" has already reached its maximum number of instances '
+            f"({job.max_instances})"
+        )
+
+
+class BaseExecutor(metaclass=ABCMeta):
+    """Abstract base class that defines the interface that every executor must implement."""
+
+    _scheduler: BaseScheduler | None = None
+    _lock: Any = None
+    _logger = logging.getLogger("apscheduler.executors")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._instances: defaultdict[str, int] = defaultdict(int)
+
+    def start(self, scheduler: BaseScheduler, alias: str) -> None:
+        """
+        Called by the scheduler when the scheduler is being started or when the executor is being
+        added to an already running scheduler.
+
+        :param scheduler: the scheduler that is starting this executor
+        :param alias: alias of this executor as it was assigned to the scheduler
+        """
+        self._scheduler = scheduler
+        self._lock = scheduler._create_lock()
+        self._logger = logging.getLogger(f"apscheduler.executors.{alias}")
+
+    def shutdown(self, wait: bool = True) -> None:
+        """
+        Shuts down this executor.
+
+        :param wait: ``True`` to wait until all submitted jobs have been executed
+        """
+
+    def submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        """
+        Submits job for execution.
+
+        :param job: job to execute
+        :param run_times: list of datetimes specifying when the job should have been run
+        :raises MaxInstancesReachedError: if the maximum number of allowed instances for this job
+            has been reached
+        """
+        assert self._lock is not None, "This executor has not been started yet"
+        with self._lock:
+            if self._instances[job.id] >= job.max_instances:
+                raise MaxInstancesReachedError(job)
+
+            # counted before submitting: an executor that runs the job synchronously releases
+            # the instance before _do_submit_job returns
+            self._instances[job.id] += 1
+            try:
+                self._do_submit_job(job, run_times)
+            except BaseException:
+                self._release_instance(job.id)
+                raise
+
+    @abstractmethod
+    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        """Performs the actual task of scheduling `run_job` to be called."""
+
+    def _release_instance(self, job_id: str) -> None:
+        with self._lock:
+            self._instances[job_id] -= 1
+            if self._instances[job_id] <= 0:
+                del self._instances[job_id]
+
+    def _run_job_success(self, job_id: str, events: list[JobExecutionEvent]) -> None:
+        """
+        Called by the executor with the list of generated events when :func:`run_job` has been
+        successfully called.
+        """
+        self._release_instance(job_id)
+        for event in events:
+            self._scheduler._dispatch_event(event)
+
+    def _run_job_error(
+        self, job_id: str, exc: BaseException, traceback: Any = None
+    ) -> None:
+        """Called by the executor with the exception if there is an error calling `run_job`."""
+        self._release_instance(job_id)
+        exc_info = (exc.__class__, exc, traceback)
+        self._logger.error("Error running job %s", job_id, exc_info=exc_info)
+
+
+def _run_time_missed(
+    job: Job, jobstore_alias: str, run_time: datetime, logger: logging.Logger
+) -> JobExecutionEvent | None:
+    """Return a missed-run event if ``run_time`` is later than the job's grace time allows."""
+    if job.misfire_grace_time is None:
+        return None
+
+    lateness = _now(job, run_time) - run_time
+    if lateness <= timedelta(seconds=job.misfire_grace_time):
+        return None
+
+    logger.warning('Run time of job "%s" was missed by %s', job, lateness)
+    return JobExecutionEvent(EVENT_JOB_MISSED, job.id, jobstore_alias, run_time)
+
+
+def _success_event(
+    job: Job, jobstore_alias: str, run_time: datetime, retval: Any, logger: logging.Logger
+) -> JobExecutionEvent:
+    logger.info('Job "%s" executed successfully', job)
+    return JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, jobstore_alias, run_time, retval=retval)
+
+
+def _error_event(
+    job: Job, jobstore_alias: str, run_time: datetime, logger: logging.Logger
+) -> JobExecutionEvent:
+    """Log the exception being handled and turn it into an event, dropping its frames."""
+    exc, tb = sys.exc_info()[1:]
+    formatted_tb = "".join(format_tb(tb))
+    logger.exception('Job "%s" raised an exception', job)
+    # clearing the frames releases the locals of the failed call (which may be large)
+    traceback.clear_frames(tb)
+    del tb
+    return JobExecutionEvent(
+        EVENT_JOB_ERROR, job.id, jobstore_alias, run_time, exception=exc, traceback=formatted_tb
+    )
+
+
+def _now(job: Job, run_time: datetime) -> datetime:
+    """Ask the scheduler's clock if there is one; a job running in another process has none."""
+    clock = getattr(job._scheduler, "_clock", None)
+    if clock is not None:
+        return clock.now(run_time.tzinfo)
+
+    return datetime.now(run_time.tzinfo)
+
+
+def run_job(
+    job: Job, jobstore_alias: str, run_times: list[datetime], logger_name: str
+) -> list[JobExecutionEvent]:
+    """
+    Called by executors to run the job. Returns a list of scheduler events to be dispatched by the
+    scheduler.
+
+    Run times later than the job's ``misfire_grace_time`` are skipped and reported as missed.
+    """
+    events = []
+    logger = logging.getLogger(logger_name)
+    for run_time in run_times:
+        missed = _run_time_missed(job, jobstore_alias, run_time, logger)
+        if missed:
+            events.append(missed)
+            continue
+
+        logger.info('Running job "%s" (scheduled at %s)', job, run_time)
+        try:
+            retval = job.func(*job.args, **job.kwargs)
+        except BaseException:
+            events.append(_error_event(job, jobstore_alias, run_time, logger))
+        else:
+            events.append(_success_event(job, jobstore_alias, run_time, retval, logger))
+
+    return events
+
+
+async def run_coroutine_job(
+    job: Job, jobstore_alias: str, run_times: list[datetime], logger_name: str
+) -> list[JobExecutionEvent]:
+    """Coroutine twin of :func:`run_job`: awaits the job's coroutine once per run time."""
+    events = []
+    logger = logging.getLogger(logger_name)
+    for run_time in run_times:
+        missed = _run_time_missed(job, jobstore_alias, run_time, logger)
+        if missed:
+            events.append(missed)
+            continue
+
+        logger.info('Running job "%s" (scheduled at %s)', job, run_time)
+        try:
+            retval = await job.func(*job.args, **job.kwargs)
+        except BaseException:
+            events.append(_error_event(job, jobstore_alias, run_time, logger))
+        else:
+            events.append(_success_event(job, jobstore_alias, run_time, retval, logger))
+
+    return events

@@ -1,0 +1,357 @@
+"""The job: a callable, its arguments, its trigger and the options the scheduler runs it with."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import uuid4
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.util import (
+    check_callable_args,
+    convert_to_datetime,
+    datetime_repr,
+    get_callable_name,
+    obj_to_ref,
+    ref_to_obj,
+)
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.base import BaseScheduler
+
+_STATE_VERSION = 1
+_MODIFIABLE = frozenset(
+    {
+        "id",
+        "func",
+        "trigger",
+        "executor",
+        "args",
+        "kwargs",
+        "name",
+        "misfire_grace_time",
+        "coalesce",
+        "max_instances",
+        "next_run_time",
+    }
+)
+
+
+class Job:
+    """
+    Contains the options given when scheduling callables and its current schedule and other state.
+    This class should never be instantiated by the user.
+
+    :var str id: the unique identifier of this job
+    :var str name: the description of this job
+    :var func: the callable to execute
+    :var tuple|list args: positional arguments to the callable
+    :var dict kwargs: keyword arguments to the callable
+    :var bool coalesce: whether to only run the job once when several run times are due
+    :var trigger: the trigger object that controls the schedule of this job
+    :var str executor: the name of the executor that will run this job
+    :var int misfire_grace_time: the time (in seconds) how much this job's execution is allowed to
+        be late (``None`` means "allow the job to run no matter how late it is")
+    :var int max_instances: the maximum number of concurrently executing instances allowed for this
+        job
+    :var datetime.datetime next_run_time: the next scheduled run time of this job
+
+    .. note::
+        The ``misfire_grace_time`` has some non-obvious effects on job execution. See the
+        :ref:`missed-job-executions` section in the documentation for an in-depth explanation.
+    """
+
+    __slots__ = (
+        "_scheduler",
+        "_jobstore_alias",
+        "id",
+        "trigger",
+        "executor",
+        "func",
+        "func_ref",
+        "args",
+        "kwargs",
+        "name",
+        "misfire_grace_time",
+        "coalesce",
+        "max_instances",
+        "next_run_time",
+        "__weakref__",
+    )
+
+    def __init__(self, scheduler: BaseScheduler, id: str | None = None, **kwargs: Any) -> None:
+        super().__init__()
+        self._scheduler = scheduler
+        self._jobstore_alias: str | None = None
+        self._modify(id=id or uuid4().hex, **kwargs)
+
+    def modify(self, **changes: Any) -> Job:
+        """
+        Makes the given changes to this job and saves it in the associated job store.
+
+        Accepted keyword arguments are the same as the variables on this class.
+
+        .. seealso:: :meth:`~apscheduler.schedulers.base.BaseScheduler.modify_job`
+
+        :return: this job instance
+        """
+        self._scheduler.modify_job(self.id, self._jobstore_alias, **changes)
+        return self
+
+    def reschedule(self, trigger: str | BaseTrigger, **trigger_args: Any) -> Job:
+        """
+        Shortcut for switching the trigger on this job.
+
+        .. seealso:: :meth:`~apscheduler.schedulers.base.BaseScheduler.reschedule_job`
+
+        :return: this job instance
+        """
+        self._scheduler.reschedule_job(self.id, self._jobstore_alias, trigger, **trigger_args)
+        return self
+
+    def pause(self) -> Job:
+        """
+        Temporarily suspend the execution of this job.
+
+        .. seealso:: :meth:`~apscheduler.schedulers.base.BaseScheduler.pause_job`
+
+        :return: this job instance
+        """
+        self._scheduler.pause_job(self.id, self._jobstore_alias)
+        return self
+
+    def resume(self) -> Job:
+        """
+        Resume the schedule of this job if previously paused.
+
+        .. seealso:: :meth:`~apscheduler.schedulers.base.BaseScheduler.resume_job`
+
+        :return: this job instance
+        """
+        self._scheduler.resume_job(self.id, self._jobstore_alias)
+        return self
+
+    def remove(self) -> None:
+        """
+        Unschedules this job and removes it from its associated job store.
+
+        .. seealso:: :meth:`~apscheduler.schedulers.base.BaseScheduler.remove_job`
+        """
+        self._scheduler.remove_job(self.id, self._jobstore_alias)
+
+    @property
+    def pending(self) -> bool:
+        """
+        Returns ``True`` if the referenced job is still waiting to be added to its designated job
+        store.
+        """
+        return self._jobstore_alias is None
+
+    def _get_run_times(self, now: datetime) -> list[datetime]:
+        """
+        Computes the scheduled run times between ``next_run_time`` and ``now`` (inclusive).
+
+        :return: the run times, oldest first
+        """
+        run_times = []
+        next_run_time = self.next_run_time
+        while next_run_time is not None and next_run_time <= now:
+            run_times.append(next_run_time)
+            next_run_time = self.trigger.get_next_fire_time(next_run_time, now)
+
+        return run_times
+
+    def _modify(self, **changes: Any) -> None:
+        """
+        Validates the changes to the Job and makes the modifications if and only if all of them
+        validate.
+
+        :raises AttributeError: for keys that are not job options
+        :raises TypeError: for values of the wrong type
+        :raises ValueError: for values out of range, or arguments the callable cannot take
+        """
+        unknown = set(changes) - _MODIFIABLE
+        if unknown:
+            raise AttributeError(
+                f"The following are not modifiable attributes of Job: {', '.join(sorted(unknown))}"
+            )
+
+        approved: dict[str, Any] = {}
+
+        if "id" in changes:
+            value = changes.pop("id")
+            if not isinstance(value, str):
+                raise TypeError(f"id must be a nonempty string, got {value!r}")
+            if hasattr(self, "id"):
+                raise ValueError("The job ID may not be changed")
+            if not value:
+                raise TypeError(f"id must be a nonempty string, got {value!r}")
+            approved["id"] = value
+
+        if "func" in changes or "args" in changes or "kwargs" in changes:
+            func = changes.pop("func") if "func" in changes else self.func
+            args = changes.pop("args") if "args" in changes else self.args
+            kwargs = changes.pop("kwargs") if "kwargs" in changes else self.kwargs
+            approved.update(self._validate_call(func, args, kwargs))
+
+        if "name" in changes:
+            value = changes.pop("name")
+            if not value or not isinstance(value, str):
+                raise TypeError(f"name must be a nonempty string, got {value!r}")
+            approved["name"] = value
+
+        if "misfire_grace_time" in changes:
+            value = changes.pop("misfire_grace_time")
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value <= 0
+            ):
+                raise TypeError(
+                    f"misfire_grace_time must be either None or a positive integer, got {value!r}"
+                )
+            approved["misfire_grace_time"] = value
+
+        if "coalesce" in changes:
+            approved["coalesce"] = bool(changes.pop("coalesce"))
+
+        if "max_instances" in changes:
+            value = changes.pop("max_instances")
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise TypeError(f"max_instances must be a positive integer, got {value!r}")
+            approved["max_instances"] = value
+
+        if "trigger" in changes:
+            trigger = changes.pop("trigger")
+            if not isinstance(trigger, BaseTrigger):
+                raise TypeError(
+                    f"Expected a trigger instance, got {trigger.__class__.__name__} instead"
+                )
+            approved["trigger"] = trigger
+
+        if "executor" in changes:
+            value = changes.pop("executor")
+            if not isinstance(value, str):
+                raise TypeError(f"executor must be a string, got {value!r}")
+            approved["executor"] = value
+
+        if "next_run_time" in changes:
+            value = changes.pop("next_run_time")
+            approved["next_run_time"] = convert_to_datetime(
+                value, self._scheduler.timezone, "next_run_time"
+            )
+
+        for key, value in approved.items():
+            setattr(self, key, value)
+
+    def _validate_call(self, func: Any, args: Any, kwargs: Any) -> dict[str, Any]:
+        """Check the callable and its arguments together, since each constrains the other."""
+        if isinstance(func, str):
+            func_ref = func
+            func = ref_to_obj(func)
+        elif callable(func):
+            try:
+                func_ref = obj_to_ref(func)
+            except ValueError:
+                # lambdas, partials and nested functions run fine in memory; persistent stores
+                # refuse them when the job is serialized
+                func_ref = None
+        else:
+            raise TypeError(f"func must be a callable or a textual reference to one, got {func!r}")
+
+        if not hasattr(self, "name") or getattr(self, "name", None) is None:
+            name = get_callable_name(func)
+        else:
+            name = None
+
+        if isinstance(args, str) or not isinstance(args, Iterable):
+            raise TypeError(f"args must be a non-string iterable, got {args!r}")
+        if isinstance(kwargs, str) or not isinstance(kwargs, Mapping):
+            raise TypeError(f"kwargs must be a dict-like object, got {kwargs!r}")
+
+        args = tuple(args)
+        check_callable_args(func, args, kwargs)
+        approved = {"func": func, "func_ref": func_ref, "args": args, "kwargs": kwargs}
+        if name is not None:
+            approved["name"] = name
+
+        return approved
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Don't allow this Job to be serialized if the function reference could not be determined
+        if not self.func_ref:
+            raise ValueError(
+                f"This Job cannot be serialized since the reference to its callable ({self.func!r}) "
+                f"could not be determined. Consider giving a textual reference (module:function "
+                f"name) instead."
+            )
+
+        # Instance methods cannot survive serialization as-is, so store the instance in args
+        if inspect.ismethod(self.func) and not inspect.isclass(self.func.__self__):
+            args = (self.func.__self__,) + tuple(self.args)
+        else:
+            args = self.args
+
+        return {
+            "version": _STATE_VERSION,
+            "id": self.id,
+            "func": self.func_ref,
+            "trigger": self.trigger,
+            "executor": self.executor,
+            "args": args,
+            "kwargs": self.kwargs,
+            "name": self.name,
+            "misfire_grace_time": self.misfire_grace_time,
+            "coalesce": self.coalesce,
+            "max_instances": self.max_instances,
+            "next_run_time": self.next_run_time,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if state.get("version", 1) > _STATE_VERSION:
+            raise ValueError(
+                f"Job has version {state['version']}, but only version {_STATE_VERSION} "
+                f"can be handled"
+            )
+
+        self.id = state["id"]
+        self.func_ref = state["func"]
+        self.func = ref_to_obj(self.func_ref)
+        self.trigger = state["trigger"]
+        self.executor = state["executor"]
+        self.args = state["args"]
+        self.kwargs = state["kwargs"]
+        self.name = state["name"]
+        self.misfire_grace_time = state["misfire_grace_time"]
+        self.coalesce = state["coalesce"]
+        self.max_instances = state["max_instances"]
+        self.next_run_time = state["next_run_time"]
+        if not hasattr(self, "_scheduler"):
+            self._scheduler = None  # type: ignore[assignment]
+        if not hasattr(self, "_jobstore_alias"):
+            self._jobstore_alias = None
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Job):
+            return self.id == other.id
+
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        return f"<Job (id={self.id} name={self.name})>"
+
+    def __str__(self) -> str:
+        if hasattr(self, "next_run_time"):
+            status = (
+                "next run at: " + datetime_repr(self.next_run_time)
+                if self.next_run_time
+                else "paused"
+            )
+        else:
+            status = "pending"
+
+        return f"{self.name} (trigger: {self.trigger}, {status})"
+

@@ -1,0 +1,15 @@
+"""Scheduler implementations and the errors about their state."""
+
+
+class SchedulerAlreadyRunningError(Exception):
+    """Raised when attempting to start or configure the scheduler when it's already running."""
+
+    def __str__(self) -> str:
+        return "Scheduler is already running"
+
+
+class SchedulerNotRunningError(Exception):
+    """Raised when attempting to shut down the scheduler when it's not running."""
+
+    def __str__(self) -> str:
+        return "Scheduler is not running"
