@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from abc import ABCMeta, abstractmethod
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from apscheduler.job import Job
@@ -41,6 +41,21 @@ class TransientJobError(ValueError):
         )
 
 
+class UnloadableJob(NamedTuple):
+    """
+    A stored job that could not be loaded, kept in its store untouched.
+
+    .. versionadded:: 3.12.0
+    """
+
+    #: identifier of the stored job
+    job_id: str
+    #: alias of the store that holds it
+    jobstore: str | None
+    #: why it could not be loaded
+    reason: str
+
+
 class BaseJobStore(metaclass=ABCMeta):
     """Abstract base class that defines the interface that every job store must implement."""
 
@@ -72,6 +87,17 @@ class BaseJobStore(metaclass=ABCMeta):
                     del jobs[:index]
                     jobs.extend(paused_jobs)
                 break
+
+    def get_unloadable_jobs(self) -> list[UnloadableJob]:
+        """
+        Return the stored jobs that failed to load on the last pass over them.
+
+        Unlike APScheduler 3, which deleted such jobs, they are kept, so a deploy that renames a
+        module does not wipe the schedule. Stores that keep live objects never have any.
+
+        .. versionadded:: 3.12.0
+        """
+        return []
 
     @abstractmethod
     def lookup_job(self, job_id: str) -> Job | None:
