@@ -180,6 +180,11 @@ class Job:
 
         approved: dict[str, Any] = {}
 
+        # a new job given name=None takes the callable's name (the scheduler passes name=None
+        # when the user gave none); on an existing job, None stays an invalid name
+        if "name" in changes and changes["name"] is None and not hasattr(self, "name"):
+            del changes["name"]
+
         if "id" in changes:
             value = changes.pop("id")
             if not isinstance(value, str):
