@@ -275,6 +275,7 @@ class Job:
             raise TypeError(f"kwargs must be a dict-like object, got {kwargs!r}")
 
         args = tuple(args)
+        kwargs = dict(kwargs)
         check_callable_args(func, args, kwargs)
         approved = {"func": func, "func_ref": func_ref, "args": args, "kwargs": kwargs}
         if name is not None:

@@ -1,0 +1,80 @@
+"""Writing jobs to JSON and reading them back, for ``export_jobs`` and ``import_jobs``."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from base64 import b64decode, b64encode
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import IO, Any
+
+from apscheduler.util import obj_to_ref, ref_to_obj
+
+FORMAT_VERSION = 1
+_CLASS_KEY = "__apscheduler_class__"
+_STATE_KEY = "__apscheduler_state__"
+_PICKLE_KEY = "__apscheduler_pickle__"
+
+
+def _encode(obj: Any) -> Any:
+    """Turn what json cannot write into a tagged dict: a class reference and its state."""
+    state_method = getattr(obj, "__getstate__", None)
+    if state_method is not None and not isinstance(obj, type):
+        state = state_method()
+        if isinstance(state, dict):
+            return {_CLASS_KEY: obj_to_ref(type(obj)), _STATE_KEY: state}
+
+    return {_PICKLE_KEY: b64encode(pickle.dumps(obj)).decode("ascii")}
+
+
+def _decode(tagged: dict[str, Any]) -> Any:
+    if _CLASS_KEY in tagged:
+        cls = ref_to_obj(tagged[_CLASS_KEY])
+        obj = cls.__new__(cls)
+        obj.__setstate__(tagged[_STATE_KEY])
+        return obj
+    if _PICKLE_KEY in tagged:
+        return pickle.loads(b64decode(tagged[_PICKLE_KEY]))
+
+    return tagged
+
+
+@contextmanager
+def _opened(file: Any, mode: str) -> Iterator[IO[str]]:
+    if hasattr(file, "read" if mode == "r" else "write"):
+        yield file
+    else:
+        with open(file, mode, encoding="utf-8") as opened:
+            yield opened
+
+
+def write_jobs(jobs: Iterable[Any], outfile: Any) -> None:
+    """Write the states of ``jobs`` as JSON to a path or a text file object."""
+    from apscheduler import version
+
+    document = {
+        "version": FORMAT_VERSION,
+        "scheduler_version": version,
+        "jobs": [job.__getstate__() for job in jobs],
+    }
+    with _opened(outfile, "w") as file:
+        json.dump(document, file, default=_encode)
+
+
+def read_job_states(infile: Any) -> list[dict[str, Any]]:
+    """
+    Read job states written by :func:`write_jobs` from a path or a text file object.
+
+    :raises ValueError: if the document is of another format version
+    """
+    with _opened(infile, "r") as file:
+        document = json.load(file, object_hook=_decode)
+
+    if document.get("version") != FORMAT_VERSION:
+        raise ValueError(
+            f"Unsupported export format version {document.get('version')!r}: only version "
+            f"{FORMAT_VERSION} can be imported"
+        )
+
+    return document["jobs"]

@@ -1,0 +1,522 @@
+"""The job management half of the scheduler's public API (adding, changing, finding jobs)."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import IO, TYPE_CHECKING, Any
+
+from apscheduler.events import (
+    EVENT_ALL_JOBS_REMOVED,
+    EVENT_JOB_ADDED,
+    EVENT_JOB_MODIFIED,
+    EVENT_JOB_REMOVED,
+    JobEvent,
+    SchedulerEvent,
+)
+from apscheduler.job import Job
+from apscheduler.jobstores.base import ConflictingIdError, JobLookupError, UnloadableJob
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.util import undefined
+
+if TYPE_CHECKING:
+    from apscheduler.jobstores.base import BaseJobStore
+
+_STATE_STOPPED = 0
+_STATE_RUNNING = 1
+
+
+class JobsAPI:
+    """Mixed into :class:`~apscheduler.schedulers.base.BaseScheduler`; documented there."""
+
+    def add_job(
+        self,
+        func: Callable[..., Any] | str,
+        trigger: BaseTrigger | str | None = None,
+        args: Iterable[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        id: str | None = None,
+        name: str | None = None,
+        misfire_grace_time: int | None = undefined,  # type: ignore[assignment]
+        coalesce: bool = undefined,  # type: ignore[assignment]
+        max_instances: int = undefined,  # type: ignore[assignment]
+        next_run_time: datetime | str | None = undefined,  # type: ignore[assignment]
+        jobstore: str = "default",
+        executor: str = "default",
+        replace_existing: bool = False,
+        **trigger_args: Any,
+    ) -> Job:
+        """
+        Adds the given job to the job list and wakes up the scheduler if it's already running.
+
+        Any option that defaults to ``undefined`` will be replaced with the corresponding default
+        value when the job is scheduled (which happens when the scheduler is started, or
+        immediately if the scheduler is already running).
+
+        The ``func`` argument can be given either as a callable object or a textual reference in
+        the ``package.module:some.object`` format, where the first half (separated by ``:``) is an
+        importable module and the second half is a reference to the callable object, relative to
+        the module.
+
+        The ``trigger`` argument can either be:
+          #. the alias name of the trigger (e.g. ``date``, ``interval`` or ``cron``), in which case
+            any extra keyword arguments to this method are passed on to the trigger's constructor
+          #. an instance of a trigger class
+
+        :param func: callable (or a textual reference to one) to run at the given time
+        :param trigger: trigger that determines when ``func`` is called
+        :param args: list of positional arguments to call func with
+        :param kwargs: dict of keyword arguments to call func with
+        :param id: explicit identifier for the job (for modifying it later)
+        :param name: textual description of the job
+        :param misfire_grace_time: seconds after the designated runtime that the job is still
+            allowed to be run (or ``None`` to allow the job to run no matter how late it is)
+        :param coalesce: run once instead of many times if the scheduler determines that the
+            job should be run more than once in succession
+        :param max_instances: maximum number of concurrently running instances allowed for this
+            job
+        :param next_run_time: when to first run the job, regardless of the trigger (pass
+            ``None`` to add the job as paused)
+        :param jobstore: alias of the job store to store the job in
+        :param executor: alias of the executor to run the job with
+        :param replace_existing: ``True`` to replace an existing job with the same ``id``
+            (but retain the number of runs from the existing one)
+        :raises TypeError: if ``trigger`` is neither an alias nor a trigger instance
+        :raises ConflictingIdError: if the id is taken and ``replace_existing`` is false
+        :rtype: Job
+        """
+        job_kwargs = {
+            "trigger": self._create_trigger(trigger, trigger_args),
+            "executor": executor,
+            "func": func,
+            "args": args if args is not None else (),
+            "kwargs": kwargs if kwargs is not None else {},
+            "id": id,
+            "name": name,
+            "misfire_grace_time": misfire_grace_time,
+            "coalesce": coalesce,
+            "max_instances": max_instances,
+            "next_run_time": next_run_time,
+        }
+        job_kwargs = {key: value for key, value in job_kwargs.items() if value is not undefined}
+        job = Job(self, **job_kwargs)
+
+        # Don't really add jobs to job stores before the scheduler is up and running
+        with self._jobstores_lock:
+            if self.state == _STATE_STOPPED:
+                self._pending_jobs.append((job, jobstore, replace_existing))
+                self._logger.info(
+                    "Adding job tentatively -- it will be properly scheduled when "
+                    "the scheduler starts"
+                )
+            else:
+                self._real_add_job(job, jobstore, replace_existing)
+
+        return job
+
+    def scheduled_job(
+        self,
+        trigger: BaseTrigger | str,
+        args: Iterable[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        id: str | None = None,
+        name: str | None = None,
+        misfire_grace_time: int | None = undefined,  # type: ignore[assignment]
+        coalesce: bool = undefined,  # type: ignore[assignment]
+        max_instances: int = undefined,  # type: ignore[assignment]
+        next_run_time: datetime | str | None = undefined,  # type: ignore[assignment]
+        jobstore: str = "default",
+        executor: str = "default",
+        **trigger_args: Any,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """
+        A decorator version of :meth:`add_job`, except that ``replace_existing`` is always
+        ``True``.
+
+        .. important:: The ``id`` argument must be given if scheduling a job in a persistent job
+            store. The scheduler cannot, however, enforce this requirement.
+        """
+
+        def inner(func: Callable[..., Any]) -> Callable[..., Any]:
+            self.add_job(
+                func,
+                trigger,
+                args,
+                kwargs,
+                id,
+                name,
+                misfire_grace_time,
+                coalesce,
+                max_instances,
+                next_run_time,
+                jobstore,
+                executor,
+                True,
+                **trigger_args,
+            )
+            return func
+
+        return inner
+
+    def modify_job(self, job_id: str, jobstore: str | None = None, **changes: Any) -> Job:
+        """
+        Modifies the properties of a single job.
+
+        Modifications are passed to this method as extra keyword arguments.
+
+        :param job_id: the identifier of the job
+        :param jobstore: alias of the job store that contains the job
+        :return: the relevant job instance
+        :raises JobLookupError: if the job was not found
+        """
+        with self._jobstores_lock:
+            job, jobstore = self._lookup_job(job_id, jobstore)
+            job._modify(**changes)
+            if jobstore:
+                self._lookup_jobstore(jobstore).update_job(job)
+
+        self._dispatch_event(JobEvent(EVENT_JOB_MODIFIED, job_id, jobstore))
+
+        # Wake up the scheduler since the job's next run time may have been changed
+        if self.state == _STATE_RUNNING:
+            self.wakeup()
+
+        return job
+
+    def reschedule_job(
+        self,
+        job_id: str,
+        jobstore: str | None = None,
+        trigger: BaseTrigger | str | None = None,
+        **trigger_args: Any,
+    ) -> Job:
+        """
+        Constructs a new trigger for a job and updates its next run time.
+
+        Extra keyword arguments are passed directly to the trigger's constructor.
+
+        :param job_id: the identifier of the job
+        :param jobstore: alias of the job store that contains the job
+        :param trigger: alias of the trigger type or a trigger instance
+        :return: the relevant job instance
+        :raises JobLookupError: if the job was not found
+        """
+        trigger = self._create_trigger(trigger, trigger_args)
+        now = self._clock.now(self.timezone)
+        next_run_time = trigger.get_next_fire_time(None, now)
+        return self.modify_job(job_id, jobstore, trigger=trigger, next_run_time=next_run_time)
+
+    def pause_job(self, job_id: str, jobstore: str | None = None) -> Job:
+        """
+        Causes the given job not to be executed until it is explicitly resumed.
+
+        :param job_id: the identifier of the job
+        :param jobstore: alias of the job store that contains the job
+        :return: the relevant job instance
+        """
+        return self.modify_job(job_id, jobstore, next_run_time=None)
+
+    def resume_job(self, job_id: str, jobstore: str | None = None) -> Job | None:
+        """
+        Resumes the schedule of the given job, or removes the job if its schedule is finished.
+
+        :param job_id: the identifier of the job
+        :param jobstore: alias of the job store that contains the job
+        :return: the relevant job instance if the job was rescheduled, or ``None`` if no
+            next run time could be calculated and the job was removed
+        """
+        with self._jobstores_lock:
+            job, jobstore = self._lookup_job(job_id, jobstore)
+            now = self._clock.now(self.timezone)
+            next_run_time = job.trigger.get_next_fire_time(None, now)
+            if next_run_time:
+                return self.modify_job(job_id, jobstore, next_run_time=next_run_time)
+
+            self.remove_job(job.id, jobstore)
+            return None
+
+    def get_jobs(self, jobstore: str | None = None, pending: bool | None = None) -> list[Job]:
+        """
+        Returns a list of pending jobs (if the scheduler hasn't been started yet) and scheduled
+        jobs, either from a specific job store or from all of them.
+
+        If the scheduler has not been started yet, only pending jobs can be returned because the
+        job stores haven't been started yet either.
+
+        :param jobstore: alias of the job store
+        :param pending: **DEPRECATED**
+        :rtype: list[Job]
+        """
+        if pending is not None:
+            warnings.warn(
+                'The "pending" option is deprecated -- get_jobs() always returns scheduled jobs '
+                "if the scheduler has been started and pending jobs otherwise",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+
+        jobs = []
+        with self._jobstores_lock:
+            if self.state == _STATE_STOPPED:
+                for job, alias, _replace_existing in self._pending_jobs:
+                    if jobstore is None or alias == jobstore:
+                        jobs.append(job)
+            else:
+                for alias, store in self._jobstores.items():
+                    if jobstore is None or alias == jobstore:
+                        jobs.extend(store.get_all_jobs())
+
+        return jobs
+
+    def get_job(self, job_id: str, jobstore: str | None = None) -> Job | None:
+        """
+        Returns the Job that matches the given ``job_id``.
+
+        :param job_id: the identifier of the job
+        :param jobstore: alias of the job store that most likely contains the job
+        :return: the Job by the given ID, or ``None`` if it wasn't found
+        """
+        with self._jobstores_lock:
+            try:
+                return self._lookup_job(job_id, jobstore)[0]
+            except JobLookupError:
+                return None
+
+    def get_unloadable_jobs(self, jobstore: str | None = None) -> list[UnloadableJob]:
+        """
+        Return the stored jobs that could not be loaded (broken callable, trigger or pickle).
+
+        Such jobs stay in their stores untouched; remove them with :meth:`remove_job`, or fix
+        the code and they load again on the next pass.
+
+        :param jobstore: alias of the job store to look in (all of them if ``None``)
+
+        .. versionadded:: 3.12.0
+        """
+        with self._jobstores_lock:
+            return [
+                unloadable
+                for alias, store in self._jobstores.items()
+                if jobstore is None or alias == jobstore
+                for unloadable in store.get_unloadable_jobs()
+            ]
+
+    def remove_job(self, job_id: str, jobstore: str | None = None) -> None:
+        """
+        Removes a job, preventing it from being run any more.
+
+        :param job_id: the identifier of the job
+        :param jobstore: alias of the job store that contains the job
+        :raises JobLookupError: if the job was not found
+        """
+        jobstore_alias = None
+        with self._jobstores_lock:
+            # Check if the job is among the pending jobs
+            if self.state == _STATE_STOPPED:
+                for i, (job, alias, _replace_existing) in enumerate(self._pending_jobs):
+                    if job.id == job_id and jobstore in (None, alias):
+                        del self._pending_jobs[i]
+                        jobstore_alias = alias
+                        break
+            else:
+                # Otherwise, try to remove it from each store until it succeeds or we run out of
+                # stores to check
+                for alias, store in self._jobstores.items():
+                    if jobstore in (None, alias):
+                        try:
+                            store.remove_job(job_id)
+                            jobstore_alias = alias
+                            break
+                        except JobLookupError:
+                            continue
+
+        if jobstore_alias is None:
+            raise JobLookupError(job_id)
+
+        # Notify listeners that a job has been removed
+        self._dispatch_event(JobEvent(EVENT_JOB_REMOVED, job_id, jobstore_alias))
+        self._logger.info("Removed job %s", job_id)
+
+    def remove_all_jobs(self, jobstore: str | None = None) -> None:
+        """
+        Removes all jobs from the specified job store, or all job stores if none is given.
+
+        :param jobstore: alias of the job store
+        """
+        with self._jobstores_lock:
+            if self.state == _STATE_STOPPED:
+                if jobstore:
+                    self._pending_jobs = [
+                        pending for pending in self._pending_jobs if pending[1] != jobstore
+                    ]
+                else:
+                    self._pending_jobs = []
+            else:
+                for alias, store in self._jobstores.items():
+                    if jobstore in (None, alias):
+                        store.remove_all_jobs()
+
+        self._dispatch_event(SchedulerEvent(EVENT_ALL_JOBS_REMOVED, jobstore))
+
+    def print_jobs(self, jobstore: str | None = None, out: IO[str] | None = None) -> None:
+        """
+        print_jobs(jobstore=None, out=sys.stdout)
+
+        Prints out a textual listing of all jobs currently scheduled on either all job stores or
+        just a specific one.
+
+        :param jobstore: alias of the job store, ``None`` to list jobs from all stores
+        :param out: a file-like object to print to (defaults to **sys.stdout** if nothing is
+            given)
+        """
+        out = out or sys.stdout
+        with self._jobstores_lock:
+            if self.state == _STATE_STOPPED:
+                print("Pending jobs:", file=out)
+                if self._pending_jobs:
+                    for job, jobstore_alias, _replace_existing in self._pending_jobs:
+                        if jobstore in (None, jobstore_alias):
+                            print(f"    {job}", file=out)
+                else:
+                    print("    No pending jobs", file=out)
+            else:
+                for alias, store in sorted(self._jobstores.items()):
+                    if jobstore in (None, alias):
+                        print(f"Jobstore {alias}:", file=out)
+                        jobs = store.get_all_jobs()
+                        if jobs:
+                            for job in jobs:
+                                print(f"    {job}", file=out)
+                        else:
+                            print("    No scheduled jobs", file=out)
+
+    def export_jobs(self, outfile: Any, jobstore: str | None = None) -> None:
+        """
+        Export stored jobs as JSON.
+
+        :param outfile: either a file object opened in text write mode ("w"), or a path
+            to the target file
+        :param jobstore: alias of the job store to export jobs from (if omitted, export
+            from all configured job stores)
+        :raises RuntimeError: if the scheduler has not been started
+        """
+        from apscheduler.schedulers._export import write_jobs
+
+        if self.state == _STATE_STOPPED:
+            raise RuntimeError(
+                "the scheduler must have been started for job export to work"
+            )
+
+        write_jobs(self.get_jobs(jobstore), outfile)
+
+    def import_jobs(self, infile: Any, jobstore: str = "default") -> None:
+        """
+        Import jobs previously exported via :meth:`export_jobs`.
+
+        :param infile: either a file object opened in text read mode ("r") or a path to
+            a JSON file containing previously exported jobs
+        :param jobstore: the alias of the job store to import the jobs to
+        :raises ValueError: if the file is not an export of a supported version
+        """
+        from apscheduler.schedulers._export import read_job_states
+
+        with self._jobstores_lock:
+            store = self._lookup_jobstore(jobstore)
+            for job_state in read_job_states(infile):
+                job = Job.__new__(Job)
+                job.__setstate__(job_state)
+                job._scheduler = self
+                job._jobstore_alias = jobstore
+                store.add_job(job)
+
+    def _lookup_job(self, job_id: str, jobstore_alias: str | None) -> tuple[Job, str | None]:
+        """
+        Finds a job by its ID.
+
+        :param job_id: the id of the job to lookup
+        :return: a tuple of job and its job store alias (``None`` for a pending job)
+        :raises JobLookupError: if no job by the given ID is found.
+        """
+        if self.state == _STATE_STOPPED:
+            # Check if the job is among the pending jobs
+            for job, alias, _replace_existing in self._pending_jobs:
+                if job.id == job_id and jobstore_alias in (None, alias):
+                    return job, None
+        else:
+            # Look up the job from each job store
+            for alias, store in self._jobstores.items():
+                if jobstore_alias in (None, alias):
+                    job = store.lookup_job(job_id)
+                    if job is not None:
+                        return job, alias
+
+        raise JobLookupError(job_id)
+
+    def _real_add_job(self, job: Job, jobstore_alias: str, replace_existing: bool) -> None:
+        """
+        :param job: the job to add
+        :param replace_existing: ``True`` to use update_job() in case the job already exists
+            in the store
+        """
+        # Fill in undefined values with defaults
+        replacements = {
+            key: value
+            for key, value in self._job_defaults.items()
+            if not hasattr(job, key)
+        }
+
+        # Calculate the next run time if there is none defined
+        if not hasattr(job, "next_run_time"):
+            now = self._clock.now(self.timezone)
+            replacements["next_run_time"] = job.trigger.get_next_fire_time(None, now)
+
+        # Apply any replacements
+        job._modify(**replacements)
+
+        # Add the job to the given job store
+        store = self._lookup_jobstore(jobstore_alias)
+        try:
+            store.add_job(job)
+        except ConflictingIdError:
+            if replace_existing:
+                store.update_job(job)
+            else:
+                raise
+
+        job._jobstore_alias = jobstore_alias
+
+        # Notify listeners that a new job has been added
+        self._dispatch_event(JobEvent(EVENT_JOB_ADDED, job.id, jobstore_alias))
+        self._logger.info('Added job "%s" to job store "%s"', job.name, jobstore_alias)
+
+        # Notify the scheduler about the new job
+        self._wakeup_for(job.next_run_time)
+
+    def _remove_job_quietly(self, job_id: str, jobstore_alias: str) -> None:
+        """Remove a job the scheduler itself is done with; a job already gone is no error."""
+        try:
+            self.remove_job(job_id, jobstore_alias)
+        except JobLookupError:
+            pass
+
+    def _create_trigger(self, trigger: Any, trigger_args: dict[str, Any]) -> BaseTrigger:
+        if isinstance(trigger, BaseTrigger):
+            return trigger
+        if trigger is None:
+            trigger = "date"
+        elif not isinstance(trigger, str):
+            raise TypeError(
+                f"Expected a trigger instance or string, got {trigger.__class__.__name__} instead"
+            )
+
+        # Use the scheduler's time zone if nothing else is specified
+        trigger_args.setdefault("timezone", self.timezone)
+
+        # Instantiate the trigger class
+        return self._trigger_plugins.get(trigger)(**trigger_args)
+
+    # Implemented by BaseScheduler; declared here for readers and type checkers.
+    _jobstores: dict[str, BaseJobStore]
+    _lookup_jobstore: Callable[[str], BaseJobStore]

@@ -1,0 +1,525 @@
+"""The scheduler core shared by every flavour: configuration, plugins, lifecycle and processing."""
+
+from __future__ import annotations
+
+import sys
+from abc import ABCMeta, abstractmethod
+from collections.abc import Callable, Mapping
+from datetime import datetime, tzinfo
+from logging import Logger, getLogger
+from threading import RLock
+from typing import Any
+
+from apscheduler.clock import SystemClock
+from apscheduler.events import (
+    EVENT_ALL,
+    EVENT_EXECUTOR_ADDED,
+    EVENT_EXECUTOR_REMOVED,
+    EVENT_JOBSTORE_ADDED,
+    EVENT_JOBSTORE_REMOVED,
+    EVENT_SCHEDULER_PAUSED,
+    EVENT_SCHEDULER_RESUMED,
+    EVENT_SCHEDULER_SHUTDOWN,
+    EVENT_SCHEDULER_START,
+    SchedulerEvent,
+)
+from apscheduler.executors.base import BaseExecutor
+from apscheduler.jobstores.base import BaseJobStore
+from apscheduler.schedulers import SchedulerAlreadyRunningError, SchedulerNotRunningError
+from apscheduler.schedulers._config import (
+    build_plugin_instance,
+    collect_options,
+    parse_job_defaults,
+)
+from apscheduler.schedulers._jobs_api import JobsAPI
+from apscheduler.schedulers._plugins import EXECUTORS, JOBSTORES, TRIGGERS, PluginRegistry
+from apscheduler.schedulers._processing import ProcessingPass, seconds_until
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.util import astimezone, maybe_ref
+
+#: constant indicating a scheduler's stopped state
+STATE_STOPPED = 0
+#: constant indicating a scheduler's running state (started and processing jobs)
+STATE_RUNNING = 1
+#: constant indicating a scheduler's paused state (started but not processing jobs)
+STATE_PAUSED = 2
+
+# Wakeup deadline of a scheduler that sleeps until something wakes it up.
+_SLEEPING_UNTIL_WOKEN = object()
+
+
+class BaseScheduler(JobsAPI, metaclass=ABCMeta):
+    """
+    Abstract base class for all schedulers.
+
+    Takes the following keyword arguments:
+
+    :param str|logging.Logger logger: logger to use for the scheduler's logging (defaults to
+        apscheduler.scheduler)
+    :param str|datetime.tzinfo timezone: the default time zone (defaults to the local timezone)
+    :param int|float jobstore_retry_interval: the minimum number of seconds to wait between
+        retries in the scheduler's main loop if the job store raises an exception when getting
+        the list of due jobs
+    :param dict job_defaults: default values for newly added jobs
+    :param dict jobstores: a dictionary of job store alias -> job store instance or configuration
+        dict
+    :param dict executors: a dictionary of executor alias -> executor instance or configuration
+        dict
+    :param clock: an object with ``now(tz)`` and ``monotonic()`` methods that the scheduler asks
+        for the time (defaults to :class:`~apscheduler.clock.SystemClock`)
+
+    .. seealso:: :ref:`scheduler-config`
+
+    .. versionadded:: 3.12.0 the ``clock`` option
+    """
+
+    _trigger_plugins = PluginRegistry(TRIGGERS, BaseTrigger, "trigger")
+    _executor_plugins = PluginRegistry(EXECUTORS, BaseExecutor, "executor")
+    _jobstore_plugins = PluginRegistry(JOBSTORES, BaseJobStore, "job store")
+
+    def __init__(self, gconfig: Mapping[str, Any] | None = None, **options: Any) -> None:
+        super().__init__()
+        self._executors: dict[str, BaseExecutor] = {}
+        self._executors_lock = self._create_lock()
+        self._jobstores: dict[str, BaseJobStore] = {}
+        self._jobstores_lock = self._create_lock()
+        self._listeners: list[tuple[Callable[[SchedulerEvent], Any], int]] = []
+        self._listeners_lock = self._create_lock()
+        self._pending_jobs: list[tuple[Any, str, bool]] = []
+        self._wakeup_deadline: Any = None
+        self.state = STATE_STOPPED
+        self.configure(gconfig or {}, **options)
+
+    def __getstate__(self) -> Any:
+        raise TypeError(
+            "Schedulers cannot be serialized. Ensure that you are not passing a scheduler "
+            "instance as an argument to a job, or scheduling an instance method where the "
+            "instance contains a scheduler as an attribute."
+        )
+
+    def configure(
+        self, gconfig: Mapping[str, Any] | None = None, prefix: str = "apscheduler.", **options: Any
+    ) -> None:
+        """
+        Reconfigures the scheduler with the given options.
+
+        Can only be done when the scheduler isn't running.
+
+        :param dict gconfig: a "global" configuration dictionary whose values can be overridden by
+            keyword arguments to this method
+        :param str|unicode prefix: pick only those keys from ``gconfig`` that are prefixed with
+            this string (pass an empty string or ``None`` to use all keys)
+        :raises SchedulerAlreadyRunningError: if the scheduler is already running
+        """
+        if self.state != STATE_STOPPED:
+            raise SchedulerAlreadyRunningError
+
+        self._configure(collect_options(gconfig or {}, prefix, options))
+
+    def _configure(self, config: dict[str, Any]) -> None:
+        logger = config.pop("logger", None)
+        if isinstance(logger, str):
+            logger = maybe_ref(logger) if ":" in logger else getLogger(logger)
+        self._logger: Logger = logger or getLogger("apscheduler.scheduler")
+
+        timezone = config.pop("timezone", None)
+        self.timezone: tzinfo = astimezone(timezone) if timezone else _local_timezone()
+        self.jobstore_retry_interval = float(config.pop("jobstore_retry_interval", 10))
+        self._clock = maybe_ref(config.pop("clock", None)) or SystemClock()
+
+        self._job_defaults = parse_job_defaults(config.get("job_defaults") or {})
+
+        self._executors.clear()
+        for alias, value in (config.get("executors") or {}).items():
+            executor = build_plugin_instance(alias, value, self._executor_plugins, BaseExecutor)
+            self.add_executor(executor, alias)
+
+        self._jobstores.clear()
+        for alias, value in (config.get("jobstores") or {}).items():
+            jobstore = build_plugin_instance(alias, value, self._jobstore_plugins, BaseJobStore)
+            self.add_jobstore(jobstore, alias)
+
+    def start(self, paused: bool = False) -> None:
+        """
+        Start the configured executors and job stores and begin processing scheduled jobs.
+
+        :param bool paused: if ``True``, don't start job processing until :meth:`resume` is called
+        :raises SchedulerAlreadyRunningError: if the scheduler is already running
+        :raises RuntimeError: if running under uWSGI with threads disabled
+        """
+        if self.state != STATE_STOPPED:
+            raise SchedulerAlreadyRunningError
+
+        self._check_uwsgi()
+
+        with self._executors_lock:
+            if "default" not in self._executors:
+                self.add_executor(self._create_default_executor(), "default")
+
+            for alias, executor in self._executors.items():
+                executor.start(self, alias)
+
+        with self._jobstores_lock:
+            if "default" not in self._jobstores:
+                self.add_jobstore(self._create_default_jobstore(), "default")
+
+            for alias, store in self._jobstores.items():
+                store.start(self, alias)
+
+            for job, jobstore_alias, replace_existing in self._pending_jobs:
+                self._real_add_job(job, jobstore_alias, replace_existing)
+            del self._pending_jobs[:]
+
+        self.state = STATE_PAUSED if paused else STATE_RUNNING
+        self._logger.info("Scheduler started")
+        self._dispatch_event(SchedulerEvent(EVENT_SCHEDULER_START))
+
+        if not paused:
+            self.wakeup()
+
+    @abstractmethod
+    def shutdown(self, wait: bool = True) -> None:
+        """
+        Shuts down the scheduler, along with its executors and job stores.
+
+        Does not interrupt any currently running jobs.
+
+        :param bool wait: ``True`` to wait until all currently executing jobs have finished
+        :raises SchedulerNotRunningError: if the scheduler has not been started yet
+        """
+        if self.state == STATE_STOPPED:
+            raise SchedulerNotRunningError
+
+        self.state = STATE_STOPPED
+
+        with self._executors_lock, self._jobstores_lock:
+            for executor in self._executors.values():
+                executor.shutdown(wait)
+            for jobstore in self._jobstores.values():
+                jobstore.shutdown()
+
+        self._logger.info("Scheduler has been shut down")
+        self._dispatch_event(SchedulerEvent(EVENT_SCHEDULER_SHUTDOWN))
+
+    def pause(self) -> None:
+        """
+        Pause job processing in the scheduler.
+
+        This will prevent the scheduler from waking up to do job processing until :meth:`resume`
+        is called. It will not however stop any already running job processing.
+        """
+        if self.state == STATE_STOPPED:
+            raise SchedulerNotRunningError
+        if self.state == STATE_RUNNING:
+            self.state = STATE_PAUSED
+            self._logger.info("Paused scheduler job processing")
+            self._dispatch_event(SchedulerEvent(EVENT_SCHEDULER_PAUSED))
+
+    def resume(self) -> None:
+        """Resume job processing in the scheduler."""
+        if self.state == STATE_STOPPED:
+            raise SchedulerNotRunningError
+        if self.state == STATE_PAUSED:
+            self.state = STATE_RUNNING
+            self._logger.info("Resumed scheduler job processing")
+            self._dispatch_event(SchedulerEvent(EVENT_SCHEDULER_RESUMED))
+            self.wakeup()
+
+    @property
+    def running(self) -> bool:
+        """
+        Return ``True`` if the scheduler has been started.
+
+        This is a shortcut for ``scheduler.state != STATE_STOPPED``.
+        """
+        return self.state != STATE_STOPPED
+
+    def add_executor(
+        self, executor: BaseExecutor | str, alias: str = "default", **executor_opts: Any
+    ) -> None:
+        """
+        Adds an executor to this scheduler.
+
+        Any extra keyword arguments will be passed to the executor plugin's constructor, assuming
+        that the first argument is the name of an executor plugin.
+
+        :param str|unicode|apscheduler.executors.base.BaseExecutor executor: either an executor
+            instance or the name of an executor plugin
+        :param str|unicode alias: alias for the scheduler
+        :raises ValueError: if there is already an executor by the given alias
+        """
+        with self._executors_lock:
+            if alias in self._executors:
+                raise ValueError(
+                    f'This scheduler already has an executor by the alias of "{alias}"'
+                )
+
+            if isinstance(executor, BaseExecutor):
+                self._executors[alias] = executor
+            elif isinstance(executor, str):
+                self._executors[alias] = self._executor_plugins.get(executor)(**executor_opts)
+            else:
+                raise TypeError(
+                    f"Expected an executor instance or a string, got "
+                    f"{executor.__class__.__name__} instead"
+                )
+
+            # Start the executor right away if the scheduler is running
+            if self.state != STATE_STOPPED:
+                self._executors[alias].start(self, alias)
+
+        self._dispatch_event(SchedulerEvent(EVENT_EXECUTOR_ADDED, alias))
+
+    def remove_executor(self, alias: str, shutdown: bool = True) -> None:
+        """
+        Removes the executor by the given alias from this scheduler.
+
+        :param str|unicode alias: alias of the executor
+        :param bool shutdown: ``True`` to shut down the executor after
+            removing it
+        :raises KeyError: if there is no executor by that alias
+        """
+        with self._executors_lock:
+            executor = self._lookup_executor(alias)
+            del self._executors[alias]
+
+        if shutdown:
+            executor.shutdown()
+
+        self._dispatch_event(SchedulerEvent(EVENT_EXECUTOR_REMOVED, alias))
+
+    def add_jobstore(
+        self, jobstore: BaseJobStore | str, alias: str = "default", **jobstore_opts: Any
+    ) -> None:
+        """
+        Adds a job store to this scheduler.
+
+        Any extra keyword arguments will be passed to the job store plugin's constructor, assuming
+        that the first argument is the name of a job store plugin.
+
+        :param str|unicode|apscheduler.jobstores.base.BaseJobStore jobstore: job store to be added
+        :param str|unicode alias: alias for the job store
+        :raises ValueError: if there is already a job store by the given alias
+        """
+        with self._jobstores_lock:
+            if alias in self._jobstores:
+                raise ValueError(
+                    f'This scheduler already has a job store by the alias of "{alias}"'
+                )
+
+            if isinstance(jobstore, BaseJobStore):
+                self._jobstores[alias] = jobstore
+            elif isinstance(jobstore, str):
+                self._jobstores[alias] = self._jobstore_plugins.get(jobstore)(**jobstore_opts)
+            else:
+                raise TypeError(
+                    f"Expected a job store instance or a string, got "
+                    f"{jobstore.__class__.__name__} instead"
+                )
+
+            # Start the job store right away if the scheduler isn't stopped
+            if self.state != STATE_STOPPED:
+                self._jobstores[alias].start(self, alias)
+
+        # Notify listeners that a new job store has been added
+        self._dispatch_event(SchedulerEvent(EVENT_JOBSTORE_ADDED, alias))
+
+        # Notify the scheduler so it can scan the new job store for jobs
+        if self.state != STATE_STOPPED:
+            self.wakeup()
+
+    def remove_jobstore(self, alias: str, shutdown: bool = True) -> None:
+        """
+        Removes the job store by the given alias from this scheduler.
+
+        :param str|unicode alias: alias of the job store
+        :param bool shutdown: ``True`` to shut down the job store after removing it
+        :raises KeyError: if there is no job store by that alias
+        """
+        with self._jobstores_lock:
+            jobstore = self._lookup_jobstore(alias)
+            del self._jobstores[alias]
+
+        if shutdown:
+            jobstore.shutdown()
+
+        self._dispatch_event(SchedulerEvent(EVENT_JOBSTORE_REMOVED, alias))
+
+    def add_listener(self, callback: Callable[[SchedulerEvent], Any], mask: int = EVENT_ALL) -> None:
+        """
+        add_listener(callback, mask=EVENT_ALL)
+
+        Adds a listener for scheduler events.
+
+        When a matching event  occurs, ``callback`` is executed with the event object as its
+        sole argument. If the ``mask`` parameter is not provided, the callback will receive
+        events of all types.
+
+        :param callback: any callable that takes one argument
+        :param int mask: bitmask that indicates which events should be
+            listened to
+
+        .. seealso:: :mod:`apscheduler.events`
+        .. seealso:: :ref:`scheduler-events`
+        """
+        with self._listeners_lock:
+            self._listeners.append((callback, mask))
+
+    def remove_listener(self, callback: Callable[[SchedulerEvent], Any]) -> None:
+        """Removes a previously added event listener."""
+        with self._listeners_lock:
+            for i, (cb, _) in enumerate(self._listeners):
+                if callback == cb:
+                    del self._listeners[i]
+
+    @abstractmethod
+    def wakeup(self) -> None:
+        """
+        Notifies the scheduler that there may be jobs due for execution.
+
+        Triggers :meth:`_process_jobs` to be run in an implementation specific manner.
+        """
+
+    def _create_default_executor(self) -> BaseExecutor:
+        """Creates a default executor store, specific to the particular scheduler type."""
+        from apscheduler.executors.pool import ThreadPoolExecutor
+
+        return ThreadPoolExecutor()
+
+    def _create_default_jobstore(self) -> BaseJobStore:
+        """Creates a default job store, specific to the particular scheduler type."""
+        from apscheduler.jobstores.memory import MemoryJobStore
+
+        return MemoryJobStore()
+
+    def _create_lock(self) -> Any:
+        """Creates a reentrant lock object."""
+        return RLock()
+
+    def _lookup_executor(self, alias: str) -> BaseExecutor:
+        """
+        Returns the executor instance by the given name from the list of executors that were
+        added to this scheduler.
+
+        :type alias: str
+        :raises KeyError: if no executor by the given alias is not found
+        """
+        try:
+            return self._executors[alias]
+        except KeyError:
+            raise KeyError(f"No such executor: {alias}") from None
+
+    def _lookup_jobstore(self, alias: str) -> BaseJobStore:
+        """
+        Returns the job store instance by the given name from the list of job stores that were
+        added to this scheduler.
+
+        :type alias: str
+        :raises KeyError: if no job store by the given alias is not found
+        """
+        try:
+            return self._jobstores[alias]
+        except KeyError:
+            raise KeyError(f"No such job store: {alias}") from None
+
+    def _dispatch_event(self, event: SchedulerEvent) -> None:
+        """
+        Dispatches the given event to interested listeners.
+
+        :param SchedulerEvent event: the event to send
+        """
+        if not self._listeners:
+            return
+
+        with self._listeners_lock:
+            listeners = tuple(self._listeners)
+
+        for callback, mask in listeners:
+            if event.code & mask:
+                try:
+                    callback(event)
+                except BaseException:
+                    self._logger.exception("Error notifying listener")
+
+    def _check_uwsgi(self) -> None:
+        """Check if we're running under uWSGI with threads disabled."""
+        uwsgi_module = sys.modules.get("uwsgi")
+        if not getattr(uwsgi_module, "has_threads", True):
+            raise RuntimeError(
+                "The scheduler seems to be running under uWSGI, but threads have "
+                "been disabled. You must run uWSGI with the --enable-threads "
+                "option for the scheduler to work."
+            )
+
+    def _wakeup_for(self, next_run_time: datetime | None) -> None:
+        """
+        Wake the scheduler only if a job now runs before the time it already plans to wake up.
+
+        Adding many jobs to a running scheduler then costs no processing pass per job.
+        """
+        if self.state != STATE_RUNNING or next_run_time is None:
+            return
+
+        deadline = self._wakeup_deadline
+        if deadline is None or deadline is _SLEEPING_UNTIL_WOKEN or next_run_time < deadline:
+            self.wakeup()
+
+    def _process_jobs(self) -> float | None:
+        """
+        Iterates through jobs in every jobstore, starts jobs that are due and figures out how long
+        to wait for the next round.
+
+        If the ``get_due_jobs()`` call raises an exception, a new wakeup is scheduled in at least
+        ``jobstore_retry_interval`` seconds.
+
+        :return: seconds to sleep, or ``None`` to sleep until woken up
+        """
+        if self.state == STATE_PAUSED:
+            self._logger.debug("Scheduler is paused -- not processing jobs")
+            return None
+
+        try:
+            return self._process_jobs_once()
+        except Exception:
+            # nothing may kill the scheduler's loop: log, and try again a little later
+            self._logger.exception("Unexpected error while processing jobs")
+            self._wakeup_deadline = None
+            return self.jobstore_retry_interval
+
+    def _process_jobs_once(self) -> float | None:
+        # Until this pass knows its next wakeup time, every added job must wake the scheduler
+        self._wakeup_deadline = None
+        self._logger.debug("Looking for jobs to run")
+        processing = ProcessingPass(self, self._clock.now(self.timezone))
+        with self._jobstores_lock:
+            for jobstore_alias, jobstore in self._jobstores.items():
+                processing.process_store(jobstore_alias, jobstore)
+
+        for event in processing.events:
+            self._dispatch_event(event)
+
+        if self.state == STATE_PAUSED:
+            self._logger.debug("Scheduler is paused; waiting until resume() is called")
+            return None
+
+        next_wakeup_time = processing.next_wakeup_time
+        if next_wakeup_time is None:
+            self._wakeup_deadline = _SLEEPING_UNTIL_WOKEN
+            self._logger.debug("No jobs; waiting until a job is added")
+            return None
+
+        self._wakeup_deadline = next_wakeup_time
+        wait_seconds = seconds_until(next_wakeup_time, self._clock.now(self.timezone))
+        self._logger.debug(
+            "Next wakeup is due at %s (in %f seconds)", next_wakeup_time, wait_seconds
+        )
+        return wait_seconds
+
+
+def _local_timezone() -> tzinfo:
+    from tzlocal import get_localzone  # deferred: only needed when no timezone is configured
+
+    return astimezone(get_localzone())
+
+
+__all__ = ("BaseScheduler", "STATE_STOPPED", "STATE_RUNNING", "STATE_PAUSED")

@@ -1,0 +1,38 @@
+"""A scheduler that runs as the program's main loop."""
+
+from __future__ import annotations
+
+from threading import TIMEOUT_MAX, Event
+from typing import Any
+
+from apscheduler.schedulers.base import STATE_STOPPED, BaseScheduler
+
+
+class BlockingScheduler(BaseScheduler):
+    """
+    A scheduler that runs in the foreground
+    (:meth:`~apscheduler.schedulers.base.BaseScheduler.start` will block).
+    """
+
+    _event: Event | None = None
+
+    def start(self, *args: Any, **kwargs: Any) -> None:
+        if self._event is None or self._event.is_set():
+            self._event = Event()
+
+        super().start(*args, **kwargs)
+        self._main_loop()
+
+    def shutdown(self, wait: bool = True) -> None:
+        super().shutdown(wait)
+        self._event.set()
+
+    def _main_loop(self) -> None:
+        wait_seconds: float | None = TIMEOUT_MAX
+        while self.state != STATE_STOPPED:
+            self._event.wait(wait_seconds)
+            self._event.clear()
+            wait_seconds = self._process_jobs()
+
+    def wakeup(self) -> None:
+        self._event.set()
