@@ -9,17 +9,15 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-PYTHON=${PYTHON:-python3}
-VENV=.venv
-EXTRAS="test,sqlalchemy,redis,mongodb,zookeeper,etcd"
+source scripts/venv.sh
 
 # --- Debian packages: the database servers the store tests talk to ----------------------
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
-[ -x /usr/share/zookeeper/bin/zkServer.sh ] || missing+=(zookeeper)
+[ -f /usr/share/java/zookeeper.jar ] || missing+=(zookeeper)
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
-# Debian splits venv/ensurepip out of the interpreter package.
+# Debian ships venv and ensurepip apart from the interpreter.
 "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 
 if ((${#missing[@]})); then
@@ -33,19 +31,6 @@ if ((${#missing[@]})); then
     fi
 fi
 
-# --- Python packages --------------------------------------------------------------------
-[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-
-# Reinstalling costs several seconds, so only do it when the package metadata (extras, entry
-# points) or this script's requirement list changed since the last successful install.
-stamp="$VENV/.test-requirements"
-wanted=$(cat setup.cfg setup.py pyproject.toml "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-    # setuptools in the venv itself: the plugin test installs a distribution without build
-    # isolation, so it works without reaching a package index.
-    "$VENV/bin/python" -m pip install -q -e ".[$EXTRAS]" "setuptools>=64" wheel
-    echo "$wanted" >"$stamp"
-fi
-
-# --- Run --------------------------------------------------------------------------------
+# --- Python packages, then the tests ----------------------------------------------------
+ensure_venv "test,sqlalchemy,redis,mongodb,zookeeper,etcd"
 exec "$VENV/bin/python" -m pytest "$@"

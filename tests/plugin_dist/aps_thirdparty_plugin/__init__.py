@@ -1,0 +1,1 @@
+"""Plugins of each kind, written the way a third party would write them."""
