@@ -1,0 +1,170 @@
+"""Executors that hand jobs to a :mod:`concurrent.futures` thread or process pool."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+from concurrent.futures import BrokenExecutor, Future
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.executors.base import BaseExecutor, run_job
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from apscheduler.job import Job
+    from apscheduler.schedulers.base import BaseScheduler
+
+
+class BasePoolExecutor(BaseExecutor):
+    """
+    Runs jobs in a :class:`concurrent.futures.Executor`.
+
+    Subclasses that can build a fresh pool (by overriding :meth:`_create_pool`) get two extras:
+    a pool that breaks (a worker process killed by the operating system, for example) is
+    replaced instead of failing every later job, and the executor can be started again after
+    :meth:`shutdown`, as happens when a scheduler is shut down and restarted.
+
+    :param pool: the pool to submit jobs to
+    """
+
+    def __init__(self, pool: concurrent.futures.Executor) -> None:
+        super().__init__()
+        self._pool = pool
+        self._pool_closed = False
+
+    def _create_pool(self) -> concurrent.futures.Executor | None:
+        """Return a new pool like the current one, or ``None`` if this executor cannot."""
+        return None
+
+    def start(self, scheduler: BaseScheduler, alias: str) -> None:
+        super().start(scheduler, alias)
+        with self._lock:
+            if self._pool_closed:
+                fresh_pool = self._create_pool()
+                if fresh_pool is not None:
+                    self._pool = fresh_pool
+                    self._pool_closed = False
+
+    def shutdown(self, wait: bool = True) -> None:
+        # Not under the lock: with wait=True, the jobs still running need the lock to report
+        # their results, and waiting for them while holding it would deadlock.
+        pool = self._pool
+        self._pool_closed = True
+        pool.shutdown(wait)
+
+    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        # Called by submit_job() with the lock held, so self._pool cannot change meanwhile.
+        pool = self._pool
+        try:
+            future = pool.submit(run_job, job, job._jobstore_alias, run_times, self._logger.name)
+        except BrokenExecutor:
+            # the pool broke before the callback of the failed job could replace it
+            pool = self._replace_broken_pool(pool)
+            if pool is None:
+                raise
+
+            future = pool.submit(run_job, job, job._jobstore_alias, run_times, self._logger.name)
+
+        future.add_done_callback(partial(self._job_finished, job.id, pool))
+
+    def _job_finished(
+        self, job_id: str, pool: concurrent.futures.Executor, future: Future[Any]
+    ) -> None:
+        if future.cancelled():
+            self._release_instance(job_id)
+            return
+
+        exc = future.exception()
+        if exc is None:
+            self._run_job_success(job_id, future.result())
+            return
+
+        if isinstance(exc, BrokenExecutor):
+            self._replace_broken_pool(pool)
+
+        self._run_job_error(job_id, exc, exc.__traceback__)
+
+    def _replace_broken_pool(
+        self, broken_pool: concurrent.futures.Executor
+    ) -> concurrent.futures.Executor | None:
+        """
+        Swap in a fresh pool for ``broken_pool``, unless that already happened.
+
+        Every job that was queued in a broken pool fails with the same error, so this runs once
+        per failed job; only the first call for a given pool replaces it.
+
+        :return: the pool to use from now on, or ``None`` if no fresh pool could be made
+        """
+        with self._lock:
+            if self._pool is not broken_pool:
+                return self._pool
+
+            if self._pool_closed:
+                return None
+
+            fresh_pool = self._create_pool()
+            if fresh_pool is None:
+                return None
+
+            self._logger.warning(
+                "The %s is broken (a worker died); replacing it with a fresh one",
+                type(broken_pool).__name__,
+            )
+            self._pool = fresh_pool
+
+        # The broken pool has already failed its remaining futures; this just releases its
+        # resources. Never wait here: this may run in that pool's own management thread.
+        broken_pool.shutdown(wait=False)
+        return fresh_pool
+
+
+class ThreadPoolExecutor(BasePoolExecutor):
+    """
+    An executor that runs jobs in a concurrent.futures thread pool.
+
+    Plugin alias: ``threadpool``
+
+    :param max_workers: the maximum number of spawned threads.
+    :param pool_kwargs: dict of keyword arguments to pass to the underlying
+        ThreadPoolExecutor constructor
+    """
+
+    def __init__(self, max_workers: int = 10, pool_kwargs: dict[str, Any] | None = None) -> None:
+        # configuration files deliver numbers as text
+        self._max_workers = int(max_workers)
+        self._pool_kwargs = dict(pool_kwargs or {})
+        super().__init__(self._create_pool())
+
+    def _create_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        return concurrent.futures.ThreadPoolExecutor(self._max_workers, **self._pool_kwargs)
+
+
+class ProcessPoolExecutor(BasePoolExecutor):
+    """
+    An executor that runs jobs in a concurrent.futures process pool.
+
+    Jobs are pickled on their way to the worker processes, so their callables and arguments
+    must be picklable and the callables reachable by a ``module:name`` reference. Worker
+    processes are started with the ``spawn`` method (a clean interpreter, safe even when the
+    scheduler process runs threads), unless ``pool_kwargs`` gives an ``mp_context``.
+
+    If a worker dies (killed by a signal, for example), the job it ran is reported as failed and
+    the pool is replaced, so later jobs run normally.
+
+    Plugin alias: ``processpool``
+
+    :param max_workers: the maximum number of spawned processes.
+    :param pool_kwargs: dict of keyword arguments to pass to the underlying
+        ProcessPoolExecutor constructor
+    """
+
+    def __init__(self, max_workers: int = 10, pool_kwargs: dict[str, Any] | None = None) -> None:
+        self._max_workers = int(max_workers)
+        self._pool_kwargs = dict(pool_kwargs or {})
+        self._pool_kwargs.setdefault("mp_context", multiprocessing.get_context("spawn"))
+        super().__init__(self._create_pool())
+
+    def _create_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        return concurrent.futures.ProcessPoolExecutor(self._max_workers, **self._pool_kwargs)
