@@ -1,0 +1,120 @@
+"""Argument checks and state handling shared by the built-in triggers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone, tzinfo
+from numbers import Real
+from typing import Any
+
+from apscheduler.util import astimezone
+
+UTC = timezone.utc
+
+
+def local_timezone() -> tzinfo:
+    """Return the zone of this machine, the default of every trigger (as in APScheduler 3)."""
+    from tzlocal import get_localzone  # deferred: only needed when no zone is given
+
+    zone = astimezone(get_localzone())
+    assert zone is not None
+    return zone
+
+
+def pick_timezone(
+    timezone: str | tzinfo | None, start_date: Any = None, end_date: Any = None
+) -> tzinfo:
+    """
+    Choose a trigger's zone: the explicit one, else that of an aware ``start_date``, else that
+    of an aware ``end_date``, else the local zone.
+
+    :raises TypeError: if ``timezone`` is neither a zone name, a tzinfo nor ``None``
+    """
+    if timezone:
+        zone = astimezone(timezone)
+    elif isinstance(start_date, datetime) and start_date.tzinfo:
+        zone = astimezone(start_date.tzinfo)
+    elif isinstance(end_date, datetime) and end_date.tzinfo:
+        zone = astimezone(end_date.tzinfo)
+    else:
+        return local_timezone()
+
+    assert zone is not None
+    return zone
+
+
+def check_jitter(jitter: Any) -> float | None:
+    """
+    Validate a ``jitter`` argument: ``None`` or a non-negative number of seconds.
+
+    :raises TypeError: if ``jitter`` is not a number
+    :raises ValueError: if ``jitter`` is negative
+    """
+    if jitter is None:
+        return None
+
+    if isinstance(jitter, bool) or not isinstance(jitter, Real):
+        raise TypeError(
+            f"jitter must be a number of seconds or None, got {jitter!r} "
+            f"({type(jitter).__name__}) instead"
+        )
+    if jitter < 0:
+        raise ValueError(f"jitter must not be negative, got {jitter!r}")
+
+    return jitter
+
+
+def check_state_version(state: dict[str, Any], max_version: int, owner: object) -> None:
+    """
+    Refuse serialized state written by a newer version of the library.
+
+    :raises ValueError: if the state's ``version`` is higher than ``max_version``
+    """
+    version = state.get("version", 1)
+    if version > max_version:
+        raise ValueError(
+            f"Got serialized data for version {version} of {type(owner).__name__}, but only "
+            f"versions up to {max_version} can be handled"
+        )
+
+
+def unwrap_slots_state(state: Any) -> dict[str, Any]:
+    """
+    Return the state dict of a trigger pickled by APScheduler 3.0.
+
+    Those triggers had ``__slots__`` and no ``__getstate__``, so pickle stored the tuple
+    ``(None, slot values)``.
+    """
+    if isinstance(state, tuple):
+        return state[1]
+
+    return state
+
+
+def restore_datetime(value: datetime | None, zone: tzinfo) -> datetime | None:
+    """
+    Bring a datetime loaded from storage into ``zone``.
+
+    Old stored data may carry pytz zones, which misbehave in datetime arithmetic; converting
+    keeps the instant and swaps the zone object.
+    """
+    if value is None or value.tzinfo is zone:
+        return value
+
+    return value.astimezone(zone)
+
+
+def to_utc(value: datetime | None) -> datetime | None:
+    """
+    Return ``value`` as an aware UTC datetime (``None`` stays ``None``).
+
+    Comparing or subtracting two datetimes that share a zone object uses their wall-clock
+    readings and ignores ``fold``, which gives wrong answers in the repeated hour after
+    clocks fall back; comparing UTC values never does.
+    """
+    if value is None:
+        return None
+
+    return value.astimezone(UTC)
+
+
+ONE_MICROSECOND = timedelta(microseconds=1)

@@ -1,0 +1,174 @@
+"""The ``interval`` trigger: fires at a fixed period of elapsed time."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, tzinfo
+from numbers import Real
+from typing import Any
+
+from apscheduler.triggers._common import (
+    UTC,
+    check_jitter,
+    check_state_version,
+    pick_timezone,
+    restore_datetime,
+    to_utc,
+    unwrap_slots_state,
+)
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.util import astimezone, convert_to_datetime, datetime_repr
+
+__all__ = ("IntervalTrigger",)
+
+
+class IntervalTrigger(BaseTrigger):
+    """
+    Fires every ``interval`` of elapsed time, starting at ``start_date``.
+
+    The period is real elapsed time, computed on absolute (UTC) time: an hourly job keeps
+    running every 60 minutes across daylight saving changes, so its wall-clock reading moves
+    by the size of the change. Use :class:`~apscheduler.triggers.cron.CronTrigger` or
+    :class:`~apscheduler.triggers.calendarinterval.CalendarIntervalTrigger` to stay on a
+    wall-clock time.
+
+    :param weeks: number of weeks to wait
+    :param days: number of days to wait
+    :param hours: number of hours to wait
+    :param minutes: number of minutes to wait
+    :param seconds: number of seconds to wait
+    :param start_date: first fire time, and the origin of the period (default: now +
+        interval)
+    :param end_date: latest possible date/time to fire on (inclusive, jitter included)
+    :param timezone: time zone of the returned fire times and of naive dates (default:
+        ``start_date``'s, then ``end_date``'s, then the local zone)
+    :param jitter: delay each fire time by a random 0 to ``jitter`` seconds
+    :raises TypeError: if an interval part is not a number, or for a bad ``timezone``/``jitter``
+    :raises ValueError: for a negative interval, or an ``end_date`` before ``start_date``
+    """
+
+    __slots__ = (
+        "timezone",
+        "start_date",
+        "end_date",
+        "interval",
+        "interval_length",
+        "jitter",
+        "_start_utc",
+        "_end_utc",
+    )
+
+    def __init__(
+        self,
+        weeks: float = 0,
+        days: float = 0,
+        hours: float = 0,
+        minutes: float = 0,
+        seconds: float = 0,
+        start_date: datetime | date | str | None = None,
+        end_date: datetime | date | str | None = None,
+        timezone: str | tzinfo | None = None,
+        jitter: float | None = None,
+    ) -> None:
+        parts = {"weeks": weeks, "days": days, "hours": hours, "minutes": minutes}
+        parts["seconds"] = seconds
+        for name, value in parts.items():
+            if isinstance(value, bool) or not isinstance(value, Real):
+                raise TypeError(
+                    f"{name} must be a number, got {value!r} ({type(value).__name__}) instead"
+                )
+
+        self.interval = timedelta(**parts)
+        if self.interval < timedelta(0):
+            raise ValueError(f"The interval must not be negative, got {self.interval}")
+        if not self.interval:
+            # as in APScheduler 3: a zero interval means "every second"
+            self.interval = timedelta(seconds=1)
+
+        self.interval_length = self.interval.total_seconds()
+        self.timezone = pick_timezone(timezone, start_date, end_date)
+        if start_date is None:
+            # reading the clock here (and only here) keeps get_next_fire_time pure
+            now = datetime.now(self.timezone)
+            self.start_date = (now.astimezone(UTC) + self.interval).astimezone(self.timezone)
+        else:
+            converted = convert_to_datetime(start_date, self.timezone, "start_date")
+            assert converted is not None
+            self.start_date = converted
+
+        self.end_date = convert_to_datetime(end_date, self.timezone, "end_date")
+        self.jitter = check_jitter(jitter)
+        if start_date is not None and self.end_date is not None:
+            if to_utc(self.end_date) < to_utc(self.start_date):  # type: ignore[operator]
+                raise ValueError(
+                    f"end_date ({datetime_repr(self.end_date)}) cannot be earlier than "
+                    f"start_date ({datetime_repr(self.start_date)})"
+                )
+
+        self._prepare()
+
+    def _prepare(self) -> None:
+        self._start_utc = self.start_date.astimezone(UTC)
+        self._end_utc = to_utc(self.end_date)
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        if previous_fire_time is not None:
+            next_fire_time = previous_fire_time.astimezone(UTC) + self.interval
+        else:
+            start = self._start_utc
+            now_utc = now.astimezone(UTC)
+            if now_utc <= start:
+                next_fire_time = start
+            else:
+                # exact integer maths on timedeltas: the first period boundary at or after now
+                periods = -((start - now_utc) // self.interval)
+                next_fire_time = start + periods * self.interval
+
+        if self.jitter:
+            jittered = self._apply_jitter(next_fire_time, self.jitter, now)
+            assert jittered is not None
+            next_fire_time = jittered
+
+        if self._end_utc is not None and next_fire_time > self._end_utc:
+            return None
+
+        return next_fire_time.astimezone(self.timezone)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "version": 2,
+            "timezone": self.timezone,
+            "start_date": self.start_date,
+            "end_date": self.end_date,
+            "interval": self.interval,
+            "jitter": self.jitter,
+        }
+
+    def __setstate__(self, state: Any) -> None:
+        state = unwrap_slots_state(state)
+        check_state_version(state, 2, self)
+        zone = astimezone(state["timezone"])
+        assert zone is not None
+        self.timezone = zone
+        self.start_date = restore_datetime(state["start_date"], zone)
+        self.end_date = restore_datetime(state["end_date"], zone)
+        self.interval = state["interval"]
+        self.interval_length = self.interval.total_seconds()
+        self.jitter = state.get("jitter")
+        self._prepare()
+
+    def __str__(self) -> str:
+        return f"interval[{self.interval}]"
+
+    def __repr__(self) -> str:
+        options = [
+            f"interval={self.interval!r}",
+            f"start_date={datetime_repr(self.start_date)!r}",
+        ]
+        if self.end_date:
+            options.append(f"end_date={datetime_repr(self.end_date)!r}")
+        if self.jitter:
+            options.append(f"jitter={self.jitter}")
+
+        return f"<{self.__class__.__name__} ({', '.join(options)}, timezone='{self.timezone}')>"
