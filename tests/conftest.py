@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, tzinfo
-from datetime import timezone as dt_timezone
+from datetime import datetime, timedelta, timezone as dt_timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
