@@ -15,7 +15,12 @@ ensure_venv() {
     local wanted
     wanted=$(cat setup.cfg setup.py pyproject.toml | sha256sum | cut -d' ' -f1)
     if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-        "$VENV/bin/python" -m pip install -q -e ".[$extras]"
+        echo "Installing the package with extras [$extras] into $VENV"
+        # Build warnings would bury the test output; show them only when the install fails.
+        if ! "$VENV/bin/python" -m pip install -q -e ".[$extras]" >"$VENV/pip.log" 2>&1; then
+            cat "$VENV/pip.log" >&2
+            return 1
+        fi
         echo "$wanted" >"$stamp"
     fi
 }
