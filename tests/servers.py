@@ -1,0 +1,283 @@
+"""How to run, probe and stop each database server that ``tests/services.py`` provides."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _can_connect(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class LocalServer:
+    """
+    A server run as a child process of the test session, in a temporary folder of its own.
+
+    Subclasses say how to run the server and how to tell that it accepts clients. The port and
+    the folder stay the same across :meth:`stop` and :meth:`start`, so a restarted server
+    finds its old data where the server supports that.
+    """
+
+    name = "server"
+    stop_signal = signal.SIGTERM
+    url: str
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix="apscheduler-test-"))
+        self.process: subprocess.Popen[bytes] | None = None
+        self._prepared = False
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def is_ready(self) -> bool:
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Do one-time setup (such as creating a database cluster) before the first start."""
+
+    def popen_user(self) -> dict[str, object]:
+        return {}
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts clients."""
+        if self.process is not None:
+            raise RuntimeError(f"{self.name} is already running")
+
+        if not self._prepared:
+            self.prepare()
+            self._prepared = True
+
+        command = self.command()
+        # If the test session dies without tearing down, the server must not outlive it.
+        if setpriv := shutil.which("setpriv"):
+            command = [setpriv, "--pdeathsig", self.stop_signal.name[3:], "--", *command]
+
+        with open(self.workdir / "server.log", "ab") as log:
+            self.process = subprocess.Popen(
+                command, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, **self.popen_user(),
+            )  # fmt: skip
+
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self.is_ready():
+            if self.process.poll() is not None:
+                code, self.process = self.process.returncode, None
+                pytest.fail(f"{self.name} exited with {code} on start:\n{self.log()}", False)
+            if time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"{self.name} not ready in {START_TIMEOUT} s:\n{self.log()}", False)
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop the server (if it runs) and wait for it to exit; its data stays on disk."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+
+        process.send_signal(self.stop_signal)
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def close(self) -> None:
+        """Stop the server and delete its folder."""
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def log(self) -> str:
+        """Return the end of the server's output, for failure messages."""
+        path = self.workdir / "server.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+
+class ExternalServer:
+    """A server given through an environment variable: used as it is, never stopped."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def stop(self) -> None:
+        pytest.skip("the server comes from the environment, so it cannot be stopped")
+
+    def start(self) -> None:
+        pytest.skip("the server comes from the environment, so it cannot be started")
+
+
+class RedisServer(LocalServer):
+    name = "Redis"
+
+    def __init__(self, executable: str) -> None:
+        super().__init__()
+        self.executable = executable
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self) -> list[str]:
+        # The append-only file lets data survive stop() + start(), as on a real restart.
+        return [
+            self.executable, "--bind", "127.0.0.1", "--port", str(self.port),
+            "--daemonize", "no", "--dir", str(self.workdir), "--save", "",
+            "--appendonly", "yes", "--appendfsync", "always", "--logfile", "",
+        ]  # fmt: skip
+
+    def is_ready(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+
+class PostgresServer(LocalServer):
+    name = "PostgreSQL"
+    # Fast shutdown: SIGTERM would wait for every client (e.g. a pooled engine) to disconnect.
+    stop_signal = signal.SIGINT
+
+    def __init__(self, bindir: str) -> None:
+        super().__init__()
+        self.bindir = Path(bindir)
+        self.datadir = self.workdir / "data"
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        # initdb and postgres refuse to run as root; Debian's package creates this user.
+        if os.geteuid() == 0:
+            self.user: str | None = "postgres"
+            shutil.chown(self.workdir, "postgres", "postgres")
+        else:
+            self.user = None
+
+    def prepare(self) -> None:
+        with open(self.workdir / "initdb.log", "wb") as log:
+            result = subprocess.run(
+                [
+                    str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres",
+                    "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync",
+                    "--no-instructions",
+                ],
+                cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, **self.popen_user(),
+            )  # fmt: skip
+        if result.returncode:
+            pytest.fail(f"initdb failed:\n{(self.workdir / 'initdb.log').read_text()}")
+
+    def command(self) -> list[str]:
+        # Durability settings are off: the data is thrown away anyway, and this is much faster.
+        return [
+            str(self.bindir / "postgres"), "-D", str(self.datadir), "-p", str(self.port),
+            "-k", str(self.workdir), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+            "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+        ]  # fmt: skip
+
+    def popen_user(self) -> dict[str, object]:
+        return {"user": self.user, "group": self.user, "extra_groups": []} if self.user else {}
+
+    def is_ready(self) -> bool:
+        check = [str(self.bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)]
+        return subprocess.run(check, check=False).returncode == 0
+
+
+class SecantusServer(LocalServer):
+    """A MongoDB wire protocol server (SecantusDB), since no real mongod can be installed."""
+
+    name = "MongoDB (SecantusDB)"
+    # A clean shutdown takes two seconds; the data is thrown away, and WiredTiger's journal
+    # recovers it anyway should a test start the server again.
+    stop_signal = signal.SIGKILL
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.url = f"mongodb://127.0.0.1:{self.port}/"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(self.port),
+            "--storage-path", str(self.workdir / "data"), "--cache-size", "128M",
+            "--log-level", "WARNING",
+        ]  # fmt: skip
+
+    def is_ready(self) -> bool:
+        return _can_connect(self.port)
+
+
+class ZooKeeperServer(LocalServer):
+    name = "ZooKeeper"
+
+    def __init__(self, java: str, classpath: str) -> None:
+        super().__init__()
+        self.java = java
+        self.classpath = classpath
+        self.url = f"127.0.0.1:{self.port}"
+        # The admin web server would otherwise take port 8080.
+        (self.workdir / "zoo.cfg").write_text(
+            f"tickTime=2000\ndataDir={self.workdir / 'data'}\nclientPort={self.port}\n"
+            "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n"
+            "4lw.commands.whitelist=ruok\n"
+        )
+
+    def command(self) -> list[str]:
+        return [
+            self.java, "-Xmx256m", "-cp", self.classpath, "-Dzookeeper.root.logger=WARN,CONSOLE",
+            "org.apache.zookeeper.server.ZooKeeperServerMain", str(self.workdir / "zoo.cfg"),
+        ]  # fmt: skip
+
+    def is_ready(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"ruok")
+                return sock.recv(4) == b"imok"
+        except OSError:
+            return False
+
+
+class EtcdServer(LocalServer):
+    name = "etcd"
+
+    def __init__(self, executable: str) -> None:
+        super().__init__()
+        self.executable = executable
+        self.peer_port = free_port()
+        self.url = f"127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        client = f"http://127.0.0.1:{self.port}"
+        peer = f"http://127.0.0.1:{self.peer_port}"
+        return [
+            self.executable, "--name", "test", "--data-dir", str(self.workdir / "data"),
+            "--listen-client-urls", client, "--advertise-client-urls", client,
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", f"test={peer}", "--log-level", "warn",
+        ]  # fmt: skip
+
+    def is_ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1) as r:
+                return b'"true"' in r.read()
+        except OSError:
+            return False
