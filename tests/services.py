@@ -18,7 +18,7 @@ import glob
 import importlib.util
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NoReturn
 
 import pytest
@@ -48,7 +48,9 @@ def require_module(name: str) -> None:
         unavailable(f"the Python package {name!r} is not installed")
 
 
-def _serve(env_var: str, make_server) -> Iterator[LocalServer | ExternalServer]:
+def _serve(
+    env_var: str, make_server: Callable[[], LocalServer]
+) -> Iterator[LocalServer | ExternalServer]:
     if os.environ.get(env_var):
         yield ExternalServer(os.environ[env_var])
         return
@@ -70,7 +72,11 @@ def _make_redis() -> RedisServer:
 
 
 def _make_postgres() -> PostgresServer:
+    # Debian keeps the server binaries off PATH, one folder per major version; elsewhere they
+    # are usually on PATH.
     bindirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
+    if initdb := shutil.which("initdb"):
+        bindirs.insert(0, os.path.dirname(initdb))
     if not bindirs:
         unavailable("PostgreSQL is not installed (Debian package postgresql)")
 
