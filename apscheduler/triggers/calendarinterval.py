@@ -136,8 +136,7 @@ class CalendarIntervalTrigger(BaseTrigger):
         self.end_date = _as_date(end_date, "end_date") if end_date is not None else None
         if self.end_date is not None and self.end_date < self.start_date:
             raise ValueError(
-                f"end_date ({self.end_date}) cannot be earlier than start_date "
-                f"({self.start_date})"
+                f"end_date ({self.end_date}) cannot be earlier than start_date ({self.start_date})"
             )
 
         self.jitter = check_jitter(jitter)

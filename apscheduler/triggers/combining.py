@@ -58,9 +58,7 @@ class BaseCombiningTrigger(BaseTrigger):
     __slots__ = ("triggers", "jitter")
 
     def __init__(self, triggers: Iterable[BaseTrigger], jitter: float | None = None) -> None:
-        if isinstance(triggers, (str, bytes, BaseTrigger)) or not isinstance(
-            triggers, Iterable
-        ):
+        if isinstance(triggers, (str, bytes, BaseTrigger)) or not isinstance(triggers, Iterable):
             raise TypeError(f"triggers must be a list of triggers, got {triggers!r} instead")
 
         self.triggers = list(triggers)
@@ -130,9 +128,7 @@ class AndTrigger(BaseCombiningTrigger):
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
-        proposals = [
-            _continuation(trigger, previous_fire_time, now) for trigger in self.triggers
-        ]
+        proposals = [_continuation(trigger, previous_fire_time, now) for trigger in self.triggers]
         for _ in range(self.max_iterations):
             if None in proposals:
                 return None

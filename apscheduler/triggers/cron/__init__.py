@@ -132,16 +132,16 @@ class CronTrigger(BaseTrigger):
                 f"({datetime_repr(self.start_date)})"
             )
 
-        given = dict(
-            year=year,
-            month=month,
-            day=day,
-            week=week,
-            day_of_week=day_of_week,
-            hour=hour,
-            minute=minute,
-            second=second,
-        )
+        given = {
+            "year": year,
+            "month": month,
+            "day": day,
+            "week": week,
+            "day_of_week": day_of_week,
+            "hour": hour,
+            "minute": minute,
+            "second": second,
+        }
         remaining = {name for name, value in given.items() if value is not None}
         self.fields: list[BaseField] = []
         fill_with_defaults = False

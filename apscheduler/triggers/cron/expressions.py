@@ -303,7 +303,7 @@ class WeekdayPositionExpression(AllExpression):
 
     options = ["1st", "2nd", "3rd", "4th", "5th", "last"]
     value_re = re.compile(
-        r"(?P<option_name>%s) +(?P<weekday_name>[a-z]+)$" % "|".join(options), re.IGNORECASE
+        rf"(?P<option_name>{'|'.join(options)}) +(?P<weekday_name>[a-z]+)$", re.IGNORECASE
     )
     _month_dependent = True
 

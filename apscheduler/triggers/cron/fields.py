@@ -189,4 +189,3 @@ class MonthField(BaseField):
     """The month, 1–12; also accepts ``jan`` … ``dec``."""
 
     COMPILERS = BaseField.COMPILERS + [MonthRangeExpression]
-
