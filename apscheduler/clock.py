@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import datetime, tzinfo
 
@@ -24,3 +25,28 @@ class SystemClock:
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}()"
+
+
+_active = threading.local()
+
+
+def current_time(tz: tzinfo) -> datetime:
+    """
+    Return the time by the clock of the scheduler that is creating a trigger in this thread.
+
+    Triggers whose defaults depend on "now" (a date trigger's run date, an interval trigger's
+    start date) call this in their constructors, so a scheduler on a fake clock gets defaults
+    from that clock; outside a scheduler it is the system time.
+    """
+    clock = getattr(_active, "clock", None)
+    if clock is None:
+        return datetime.now(tz)
+
+    return clock.now(tz)
+
+
+def set_active_clock(clock: SystemClock | None) -> SystemClock | None:
+    """Make ``clock`` the one :func:`current_time` reads in this thread; return the previous one."""
+    previous = getattr(_active, "clock", None)
+    _active.clock = clock
+    return previous

@@ -32,7 +32,11 @@ def _decode(tagged: dict[str, Any]) -> Any:
     if _CLASS_KEY in tagged:
         cls = ref_to_obj(tagged[_CLASS_KEY])
         obj = cls.__new__(cls)
-        obj.__setstate__(tagged[_STATE_KEY])
+        state = tagged[_STATE_KEY]
+        if hasattr(obj, "__setstate__"):
+            obj.__setstate__(state)
+        else:
+            obj.__dict__.update(state)
         return obj
     if _PICKLE_KEY in tagged:
         return pickle.loads(b64decode(tagged[_PICKLE_KEY]))

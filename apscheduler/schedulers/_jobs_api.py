@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
+from apscheduler.clock import set_active_clock
 from apscheduler.events import (
     EVENT_ALL_JOBS_REMOVED,
     EVENT_JOB_ADDED,
@@ -61,9 +62,10 @@ class JobsAPI:
         the module.
 
         The ``trigger`` argument can either be:
-          #. the alias name of the trigger (e.g. ``date``, ``interval`` or ``cron``), in which case
-            any extra keyword arguments to this method are passed on to the trigger's constructor
-          #. an instance of a trigger class
+
+        #. the alias name of the trigger (e.g. ``date``, ``interval`` or ``cron``), in which case
+           any extra keyword arguments to this method are passed on to the trigger's constructor
+        #. an instance of a trigger class
 
         :param func: callable (or a textual reference to one) to run at the given time
         :param trigger: trigger that determines when ``func`` is called
@@ -425,6 +427,7 @@ class JobsAPI:
         with self._jobstores_lock:
             store = self._lookup_jobstore(jobstore)
             for job_state in read_job_states(infile):
+                job_state["args"] = tuple(job_state["args"])  # JSON has lists only
                 job = Job.__new__(Job)
                 job.__setstate__(job_state)
                 job._scheduler = self
@@ -514,8 +517,13 @@ class JobsAPI:
         # Use the scheduler's time zone if nothing else is specified
         trigger_args.setdefault("timezone", self.timezone)
 
-        # Instantiate the trigger class
-        return self._trigger_plugins.get(trigger)(**trigger_args)
+        # Instantiate the trigger class; defaults that depend on "now" come from our clock
+        trigger_class = self._trigger_plugins.get(trigger)
+        previous_clock = set_active_clock(self._clock)
+        try:
+            return trigger_class(**trigger_args)
+        finally:
+            set_active_clock(previous_clock)
 
     # Implemented by BaseScheduler; declared here for readers and type checkers.
     _jobstores: dict[str, BaseJobStore]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
+from apscheduler.clock import current_time
 from apscheduler.triggers._common import (
     UTC,
     check_jitter,
@@ -129,7 +130,7 @@ class CalendarIntervalTrigger(BaseTrigger):
         )
         if start_date is None:
             # reading the clock here (and only here) keeps get_next_fire_time pure
-            self.start_date = datetime.now(self.timezone).date()
+            self.start_date = current_time(self.timezone).date()
         else:
             self.start_date = _as_date(start_date, "start_date")
 

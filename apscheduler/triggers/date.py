@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, tzinfo
 from typing import Any
 
+from apscheduler.clock import current_time
 from apscheduler.triggers._common import check_state_version, pick_timezone, unwrap_slots_state
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.util import convert_to_datetime, datetime_repr
@@ -37,7 +38,7 @@ class DateTrigger(BaseTrigger):
             self.run_date = converted
         else:
             # the one place a trigger reads the clock, as APScheduler 3 does: "run now"
-            self.run_date = datetime.now(zone)
+            self.run_date = current_time(zone)
 
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime

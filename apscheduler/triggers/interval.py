@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from numbers import Real
 from typing import Any
 
+from apscheduler.clock import current_time
 from apscheduler.triggers._common import (
     UTC,
     check_jitter,
@@ -88,7 +89,7 @@ class IntervalTrigger(BaseTrigger):
         self.timezone = pick_timezone(timezone, start_date, end_date)
         if start_date is None:
             # reading the clock here (and only here) keeps get_next_fire_time pure
-            now = datetime.now(self.timezone)
+            now = current_time(self.timezone)
             self.start_date = (now.astimezone(UTC) + self.interval).astimezone(self.timezone)
         else:
             converted = convert_to_datetime(start_date, self.timezone, "start_date")

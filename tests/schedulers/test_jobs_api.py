@@ -1,0 +1,269 @@
+"""Adding, changing, finding, listing, exporting and removing jobs through the scheduler."""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from datetime import datetime, timedelta, timezone as dt_timezone
+
+import pytest
+
+from apscheduler.events import EVENT_JOB_ADDED, EVENT_JOB_MODIFIED, EVENT_JOB_REMOVED
+from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from tests.schedulers import targets
+
+UTC = dt_timezone.utc
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def test_job_added_before_start_is_pending_until_start(scheduler):
+    job = scheduler.add_job(targets.record, "interval", minutes=5, id="five")
+
+    assert job.pending
+    assert scheduler.get_jobs() == [job]
+    assert "pending" in str(job)
+
+    scheduler.start()
+
+    assert not job.pending
+    assert job.next_run_time == NOW + timedelta(minutes=5)
+    assert scheduler.get_job("five") is job
+
+
+def test_options_left_undefined_take_the_job_defaults(make_scheduler):
+    scheduler = make_scheduler(job_defaults={"misfire_grace_time": 30, "max_instances": 4})
+    scheduler.start()
+
+    job = scheduler.add_job(targets.record, "interval", hours=1, coalesce=False)
+
+    assert (job.misfire_grace_time, job.coalesce, job.max_instances) == (30, False, 4)
+    assert job.name == "record"
+    assert job.executor == "default"
+
+
+def test_trigger_alias_gets_the_scheduler_timezone(make_scheduler):
+    scheduler = make_scheduler(timezone="Europe/Berlin")
+    job = scheduler.add_job(targets.record, "cron", hour=3)
+
+    assert str(job.trigger.timezone) == "Europe/Berlin"
+
+
+def test_no_trigger_means_run_once_now(scheduler):
+    scheduler.start()
+    job = scheduler.add_job(targets.record)
+
+    assert isinstance(job.trigger, DateTrigger)
+    assert job.next_run_time == NOW
+
+
+def test_trigger_of_the_wrong_type_is_refused(scheduler):
+    with pytest.raises(TypeError, match="Expected a trigger instance or string, got int"):
+        scheduler.add_job(targets.record, 5)
+
+
+def test_unknown_trigger_alias_is_named(scheduler):
+    with pytest.raises(LookupError, match='"fortnightly"'):
+        scheduler.add_job(targets.record, "fortnightly")
+
+
+def test_bad_job_option_names_the_value(scheduler):
+    with pytest.raises(TypeError, match="max_instances must be a positive integer, got 0"):
+        scheduler.add_job(targets.record, "interval", seconds=1, max_instances=0)
+
+
+def test_arguments_the_callable_cannot_take_are_refused_at_add_time(scheduler):
+    with pytest.raises(ValueError, match="does not accept the following keyword arguments: x"):
+        scheduler.add_job(targets.fail, kwargs={"x": 1})
+
+
+def test_next_run_time_none_adds_the_job_paused(scheduler):
+    scheduler.start()
+    job = scheduler.add_job(targets.record, "interval", seconds=1, next_run_time=None)
+
+    assert job.next_run_time is None
+    assert "paused" in str(job)
+
+
+def test_duplicate_id_is_refused_unless_replacing(scheduler, events):
+    scheduler.start()
+    scheduler.add_job(targets.record, "interval", seconds=10, id="dup")
+
+    with pytest.raises(ConflictingIdError):
+        scheduler.add_job(targets.record, "interval", seconds=10, id="dup")
+
+    scheduler.add_job(targets.record, "interval", seconds=99, id="dup", replace_existing=True)
+    assert scheduler.get_job("dup").trigger.interval == timedelta(seconds=99)
+
+
+def test_scheduled_job_decorator_replaces_and_returns_the_function(scheduler):
+    scheduler.start()
+
+    @scheduler.scheduled_job("interval", seconds=5, id="decorated")
+    def tick():
+        pass
+
+    scheduler.scheduled_job("interval", seconds=7, id="decorated")(tick)
+
+    assert callable(tick)
+    assert scheduler.get_job("decorated").trigger.interval == timedelta(seconds=7)
+
+
+def test_modify_reschedule_pause_resume(scheduler, events, fake_clock):
+    scheduler.start()
+    job = scheduler.add_job(targets.record, "interval", minutes=1, id="j")
+
+    job.modify(name="renamed", max_instances=2)
+    assert scheduler.get_job("j").name == "renamed"
+
+    job.reschedule("interval", hours=2)
+    assert job.next_run_time == NOW + timedelta(hours=2)
+
+    job.pause()
+    assert scheduler.get_job("j").next_run_time is None
+
+    fake_clock.advance(minutes=30)
+    job.resume()
+    assert scheduler.get_job("j").next_run_time == NOW + timedelta(hours=2)
+    assert [e.code for e in events].count(EVENT_JOB_MODIFIED) == 4
+
+
+def test_resume_removes_a_job_whose_trigger_is_finished(scheduler, fake_clock):
+    scheduler.start()
+    scheduler.add_job(
+        targets.record, "interval", minutes=1, end_date=NOW + timedelta(minutes=2), id="d"
+    )
+    scheduler.pause_job("d")
+    fake_clock.advance(minutes=5)
+
+    assert scheduler.resume_job("d") is None
+    assert scheduler.get_job("d") is None
+
+
+def test_modify_of_an_unknown_job_raises_lookup_error(scheduler):
+    scheduler.start()
+
+    with pytest.raises(JobLookupError, match="No job by the id of nope was found"):
+        scheduler.modify_job("nope", name="x")
+
+
+def test_a_failed_modification_changes_nothing(scheduler):
+    scheduler.start()
+    job = scheduler.add_job(targets.record, "interval", minutes=1, id="j", name="before")
+
+    with pytest.raises(TypeError):
+        scheduler.modify_job("j", name="after", max_instances=-1)
+
+    assert scheduler.get_job("j").name == "before"
+    assert job.max_instances == 1
+
+
+def test_remove_job_and_remove_all_jobs(scheduler, events):
+    scheduler.add_job(targets.record, "interval", minutes=1, id="pending-one")
+    scheduler.remove_job("pending-one")
+    with pytest.raises(JobLookupError):
+        scheduler.remove_job("pending-one")
+
+    scheduler.start()
+    scheduler.add_job(targets.record, "interval", minutes=1, id="a")
+    scheduler.add_job(targets.record, "interval", minutes=1, id="b")
+    scheduler.remove_job("a")
+    scheduler.remove_all_jobs()
+
+    assert scheduler.get_jobs() == []
+    removed = [e for e in events if e.code == EVENT_JOB_REMOVED]
+    assert [(e.job_id, e.jobstore) for e in removed] == [("pending-one", "default"), ("a", "default")]
+
+
+def test_get_jobs_pending_argument_is_deprecated(scheduler):
+    with pytest.warns(DeprecationWarning, match="pending"):
+        scheduler.get_jobs(pending=True)
+
+
+def test_print_jobs_when_stopped_and_running(scheduler):
+    out = io.StringIO()
+    scheduler.print_jobs(out=out)
+    assert out.getvalue() == "Pending jobs:\n    No pending jobs\n"
+
+    scheduler.add_job(targets.record, "interval", minutes=1, id="j", name="minutely")
+    out = io.StringIO()
+    scheduler.print_jobs(out=out)
+    assert out.getvalue() == (
+        "Pending jobs:\n    minutely (trigger: interval[0:01:00], pending)\n"
+    )
+
+    scheduler.start()
+    scheduler.add_jobstore("memory", "empty")
+    out = io.StringIO()
+    scheduler.print_jobs(out=out)
+    assert out.getvalue() == (
+        "Jobstore default:\n"
+        "    minutely (trigger: interval[0:01:00], next run at: 2026-03-01 12:01:00 UTC)\n"
+        "Jobstore empty:\n"
+        "    No scheduled jobs\n"
+    )
+
+
+def test_export_and_import_round_trip(scheduler, tmp_path):
+    scheduler.start()
+    scheduler.add_job(targets.record, "interval", minutes=1, id="i", args=[1, "two"])
+    scheduler.add_job(targets.record, "cron", hour=3, id="c", kwargs={"k": None})
+    path = tmp_path / "jobs.json"
+
+    scheduler.export_jobs(str(path))
+    document = json.loads(path.read_text())
+    assert document["version"] == 1
+    assert [job["id"] for job in document["jobs"]] == ["i", "c"]
+
+    scheduler.remove_all_jobs()
+    scheduler.import_jobs(str(path))
+
+    imported = {job.id: job for job in scheduler.get_jobs()}
+    assert imported["i"].args == (1, "two")
+    assert isinstance(imported["i"].trigger, IntervalTrigger)
+    assert imported["c"].next_run_time == datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
+
+
+def test_export_before_start_is_refused(scheduler):
+    with pytest.raises(RuntimeError, match="must have been started"):
+        scheduler.export_jobs(io.StringIO())
+
+
+def test_import_of_another_format_version_is_refused(scheduler):
+    scheduler.start()
+
+    with pytest.raises(ValueError, match="version 2"):
+        scheduler.import_jobs(io.StringIO('{"version": 2, "jobs": []}'))
+
+
+def test_adding_a_job_later_than_the_planned_wakeup_does_not_wake_the_scheduler(scheduler):
+    """Bulk-adding jobs to a running scheduler must not cost a processing pass per job."""
+    scheduler.start()
+    scheduler.add_job(targets.record, "interval", minutes=1, id="soon")
+    scheduler._process_jobs()
+    wakeups = scheduler.wakeups
+
+    scheduler.add_job(targets.record, "interval", minutes=10, id="later")
+    assert scheduler.wakeups == wakeups
+
+    scheduler.add_job(targets.record, "interval", seconds=10, id="sooner")
+    assert scheduler.wakeups == wakeups + 1
+
+
+def test_job_added_event_names_its_store(scheduler, events):
+    scheduler.start()
+    scheduler.add_jobstore("memory", "other")
+    scheduler.add_job(targets.record, "interval", minutes=1, jobstore="other")
+
+    added = [e for e in events if e.code == EVENT_JOB_ADDED]
+    assert added[-1].jobstore == "other"
+
+
+def test_no_warnings_on_the_happy_path(scheduler):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scheduler.start()
+        scheduler.add_job(targets.record, "interval", minutes=1)
+        scheduler._process_jobs()

@@ -1,0 +1,190 @@
+"""One processing pass at a time: what runs, what is missed, and how long the scheduler sleeps."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone as dt_timezone
+
+import pytest
+
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+)
+from apscheduler.executors.base import BaseExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.triggers.base import BaseTrigger
+from tests.schedulers import targets
+
+UTC = dt_timezone.utc
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def of_code(events, code):
+    return [event for event in events if event.code == code]
+
+
+def test_due_job_runs_and_the_scheduler_sleeps_until_the_next_run(scheduler, events, fake_clock):
+    scheduler.start()
+    scheduler.add_job(targets.record, "interval", seconds=30, id="j", args=["x"])
+
+    assert scheduler._process_jobs() == 30.0
+    fake_clock.advance(seconds=30)
+    assert scheduler._process_jobs() == 30.0
+
+    executed = of_code(events, EVENT_JOB_EXECUTED)
+    assert [e.scheduled_run_time for e in executed] == [NOW + timedelta(seconds=30)]
+    assert scheduler.get_job("j").next_run_time == NOW + timedelta(seconds=60)
+
+
+def test_no_jobs_means_sleeping_until_woken(scheduler):
+    scheduler.start()
+
+    assert scheduler._process_jobs() is None
+
+
+def test_coalescing_runs_a_late_job_once(scheduler, events, fake_clock):
+    scheduler.start()
+    scheduler.add_job(targets.record, "interval", seconds=10, misfire_grace_time=None)
+    fake_clock.advance(seconds=35)
+
+    scheduler._process_jobs()
+
+    executed = of_code(events, EVENT_JOB_EXECUTED)
+    assert [e.scheduled_run_time for e in executed] == [NOW + timedelta(seconds=30)]
+
+
+def test_without_coalescing_every_run_time_is_owed(scheduler, events, fake_clock):
+    scheduler.start()
+    scheduler.add_job(
+        targets.record, "interval", seconds=10, misfire_grace_time=None, coalesce=False
+    )
+    fake_clock.advance(seconds=35)
+
+    scheduler._process_jobs()
+
+    executed = of_code(events, EVENT_JOB_EXECUTED)
+    assert [e.scheduled_run_time for e in executed] == [
+        NOW + timedelta(seconds=s) for s in (10, 20, 30)
+    ]
+
+
+def test_run_later_than_the_grace_time_is_reported_missed(scheduler, events, fake_clock, caplog):
+    scheduler.start()
+    scheduler.add_job(targets.record, "interval", minutes=1, misfire_grace_time=5, id="late")
+    fake_clock.advance(minutes=1, seconds=6)
+
+    scheduler._process_jobs()
+
+    missed = of_code(events, EVENT_JOB_MISSED)
+    assert [(e.job_id, e.scheduled_run_time) for e in missed] == [
+        ("late", NOW + timedelta(minutes=1))
+    ]
+    assert of_code(events, EVENT_JOB_EXECUTED) == []
+    assert "was missed by 0:00:06" in caplog.text
+
+
+def test_a_job_that_raises_is_logged_with_its_traceback_and_reported(scheduler, events, caplog):
+    scheduler.start()
+    scheduler.add_job(targets.fail, id="boom")
+
+    scheduler._process_jobs()
+
+    (error,) = of_code(events, EVENT_JOB_ERROR)
+    assert isinstance(error.exception, RuntimeError)
+    assert "in fail" in error.traceback
+    assert 'Job "fail' in caplog.text and "raised an exception" in caplog.text
+    assert "the job failed on purpose" in caplog.text
+
+
+class HeldExecutor(BaseExecutor):
+    """Accepts jobs and never finishes them, so instances pile up."""
+
+    def _do_submit_job(self, job, run_times):
+        pass
+
+
+def test_max_instances_skips_the_run_and_says_so(scheduler, events, fake_clock, caplog):
+    scheduler.add_executor(HeldExecutor(), "held")
+    scheduler.start()
+    scheduler.add_job(targets.record, "interval", seconds=1, executor="held", id="busy")
+
+    fake_clock.advance(seconds=1)
+    scheduler._process_jobs()
+    fake_clock.advance(seconds=1)
+    scheduler._process_jobs()
+
+    (skipped,) = of_code(events, EVENT_JOB_MAX_INSTANCES)
+    assert skipped.job_id == "busy"
+    assert skipped.scheduled_run_times == [NOW + timedelta(seconds=2)]
+    assert "maximum number of running instances reached (1)" in caplog.text
+
+
+def test_job_with_a_missing_executor_is_removed_with_an_error(scheduler, caplog):
+    scheduler.start()
+    scheduler.add_job(targets.record, executor="nowhere", id="orphan")
+
+    scheduler._process_jobs()
+
+    assert scheduler.get_job("orphan") is None
+    assert 'Executor lookup ("nowhere") failed' in caplog.text
+
+
+class FailingStore(MemoryJobStore):
+    def get_due_jobs(self, now):
+        raise ConnectionError("database went away")
+
+
+def test_store_error_is_retried_after_the_retry_interval(make_scheduler, caplog):
+    scheduler = make_scheduler(jobstore_retry_interval=7)
+    scheduler.add_jobstore(FailingStore(), "flaky")
+    scheduler.start()
+
+    assert scheduler._process_jobs() == 7.0
+    assert "Error getting due jobs from job store 'flaky': database went away" in caplog.text
+
+
+class BrokenTrigger(BaseTrigger):
+    def __init__(self, first):
+        self.first = first
+
+    def get_next_fire_time(self, previous_fire_time, now):
+        if previous_fire_time is None:
+            return self.first
+        raise ArithmeticError("third-party trigger bug")
+
+
+def test_trigger_that_raises_pauses_its_job_instead_of_spinning(scheduler, fake_clock, caplog):
+    scheduler.start()
+    scheduler.add_job(targets.record, BrokenTrigger(NOW + timedelta(seconds=1)), id="broken")
+    fake_clock.advance(seconds=1)
+
+    scheduler._process_jobs()
+
+    assert scheduler.get_job("broken").next_run_time is None
+    assert "pausing the job" in caplog.text
+
+
+def test_an_unexpected_error_does_not_stop_processing(make_scheduler, caplog, monkeypatch):
+    scheduler = make_scheduler(jobstore_retry_interval=3)
+    scheduler.start()
+
+    def explode(*args):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(scheduler, "_process_jobs_once", explode)
+
+    assert scheduler._process_jobs() == 3.0
+    assert "Unexpected error while processing jobs" in caplog.text
+
+
+@pytest.mark.parametrize("paused", [True, False], ids=["paused", "running"])
+def test_paused_scheduler_does_not_touch_its_stores(scheduler, events, paused):
+    scheduler.add_job(targets.record, id="due-now")
+    scheduler.start(paused=paused)
+
+    scheduler._process_jobs()
+
+    ran = bool(of_code(events, EVENT_JOB_EXECUTED))
+    assert ran is not paused
