@@ -19,8 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay
-from tenacity import wait_exponential
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from apscheduler.events import EVENT_JOB_UNLOADABLE, JobUnloadableEvent
 from apscheduler.job import Job
@@ -77,11 +82,12 @@ def _positive_seconds(value: Any, name: str, allow_zero: bool) -> float:
 
 def _transient_job_error(job: Job, why: str) -> TransientJobError:
     error = TransientJobError(job.id)
-    error.args = (
+    message = (
         f"{error.args[0]} {why} Schedule a module-level function instead (or its "
         f"'module:function' text reference) with picklable arguments, or put this job in a "
-        f"MemoryJobStore.",
+        f"MemoryJobStore."
     )
+    error.args = (message,)
     return error
 
 
@@ -450,4 +456,3 @@ def _job_sort_key(job: Job) -> tuple[bool, float, str]:
     # paused jobs last; jobs due at the same time in job id order
     run_time = datetime_to_utc_timestamp(job.next_run_time)
     return (run_time is None, run_time or 0.0, job.id)
-

@@ -18,16 +18,18 @@ from apscheduler.util import datetime_to_utc_timestamp
 
 try:
     from redis import Redis
+    from redis.backoff import NoBackoff
     from redis.exceptions import (
         AuthenticationError,
         AuthorizationError,
         ClusterDownError,
+        ConnectionError as RedisConnectionError,
         ReadOnlyError,
         ResponseError,
+        TimeoutError as RedisTimeoutError,
         TryAgainError,
     )
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from redis.retry import Retry
 except ImportError as exc:  # pragma: no cover
     raise ImportError("RedisJobStore requires redis installed") from exc
 
@@ -77,7 +79,8 @@ class RedisJobStore(PersistentJobStore):
     :param pickle_protocol: pickle protocol level to use (for serialization), defaults to the
         highest available
     :param retry_timeout: seconds one operation keeps retrying a lost connection or another
-        temporary error before raising it (``0`` disables retrying)
+        temporary error before raising it (``0`` disables retrying); unless ``retry`` is among
+        the connection arguments, the client itself retries only once, at once
     :param recheck_interval: seconds between attempts to load a due job that failed to load
     :raises ValueError: if ``db``, ``jobs_key`` or ``run_times_key`` is empty
 
@@ -107,6 +110,9 @@ class RedisJobStore(PersistentJobStore):
 
         self.jobs_key = jobs_key
         self.run_times_key = run_times_key
+        # redis-py's own default retries a dead server for seconds inside every call; one quick
+        # retry (for a pooled connection gone stale) leaves the timing to ``retry_timeout``
+        connect_args.setdefault("retry", Retry(NoBackoff(), 1))
         self.redis = Redis(db=int(db), **connect_args)
         self._keys = [jobs_key, run_times_key]
         self._add_script = self.redis.register_script(_ADD_SCRIPT)
@@ -118,7 +124,7 @@ class RedisJobStore(PersistentJobStore):
         pipe = self.redis.pipeline(transaction=False)
         pipe.type(self.jobs_key)
         pipe.type(self.run_times_key)
-        for key, found, wanted in zip(self._keys, pipe.execute(), (b"hash", b"zset")):
+        for key, found, wanted in zip(self._keys, pipe.execute(), (b"hash", b"zset"), strict=True):
             found = found.decode() if isinstance(found, bytes) else found
             if found not in (wanted.decode(), "none"):
                 raise StorageProblem(
@@ -139,7 +145,13 @@ class RedisJobStore(PersistentJobStore):
             return False
         return isinstance(
             exc,
-            (RedisConnectionError, RedisTimeoutError, ReadOnlyError, TryAgainError, ClusterDownError),
+            (
+                RedisConnectionError,
+                RedisTimeoutError,
+                ReadOnlyError,
+                TryAgainError,
+                ClusterDownError,
+            ),
         )
 
     # --- reading ---------------------------------------------------------------------------
@@ -164,7 +176,7 @@ class RedisJobStore(PersistentJobStore):
             states = self.redis.hmget(self.jobs_key, [job_id for job_id, _ in due])
             return [
                 (job_id.decode(), run_time, state)
-                for (job_id, run_time), state in zip(due, states)
+                for (job_id, run_time), state in zip(due, states, strict=True)
                 if state is not None  # removed between the two calls
             ]
 

@@ -112,3 +112,12 @@ def make_job(
         next_run_time=next_run_time,
         **settings,
     )
+
+
+#: labels of the runs of :func:`record_run`, for tests that run jobs through a scheduler
+RUNS: list[str] = []
+
+
+def record_run(label: str) -> None:
+    """A job function that leaves a trace the test can read."""
+    RUNS.append(label)
