@@ -124,7 +124,7 @@ def test_a_store_gives_up_in_bounded_time_and_works_again_after_the_outage(outag
     server.stop()
     with caplog.at_level(logging.INFO):
         started = time.monotonic()
-        with pytest.raises(Exception) as failure:
+        with pytest.raises(Exception, match=r"\S") as failure:
             store.get_due_jobs(T0)
         assert time.monotonic() - started < store.retry_timeout + 2
         assert store._is_temporary_error(failure.value)
