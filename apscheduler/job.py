@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -256,7 +257,7 @@ class Job:
             func = ref_to_obj(func)
         elif callable(func):
             try:
-                func_ref = obj_to_ref(func)
+                func_ref = sys.intern(obj_to_ref(func))
             except ValueError:
                 # lambdas, partials and nested functions run fine in memory; persistent stores
                 # refuse them when the job is serialized
@@ -360,4 +361,3 @@ class Job:
             status = "pending"
 
         return f"{self.name} (trigger: {self.trigger}, {status})"
-

@@ -296,9 +296,7 @@ def get_callable_name(func: Callable[..., Any]) -> str:
         if call_qualname:
             return type(func).__qualname__
 
-    raise TypeError(
-        f"Unable to determine a name for {func!r} -- maybe it is not a callable?"
-    )
+    raise TypeError(f"Unable to determine a name for {func!r} -- maybe it is not a callable?")
 
 
 def obj_to_ref(obj: Any) -> str:

@@ -105,9 +105,7 @@ class BaseExecutor(metaclass=ABCMeta):
         for event in events:
             self._scheduler._dispatch_event(event)
 
-    def _run_job_error(
-        self, job_id: str, exc: BaseException, traceback: Any = None
-    ) -> None:
+    def _run_job_error(self, job_id: str, exc: BaseException, traceback: Any = None) -> None:
         """Called by the executor with the exception if there is an error calling `run_job`."""
         self._release_instance(job_id)
         exc_info = (exc.__class__, exc, traceback)

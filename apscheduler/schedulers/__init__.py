@@ -1,5 +1,7 @@
 """Scheduler implementations and the errors about their state."""
 
+from __future__ import annotations
+
 
 class SchedulerAlreadyRunningError(Exception):
     """Raised when attempting to start or configure the scheduler when it's already running."""

@@ -407,9 +407,7 @@ class JobsAPI:
         from apscheduler.schedulers._export import write_jobs
 
         if self.state == _STATE_STOPPED:
-            raise RuntimeError(
-                "the scheduler must have been started for job export to work"
-            )
+            raise RuntimeError("the scheduler must have been started for job export to work")
 
         write_jobs(self.get_jobs(jobstore), outfile)
 
@@ -465,9 +463,7 @@ class JobsAPI:
         """
         # Fill in undefined values with defaults
         replacements = {
-            key: value
-            for key, value in self._job_defaults.items()
-            if not hasattr(job, key)
+            key: value for key, value in self._job_defaults.items() if not hasattr(job, key)
         }
 
         # Calculate the next run time if there is none defined

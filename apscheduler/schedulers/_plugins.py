@@ -58,8 +58,7 @@ class PluginRegistry:
             if entry_point is None:
                 known = ", ".join(sorted(self._entry_points)) or "none"
                 raise LookupError(
-                    f'No {self.kind} by the name "{alias}" was found '
-                    f"(installed: {known})"
+                    f'No {self.kind} by the name "{alias}" was found (installed: {known})'
                 )
 
             plugin: Any = entry_point.load()

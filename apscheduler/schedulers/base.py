@@ -98,7 +98,10 @@ class BaseScheduler(JobsAPI, metaclass=ABCMeta):
         )
 
     def configure(
-        self, gconfig: Mapping[str, Any] | None = None, prefix: str = "apscheduler.", **options: Any
+        self,
+        gconfig: Mapping[str, Any] | None = None,
+        prefix: str = "apscheduler.",
+        **options: Any,
     ) -> None:
         """
         Reconfigures the scheduler with the given options.
@@ -345,7 +348,9 @@ class BaseScheduler(JobsAPI, metaclass=ABCMeta):
 
         self._dispatch_event(SchedulerEvent(EVENT_JOBSTORE_REMOVED, alias))
 
-    def add_listener(self, callback: Callable[[SchedulerEvent], Any], mask: int = EVENT_ALL) -> None:
+    def add_listener(
+        self, callback: Callable[[SchedulerEvent], Any], mask: int = EVENT_ALL
+    ) -> None:
         """
         add_listener(callback, mask=EVENT_ALL)
 

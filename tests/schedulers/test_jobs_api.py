@@ -174,7 +174,10 @@ def test_remove_job_and_remove_all_jobs(scheduler, events):
 
     assert scheduler.get_jobs() == []
     removed = [e for e in events if e.code == EVENT_JOB_REMOVED]
-    assert [(e.job_id, e.jobstore) for e in removed] == [("pending-one", "default"), ("a", "default")]
+    assert [(e.job_id, e.jobstore) for e in removed] == [
+        ("pending-one", "default"),
+        ("a", "default"),
+    ]
 
 
 def test_get_jobs_pending_argument_is_deprecated(scheduler):

@@ -87,7 +87,7 @@ def test_state_moves_through_running_paused_and_stopped(scheduler, events):
         EVENT_SCHEDULER_RESUMED,
         EVENT_SCHEDULER_PAUSED,
         EVENT_SCHEDULER_SHUTDOWN,
-    ][-4:]
+    ]
 
 
 def test_starting_twice_is_refused(scheduler):
