@@ -119,6 +119,17 @@ def test_daily_time_in_fold_fires_once_at_its_first_occurrence(change, kind, wal
 
 
 @pytest.mark.parametrize("change", GAPS, ids=GAP_IDS)
+def test_cron_asked_exactly_at_the_jump_fires_the_skipped_readings_then(change):
+    jump = change.wall(change.end)
+    trigger = CronTrigger(hour=change.inside.hour, minute=change.inside.minute, timezone=change.tz)
+
+    assert trigger.get_next_fire_time(None, jump) == jump
+    assert trigger.get_next_fire_time(None, jump + timedelta(seconds=1)) == change.wall(
+        change.inside, days=1
+    )
+
+
+@pytest.mark.parametrize("change", GAPS, ids=GAP_IDS)
 def test_quarter_hourly_cron_collapses_the_gap_into_one_fire_time(change, walk):
     trigger = CronTrigger(minute="*/15", timezone=change.tz)
     before = datetime.combine(change.day, change.start) - timedelta(minutes=30)

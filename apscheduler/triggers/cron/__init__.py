@@ -33,6 +33,7 @@ __all__ = ("CronTrigger",)
 # Only clocks that do not follow PEP 495 can make a wall-clock match land before the search
 # start; a few retries get past such a reading, and the cap keeps the search finite.
 _MAX_WALL_TIME_RETRIES = 100
+_ONE_SECOND = timedelta(seconds=1)
 
 
 class CronTrigger(BaseTrigger):
@@ -245,6 +246,12 @@ class CronTrigger(BaseTrigger):
             # In the second pass of a repeated hour every reading already fired on its first
             # pass, so the search continues after the repetition.
             wall = end_of_repeated_time(local) or local
+        else:
+            # If the clocks jumped forward right at ``start``, the readings they skipped fire
+            # at ``start`` too, so the search must begin just after the reading before it.
+            just_before = (start - _ONE_SECOND).astimezone(tz)
+            if tz.utcoffset(just_before) != tz.utcoffset(local):
+                wall = min(local, just_before.replace(tzinfo=tz, fold=0) + _ONE_SECOND)
 
         search = self._schedule.next_wall_time
         found = search(wall.year, wall.month, wall.day, wall.hour, wall.minute, wall.second)
