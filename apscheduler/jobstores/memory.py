@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from heapq import heapify, heappop, heappush
-from operator import itemgetter
+from array import array
 from typing import TYPE_CHECKING
 
 from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
@@ -13,19 +12,109 @@ if TYPE_CHECKING:
 
     from apscheduler.job import Job
 
-# One entry per job: (UTC timestamp of the next run or None if paused, job id, job).
-# Tuples order by time, then by id, which is the order the scheduler must see jobs in; two
-# entries never get as far as comparing their jobs unless their ids are equal, and jobs with
-# equal ids compare equal, so the comparison always stops before needing job < job.
-_Entry = tuple[float | None, str, "Job"]
-
-# Below this many stale heap entries, compacting is not worth the pass over the heap.
-_MIN_STALE_TO_COMPACT = 64
+# Below this many superseded heap entries, rebuilding the heap is not worth a pass over the jobs.
+_MIN_SLACK_TO_COMPACT = 64
 
 
-def _timestamp(job: Job) -> float | None:
-    next_run_time = job.next_run_time
-    return None if next_run_time is None else next_run_time.timestamp()
+class _RunTimeHeap:
+    """
+    A binary min-heap of jobs ordered by (next run time as a UTC timestamp, job id).
+
+    It is kept as two parallel arrays, raw doubles and job references, so an entry costs 16
+    bytes and no object of its own: with hundreds of thousands of jobs, per-entry tuples and
+    floats would cost more than the rest of the store. Timestamps, not datetimes, are compared,
+    because aware datetimes sharing a zone compare by wall clock and would misorder the two
+    passes through a repeated DST hour.
+    """
+
+    __slots__ = ("times", "jobs")
+
+    def __init__(self) -> None:
+        self.times = array("d")
+        self.jobs: list[Job] = []
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def clear(self) -> None:
+        del self.times[:]
+        self.jobs.clear()
+
+    def push(self, timestamp: float, job: Job) -> None:
+        self.times.append(timestamp)
+        self.jobs.append(job)
+        self._settle(len(self.jobs) - 1, timestamp, job)
+
+    def pop(self) -> None:
+        """Remove the first entry."""
+        times, jobs = self.times, self.jobs
+        last_time = times.pop()
+        last_job = jobs.pop()
+        size = len(jobs)
+        if not size:
+            return
+
+        # Move the earlier child up into the hole all the way down to a leaf, then settle the
+        # last entry from there: it came from the bottom, so it seldom has far to go back up,
+        # and this takes one comparison per level instead of two.
+        position = 0
+        child = 1
+        while child < size:
+            right = child + 1
+            if right < size:
+                child_time, right_time = times[child], times[right]
+                if right_time < child_time or (
+                    right_time == child_time and jobs[right].id < jobs[child].id
+                ):
+                    child = right
+
+            times[position] = times[child]
+            jobs[position] = jobs[child]
+            position = child
+            child = 2 * position + 1
+
+        self._settle(position, last_time, last_job)
+
+    def _settle(self, position: int, timestamp: float, job: Job) -> None:
+        """Put the entry in the hole at ``position``, moving earlier-ordered parents down."""
+        times, jobs = self.times, self.jobs
+        job_id = job.id
+        while position:
+            parent = (position - 1) >> 1
+            parent_time = times[parent]
+            if parent_time < timestamp or (parent_time == timestamp and jobs[parent].id <= job_id):
+                break
+
+            times[position] = parent_time
+            jobs[position] = jobs[parent]
+            position = parent
+
+        times[position] = timestamp
+        jobs[position] = job
+
+    def rebuild(self, jobs: list[Job]) -> None:
+        """Replace the contents with ``jobs``, which must all be scheduled."""
+        # a sorted array is a valid heap, and sorting runs in C
+        ordered = sorted((job.next_run_time.timestamp(), job.id, job) for job in jobs)
+        self.times = array("d", [entry[0] for entry in ordered])
+        self.jobs = [entry[2] for entry in ordered]
+
+    def entries_until(self, timestamp: float) -> list[tuple[float, str, Job]]:
+        """Return the entries at or before ``timestamp``, in heap order (not sorted)."""
+        times, jobs = self.times, self.jobs
+        size = len(jobs)
+        found = []
+        # a child is never earlier than its parent, so only the due part and its immediate
+        # border are visited
+        pending = [0] if size and times[0] <= timestamp else []
+        while pending:
+            position = pending.pop()
+            found.append((times[position], jobs[position].id, jobs[position]))
+            for child in (2 * position + 1, 2 * position + 2):
+                if child < size and times[child] <= timestamp:
+                    pending.append(child)
+
+        return found
 
 
 class MemoryJobStore(BaseJobStore):
@@ -42,114 +131,100 @@ class MemoryJobStore(BaseJobStore):
 
     def __init__(self) -> None:
         super().__init__()
-        # every job, by id; the entry it maps to is the only valid one for that job
-        self._entries: dict[str, _Entry] = {}
-        # entries of scheduled jobs ordered as a binary heap; an entry replaced in _entries or
-        # removed from it stays here, stale, until it reaches the top or the heap is compacted
-        self._heap: list[_Entry] = []
-        self._stale_count = 0
+        self._jobs: dict[str, Job] = {}
+        # Every scheduled job has an entry here. Entries are never searched for: one that no
+        # longer matches its job (the job was removed, replaced, paused or moved to another
+        # time) is superseded, skipped when met and dropped when it reaches the top.
+        self._heap = _RunTimeHeap()
 
-    def _is_current(self, entry: _Entry) -> bool:
-        return self._entries.get(entry[1]) is entry
+    def _is_current(self, timestamp: float, job: Job) -> bool:
+        next_run_time = job.next_run_time
+        return (
+            next_run_time is not None
+            and self._jobs.get(job.id) is job
+            and next_run_time.timestamp() == timestamp
+        )
 
-    def _retire(self, entry: _Entry) -> None:
-        """Account for ``entry`` leaving _entries, compacting the heap if mostly stale."""
-        if entry[0] is None:
-            return  # paused jobs have no heap entry
-
-        self._stale_count += 1
-        if self._stale_count >= _MIN_STALE_TO_COMPACT and self._stale_count * 2 > len(self._heap):
-            # a full pass every time the stale half is reached keeps this O(1) amortized and
-            # bounds the heap at twice the number of scheduled jobs
-            self._heap = [entry for entry in self._heap if self._is_current(entry)]
-            heapify(self._heap)
-            self._stale_count = 0
-
-    def _drop_stale_top(self) -> None:
+    def _drop_superseded_top(self) -> None:
         heap = self._heap
-        while heap and not self._is_current(heap[0]):
-            heappop(heap)
-            self._stale_count -= 1
+        while heap.jobs and not self._is_current(heap.times[0], heap.jobs[0]):
+            heap.pop()
 
-    def _store(self, job: Job) -> None:
-        entry: _Entry = (_timestamp(job), job.id, job)
-        self._entries[job.id] = entry
-        if entry[0] is not None:
-            heappush(self._heap, entry)
+    def _compact_if_mostly_superseded(self) -> None:
+        # A rebuild once the heap holds as many superseded entries as jobs keeps the heap at
+        # most twice the number of jobs, and costs O(log n) per change, amortized.
+        if len(self._heap) > 2 * len(self._jobs) + _MIN_SLACK_TO_COMPACT:
+            scheduled = [job for job in self._jobs.values() if job.next_run_time is not None]
+            self._heap.rebuild(scheduled)
+
+    def _schedule(self, job: Job) -> None:
+        if job.next_run_time is not None:
+            self._heap.push(job.next_run_time.timestamp(), job)
+            self._compact_if_mostly_superseded()
 
     def lookup_job(self, job_id: str) -> Job | None:
-        entry = self._entries.get(job_id)
-        return None if entry is None else entry[2]
+        return self._jobs.get(job_id)
 
     def get_due_jobs(self, now: datetime) -> list[Job]:
-        self._drop_stale_top()
-        now_timestamp = now.timestamp()
-        heap = self._heap
-        size = len(heap)
-        # Walk down the heap only through due entries: a child is never earlier than its
-        # parent, so the walk touches the due part and its immediate border, nothing more.
-        due: list[_Entry] = []
-        pending = [0] if heap else []
-        while pending:
-            index = pending.pop()
-            entry = heap[index]
-            if entry[0] <= now_timestamp:  # type: ignore[operator]
-                if self._is_current(entry):
-                    due.append(entry)
-
-                child = 2 * index + 1
-                if child < size:
-                    pending.append(child)
-                    if child + 1 < size:
-                        pending.append(child + 1)
-
+        self._drop_superseded_top()
+        due = [
+            entry
+            for entry in self._heap.entries_until(now.timestamp())
+            if self._is_current(entry[0], entry[2])
+        ]
         due.sort()
-        return [entry[2] for entry in due]
+        jobs: list[Job] = []
+        for _, _, job in due:
+            # a job updated without a new run time may have two current entries, now adjacent
+            if not jobs or jobs[-1] is not job:
+                jobs.append(job)
+
+        return jobs
 
     def get_next_run_time(self) -> datetime | None:
-        self._drop_stale_top()
-        return self._heap[0][2].next_run_time if self._heap else None
+        self._drop_superseded_top()
+        heap_jobs = self._heap.jobs
+        return heap_jobs[0].next_run_time if heap_jobs else None
 
     def get_all_jobs(self) -> list[Job]:
         scheduled = []
         paused = []
-        for entry in self._entries.values():
-            (scheduled if entry[0] is not None else paused).append(entry)
+        for job in self._jobs.values():
+            if job.next_run_time is None:
+                paused.append((job.id, job))
+            else:
+                scheduled.append((job.next_run_time.timestamp(), job.id, job))
 
         scheduled.sort()
-        paused.sort(key=itemgetter(1))
-        return [entry[2] for entry in scheduled + paused]
+        paused.sort()
+        return [entry[-1] for entry in scheduled] + [entry[-1] for entry in paused]
 
     def add_job(self, job: Job) -> None:
-        if job.id in self._entries:
+        if job.id in self._jobs:
             raise ConflictingIdError(job.id)
 
-        self._store(job)
+        self._jobs[job.id] = job
+        self._schedule(job)
 
     def update_job(self, job: Job) -> None:
-        old_entry = self._entries.get(job.id)
-        if old_entry is None:
+        if job.id not in self._jobs:
             raise JobLookupError(job.id)
 
-        # The scheduler usually updates the very object it got from this store, often without
-        # changing its next run time (modify_job with other options); that costs nothing here.
-        if old_entry[2] is job and old_entry[0] == _timestamp(job):
-            return
-
-        self._store(job)
-        self._retire(old_entry)
+        # The scheduler updates the very object it got from here, after changing it in place,
+        # so the old run time is unknown: just push the current one. Superseded entries cost
+        # nothing until they surface; an unchanged run time leaves a harmless duplicate.
+        self._jobs[job.id] = job
+        self._schedule(job)
 
     def remove_job(self, job_id: str) -> None:
-        entry = self._entries.pop(job_id, None)
-        if entry is None:
+        if self._jobs.pop(job_id, None) is None:
             raise JobLookupError(job_id)
 
-        self._retire(entry)
+        self._compact_if_mostly_superseded()
 
     def remove_all_jobs(self) -> None:
-        self._entries.clear()
+        self._jobs.clear()
         self._heap.clear()
-        self._stale_count = 0
 
     def shutdown(self) -> None:
         self.remove_all_jobs()

@@ -41,7 +41,9 @@ class StandInScheduler:
             self.events.append(event)
             self._events_changed.notify_all()
 
-    def wait_for_events(self, count: int, timeout: float = WAIT_TIMEOUT) -> list[JobExecutionEvent]:
+    def wait_for_events(
+        self, count: int, timeout: float = WAIT_TIMEOUT
+    ) -> list[JobExecutionEvent]:
         """Return the events once at least ``count`` have arrived; fail after ``timeout``."""
         with self._events_changed:
             if not self._events_changed.wait_for(lambda: len(self.events) >= count, timeout):

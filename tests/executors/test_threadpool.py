@@ -26,7 +26,11 @@ def test_job_runs_in_a_pool_thread_and_reports_its_return_value(
 
     [event] = scheduler.wait_for_events(1)
     assert event.code == EVENT_JOB_EXECUTED
-    assert (event.job_id, event.jobstore, event.scheduled_run_time) == (job.id, "default", run_time)
+    assert (event.job_id, event.jobstore, event.scheduled_run_time) == (
+        job.id,
+        "default",
+        run_time,
+    )
     assert event.retval != threading.get_ident()
 
 
@@ -88,7 +92,7 @@ def test_failing_job_reports_the_exception_and_a_formatted_traceback(
     assert str(event.exception) == "bad input"
     assert isinstance(event.traceback, str)
     assert "raise_value_error" in event.traceback
-    assert 'raise ValueError(message)' in event.traceback
+    assert "raise ValueError(message)" in event.traceback
     assert "raised an exception" in caplog.text
 
 
@@ -157,9 +161,7 @@ def test_no_more_threads_than_max_workers_run_jobs(scheduler, make_job, release)
         executor.shutdown()
 
 
-def test_submitting_from_many_threads_at_once_loses_nothing(
-    thread_executor, scheduler, make_job
-):
+def test_submitting_from_many_threads_at_once_loses_nothing(thread_executor, scheduler, make_job):
     job = make_job(targets.add, args=(1, 2), max_instances=1000)
 
     def submit_many() -> None:
@@ -180,9 +182,7 @@ def test_submitting_from_many_threads_at_once_loses_nothing(
     assert len(scheduler.wait_for_events(201)) == 201
 
 
-def test_shutdown_with_wait_returns_after_running_jobs_finish(
-    scheduler, make_job, release
-):
+def test_shutdown_with_wait_returns_after_running_jobs_finish(scheduler, make_job, release):
     executor = ThreadPoolExecutor()
     executor.start(scheduler, "default")
     started = threading.Semaphore(0)
@@ -255,9 +255,7 @@ class _RenewablePoolExecutor(BasePoolExecutor):
         return StdThreadPoolExecutor(1)
 
 
-def test_pool_found_broken_at_submission_is_replaced_and_the_job_runs(
-    scheduler, make_job, caplog
-):
+def test_pool_found_broken_at_submission_is_replaced_and_the_job_runs(scheduler, make_job, caplog):
     executor = _RenewablePoolExecutor()
     executor.start(scheduler, "default")
     job = make_job(targets.add, args=(1, 2))
@@ -270,9 +268,7 @@ def test_pool_found_broken_at_submission_is_replaced_and_the_job_runs(
     executor.shutdown()
 
 
-def test_pool_that_cannot_be_renewed_reports_a_broken_pool_to_the_caller(
-    scheduler, make_job
-):
+def test_pool_that_cannot_be_renewed_reports_a_broken_pool_to_the_caller(scheduler, make_job):
     executor = BasePoolExecutor(_BrokenPool())
     executor.start(scheduler, "default")
     job = make_job(targets.add, args=(1, 2))

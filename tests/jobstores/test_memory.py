@@ -308,8 +308,8 @@ def test_constant_churn_does_not_grow_the_store(store):
 _operations = st.lists(
     st.tuples(
         st.sampled_from(["add", "update", "replace", "remove", "due"]),
-        st.sampled_from("abcdefgh"),
-        st.one_of(st.none(), st.integers(0, 6)),
+        st.sampled_from([f"job{number:02}" for number in range(20)]),
+        st.one_of(st.none(), st.integers(0, 10)),
     ),
     max_size=300,
 )
