@@ -93,6 +93,15 @@ class BaseCombiningTrigger(BaseTrigger):
             trigger.__setstate__(trigger_state)
             self.triggers.append(trigger)
 
+    def _jittered(self, fire_time: datetime, now: datetime) -> datetime:
+        """Add the jitter in UTC, so that it is real elapsed time across clock changes."""
+        if not self.jitter:
+            return fire_time
+
+        shifted = self._apply_jitter(to_utc(fire_time), self.jitter, now)
+        assert shifted is not None
+        return shifted.astimezone(fire_time.tzinfo)
+
     def _joined(self) -> str:
         return ", ".join(str(trigger) for trigger in self.triggers)
 
@@ -108,7 +117,7 @@ class AndTrigger(BaseCombiningTrigger):
     The search alternates: every trigger that proposes a time earlier than the latest
     proposal is asked for its first fire time at or after that latest proposal (as its first
     fire time with ``now`` set to it), until all proposals are equal. It gives up, and the
-    trigger is finished, when any trigger is finished, or after :attr:`max_iterations`
+    trigger is finished, when any trigger is finished, or after ``max_iterations`` (1000)
     rounds without agreement (triggers that never coincide, such as ``day_of_week='mon'``
     and ``day_of_week='tue'``, would otherwise search forever).
 
@@ -135,7 +144,7 @@ class AndTrigger(BaseCombiningTrigger):
 
             latest: datetime = max(proposals)  # type: ignore[type-var, assignment]
             if all(proposal == latest for proposal in proposals):
-                return self._apply_jitter(latest, self.jitter, now)
+                return self._jittered(latest, now)
 
             for index, proposal in enumerate(proposals):
                 if proposal != latest:
@@ -180,7 +189,7 @@ class OrTrigger(BaseCombiningTrigger):
         if not candidates:
             return None
 
-        return self._apply_jitter(min(candidates), self.jitter, now)
+        return self._jittered(min(candidates), now)
 
     def __str__(self) -> str:
         return f"or[{self._joined()}]"

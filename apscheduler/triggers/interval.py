@@ -78,7 +78,12 @@ class IntervalTrigger(BaseTrigger):
                     f"{name} must be a number, got {value!r} ({type(value).__name__}) instead"
                 )
 
-        self.interval = timedelta(**parts)
+        try:
+            self.interval = timedelta(**parts)
+        except OverflowError:
+            given = ", ".join(f"{name}={value}" for name, value in parts.items() if value)
+            raise ValueError(f"The interval is too long to represent: {given}") from None
+
         if self.interval < timedelta(0):
             raise ValueError(f"The interval must not be negative, got {self.interval}")
         if not self.interval:
@@ -114,17 +119,10 @@ class IntervalTrigger(BaseTrigger):
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
-        if previous_fire_time is not None:
-            next_fire_time = previous_fire_time.astimezone(UTC) + self.interval
-        else:
-            start = self._start_utc
-            now_utc = now.astimezone(UTC)
-            if now_utc <= start:
-                next_fire_time = start
-            else:
-                # exact integer maths on timedeltas: the first period boundary at or after now
-                periods = -((start - now_utc) // self.interval)
-                next_fire_time = start + periods * self.interval
+        try:
+            next_fire_time = self._next_period_boundary(previous_fire_time, now)
+        except OverflowError:  # past the end of year 9999
+            return None
 
         if self.jitter:
             jittered = self._apply_jitter(next_fire_time, self.jitter, now)
@@ -135,6 +133,21 @@ class IntervalTrigger(BaseTrigger):
             return None
 
         return next_fire_time.astimezone(self.timezone)
+
+    def _next_period_boundary(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime:
+        if previous_fire_time is not None:
+            return previous_fire_time.astimezone(UTC) + self.interval
+
+        start = self._start_utc
+        now_utc = now.astimezone(UTC)
+        if now_utc <= start:
+            return start
+
+        # exact integer maths on timedeltas: the first period boundary at or after now
+        periods = -((start - now_utc) // self.interval)
+        return start + periods * self.interval
 
     def __getstate__(self) -> dict[str, Any]:
         return {

@@ -143,3 +143,10 @@ def test_repr_without_optional_parts():
         "<IntervalTrigger (interval=datetime.timedelta(days=2), "
         "start_date='2024-05-01 00:00:00 UTC', timezone='UTC')>"
     )
+
+
+def test_no_fire_time_past_the_end_of_year_9999():
+    trigger = IntervalTrigger(weeks=1000, start_date="9990-01-01", timezone="UTC")
+
+    previous = datetime(9990, 1, 1, tzinfo=UTC)
+    assert trigger.get_next_fire_time(previous, previous) is None

@@ -83,6 +83,11 @@ END_BEFORE_START = (
             END_BEFORE_START,
         ),
         (
+            lambda: IntervalTrigger(days=10**10),
+            ValueError,
+            "The interval is too long to represent: days=10000000000",
+        ),
+        (
             lambda: IntervalTrigger(hours=1, jitter=-0.5),
             ValueError,
             "jitter must not be negative, got -0.5",
@@ -177,6 +182,7 @@ END_BEFORE_START = (
         "interval-bool-hours",
         "interval-negative",
         "interval-end-before-start",
+        "interval-too-long",
         "interval-negative-jitter",
         "interval-bad-start-date-type",
         "date-impossible-month",

@@ -66,6 +66,9 @@ class AllExpression:
 
     value_re = re.compile(r"\*(?:/(?P<step>\d+))?$")
 
+    # a fallback for objects restored from old pickles that lack the attribute
+    step: int | None = None
+
     #: whether the matching values depend on the month (only true for day-of-month specials)
     _month_dependent = False
 
