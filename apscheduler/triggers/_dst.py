@@ -50,9 +50,9 @@ def _first_instant_with_offset(
     return hi
 
 
-def resolve_wall_time(wall: datetime) -> datetime:
+def resolve_wall_time(wall: datetime) -> tuple[datetime, datetime]:
     """
-    Return the instant a wall-clock time stands for, in the same zone.
+    Return the instant a wall-clock time stands for, both in its zone and in UTC.
 
     :param wall: an aware datetime with ``fold=0`` whose wall-clock reading is what counts
     :return: ``wall`` itself when it exists (the earlier instant when it exists twice), or the
@@ -60,20 +60,29 @@ def resolve_wall_time(wall: datetime) -> datetime:
     """
     tz = wall.tzinfo
     assert tz is not None
-    # asking the zone directly skips the checks datetime.utcoffset() adds (hot path of cron)
-    offset_before = tz.utcoffset(wall)
-    offset_after = tz.utcoffset(wall.replace(fold=1))
-    if offset_before is None or offset_after is None or offset_after <= offset_before:
-        # unambiguous, or repeated (fold=0 already means the first of the two instants)
-        return wall
+    # Asking the zone directly skips the checks datetime.utcoffset() adds: this is the hot
+    # path of the cron trigger.
+    offset = tz.utcoffset(wall)
+    utc = wall.astimezone(_UTC)
+    if offset is None:
+        return wall, utc
 
-    # A gap: the clocks moved forward by (offset_after - offset_before) across this reading.
-    # Read with the later offset, the time lies before the jump; with the earlier, after it.
+    # With fold=0 a reading is taken with the offset in force before a change. In a fold that
+    # is the first occurrence, so reading the instant back gives the same offset; in a gap the
+    # instant lies after the jump, where the offset is different.
+    offset_after = tz.utcoffset(utc.astimezone(tz))
+    if offset_after is None or offset_after <= offset:
+        return wall, utc
+
+    # A gap: read with the later offset, the time lies before the jump; with the earlier one,
+    # after it.
     naive = wall.replace(tzinfo=None)
     before_jump = (naive - offset_after).replace(tzinfo=_UTC)
-    after_jump = (naive - offset_before).replace(tzinfo=_UTC)
-    jump = _first_instant_with_offset(tz, before_jump, after_jump, offset_after)
-    return (_EPOCH + timedelta(seconds=jump)).astimezone(tz)
+    after_jump = (naive - offset).replace(tzinfo=_UTC)
+    jump = _EPOCH + timedelta(
+        seconds=_first_instant_with_offset(tz, before_jump, after_jump, offset_after)
+    )
+    return jump.astimezone(tz), jump
 
 
 def end_of_repeated_time(local: datetime) -> datetime | None:

@@ -244,10 +244,10 @@ class CalendarIntervalTrigger(BaseTrigger):
                 second,
                 tzinfo=self.timezone,
             )
-            fire_time = resolve_wall_time(wall)
-            if fire_time.astimezone(UTC) > threshold:
+            fire_time, fire_time_utc = resolve_wall_time(wall)
+            if fire_time_utc > threshold:
                 if self.jitter:
-                    jittered = self._apply_jitter(fire_time.astimezone(UTC), self.jitter, now)
+                    jittered = self._apply_jitter(fire_time_utc, self.jitter, now)
                     assert jittered is not None
                     fire_time = jittered.astimezone(self.timezone)
 

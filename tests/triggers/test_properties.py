@@ -138,8 +138,11 @@ def reference_fire_times(zone: ZoneInfo, fields: dict, start: datetime, end: dat
     minute=minutes,
     hour=hours,
     day_of_week=weekdays,
+    probes=st.lists(st.integers(0, 30 * 60), max_size=5),
 )
-def test_cron_agrees_with_brute_force_around_clock_changes(change, minute, hour, day_of_week):
+def test_cron_agrees_with_brute_force_around_clock_changes(
+    change, minute, hour, day_of_week, probes
+):
     zone_name, day = change
     zone = ZoneInfo(zone_name)
     start = (day - timedelta(hours=3)).replace(tzinfo=zone).astimezone(UTC)
@@ -149,9 +152,15 @@ def test_cron_agrees_with_brute_force_around_clock_changes(change, minute, hour,
 
     fire_times = walk_fire_times(trigger, start, count=10_000, until=end)
 
-    assert [ft.astimezone(UTC) for ft in fire_times] == reference_fire_times(
-        zone, fields, start, end
-    )
+    expected = reference_fire_times(zone, fields, start, end)
+    assert [ft.astimezone(UTC) for ft in fire_times] == expected
+
+    # asked at any minute (including the very instant of a jump), the trigger answers with
+    # the first reference fire time from then on
+    for probe in (start + timedelta(minutes=offset) for offset in probes):
+        upcoming = [moment for moment in expected if moment >= probe]
+        if upcoming:
+            assert trigger.get_next_fire_time(None, probe) == upcoming[0]
 
 
 @settings(max_examples=100, deadline=None)

@@ -246,12 +246,13 @@ class CronTrigger(BaseTrigger):
             # In the second pass of a repeated hour every reading already fired on its first
             # pass, so the search continues after the repetition.
             wall = end_of_repeated_time(local) or local
-        else:
-            # If the clocks jumped forward right at ``start``, the readings they skipped fire
-            # at ``start`` too, so the search must begin just after the reading before it.
+        elif tz.utcoffset(local - _ONE_SECOND) != tz.utcoffset(local):
+            # The clocks may have jumped forward right at ``start``: the readings they skipped
+            # fire at ``start`` too, so the search must begin just after the reading before.
+            # (The check above, on wall-clock readings, is cheap and may be a false alarm.)
             just_before = (start - _ONE_SECOND).astimezone(tz)
             if tz.utcoffset(just_before) != tz.utcoffset(local):
-                wall = min(local, just_before.replace(tzinfo=tz, fold=0) + _ONE_SECOND)
+                wall = min(local, just_before.replace(fold=0) + _ONE_SECOND)
 
         search = self._schedule.next_wall_time
         found = search(wall.year, wall.month, wall.day, wall.hour, wall.minute, wall.second)
@@ -259,8 +260,7 @@ class CronTrigger(BaseTrigger):
             if found is None:
                 return None
 
-            candidate = resolve_wall_time(datetime(*found, tzinfo=tz))
-            candidate_utc = candidate.astimezone(UTC)
+            candidate, candidate_utc = resolve_wall_time(datetime(*found, tzinfo=tz))
             if candidate_utc >= start:
                 return candidate, candidate_utc
 
