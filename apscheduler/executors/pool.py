@@ -24,7 +24,7 @@ class BasePoolExecutor(BaseExecutor):
     Subclasses that can build a fresh pool (by overriding :meth:`_create_pool`) get two extras:
     a pool that breaks (a worker process killed by the operating system, for example) is
     replaced instead of failing every later job, and the executor can be started again after
-    :meth:`shutdown`, as happens when a scheduler is shut down and restarted.
+    ``shutdown()``, as happens when a scheduler is shut down and restarted.
 
     :param pool: the pool to submit jobs to
     """
@@ -48,10 +48,17 @@ class BasePoolExecutor(BaseExecutor):
                     self._pool_closed = False
 
     def shutdown(self, wait: bool = True) -> None:
+        if self._lock is None:  # never started
+            self._pool_closed = True
+            self._pool.shutdown(wait)
+            return
+
+        with self._lock:
+            pool = self._pool
+            self._pool_closed = True
+
         # Not under the lock: with wait=True, the jobs still running need the lock to report
         # their results, and waiting for them while holding it would deadlock.
-        pool = self._pool
-        self._pool_closed = True
         pool.shutdown(wait)
 
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
@@ -59,9 +66,9 @@ class BasePoolExecutor(BaseExecutor):
         pool = self._pool
         try:
             future = pool.submit(run_job, job, job._jobstore_alias, run_times, self._logger.name)
-        except BrokenExecutor:
+        except BrokenExecutor as exc:
             # the pool broke before the callback of the failed job could replace it
-            pool = self._replace_broken_pool(pool)
+            pool = self._replace_broken_pool(pool, exc)
             if pool is None:
                 raise
 
@@ -82,12 +89,12 @@ class BasePoolExecutor(BaseExecutor):
             return
 
         if isinstance(exc, BrokenExecutor):
-            self._replace_broken_pool(pool)
+            self._replace_broken_pool(pool, exc)
 
         self._run_job_error(job_id, exc, exc.__traceback__)
 
     def _replace_broken_pool(
-        self, broken_pool: concurrent.futures.Executor
+        self, broken_pool: concurrent.futures.Executor, reason: BaseException
     ) -> concurrent.futures.Executor | None:
         """
         Swap in a fresh pool for ``broken_pool``, unless that already happened.
@@ -109,15 +116,14 @@ class BasePoolExecutor(BaseExecutor):
                 return None
 
             self._logger.warning(
-                "The %s is broken (a worker died); replacing it with a fresh one",
+                "The %s is broken (%s); replacing it with a fresh one",
                 type(broken_pool).__name__,
+                reason,
             )
+            # The broken pool is not shut down here: it has already failed its futures and
+            # cleans up after itself, and this may run in that pool's own management thread.
             self._pool = fresh_pool
-
-        # The broken pool has already failed its remaining futures; this just releases its
-        # resources. Never wait here: this may run in that pool's own management thread.
-        broken_pool.shutdown(wait=False)
-        return fresh_pool
+            return fresh_pool
 
 
 class ThreadPoolExecutor(BasePoolExecutor):

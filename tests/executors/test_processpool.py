@@ -100,3 +100,32 @@ def test_killed_worker_fails_its_job_and_later_jobs_still_run(
     # the killed job's instance was released too
     process_executor.submit_job(killer, [wall_clock_now])
     wait_until(lambda: len([r for r in caplog.records if r.levelno == logging.ERROR]) == 2)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX only")
+def test_jobs_queued_behind_a_killed_worker_fail_and_the_pool_is_replaced_once(
+    scheduler, make_job, wall_clock_now, caplog
+):
+    caplog.set_level(logging.WARNING)
+    executor = ProcessPoolExecutor(max_workers=1)
+    executor.start(scheduler, "default")
+    try:
+        killer = make_job(targets.kill_own_process, next_run_time=wall_clock_now)
+        queued = [make_job(targets.get_pid, next_run_time=wall_clock_now) for _ in range(2)]
+        for job in [killer, *queued]:
+            executor.submit_job(job, [wall_clock_now])
+
+        def errors() -> list[logging.LogRecord]:
+            return [record for record in caplog.records if record.levelno == logging.ERROR]
+
+        wait_until(lambda: len(errors()) == 3)
+        assert {record.getMessage() for record in errors()} == {
+            f"Error running job {job.id}" for job in [killer, *queued]
+        }
+        assert caplog.text.count("replacing it with a fresh one") == 1
+
+        survivor = make_job(targets.add, args=(1, 2), next_run_time=wall_clock_now)
+        executor.submit_job(survivor, [wall_clock_now])
+        assert scheduler.wait_for_events(1)[0].retval == 3
+    finally:
+        executor.shutdown()

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import BrokenExecutor
-from concurrent.futures import ThreadPoolExecutor as StdThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, ThreadPoolExecutor as StdThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -279,3 +278,9 @@ def test_pool_that_cannot_be_renewed_reports_a_broken_pool_to_the_caller(schedul
     # the failed submission does not hold an instance
     with pytest.raises(BrokenExecutor):
         executor.submit_job(job, [job.next_run_time])
+
+
+def test_executor_that_never_started_can_be_shut_down():
+    executor = ThreadPoolExecutor()
+
+    executor.shutdown()
