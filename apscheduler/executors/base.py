@@ -201,9 +201,30 @@ async def run_coroutine_job(
         logger.info('Running job "%s" (scheduled at %s)', job, run_time)
         try:
             retval = await job.func(*job.args, **job.kwargs)
-        except BaseException:
+        except BaseException as exc:
+            if _cancelled_from_outside(exc):
+                raise
             events.append(_error_event(job, jobstore_alias, run_time, logger))
         else:
             events.append(_success_event(job, jobstore_alias, run_time, retval, logger))
 
     return events
+
+
+def _cancelled_from_outside(exc: BaseException) -> bool:
+    """
+    Tell whether ``exc`` is the cancellation of the task running the job.
+
+    An executor shutting down cancels its pending tasks; swallowing that cancellation would
+    report a failed job and leave the task running on, so it must propagate. A
+    :exc:`~asyncio.CancelledError` that the job raises on its own is an ordinary job error.
+    """
+    import asyncio  # already imported: a coroutine job runs on an asyncio loop
+
+    if not isinstance(exc, asyncio.CancelledError):
+        return False
+
+    task = asyncio.current_task()
+    # Task.cancelling() arrived in Python 3.11; before, every cancellation counts as outside
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling is None or cancelling() > 0

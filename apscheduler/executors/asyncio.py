@@ -1,0 +1,103 @@
+"""An executor that runs jobs on the asyncio event loop of its scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.executors.base import BaseExecutor, run_coroutine_job, run_job
+from apscheduler.util import iscoroutinefunction_partial
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from apscheduler.job import Job
+    from apscheduler.schedulers.base import BaseScheduler
+
+
+def _call_in_loop(loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]) -> None:
+    """
+    Run ``callback`` in ``loop``'s thread: right away if already there, else on its next turn.
+
+    A loop that is not running (yet, or any more) has no thread to protect, so the callback
+    runs right away then too; that also works for a loop that is already closed.
+    """
+    try:
+        running_loop = asyncio.get_running_loop()
+    except RuntimeError:
+        running_loop = None
+
+    if running_loop is loop or not loop.is_running():
+        callback()
+    else:
+        loop.call_soon_threadsafe(callback)
+
+
+class AsyncIOExecutor(BaseExecutor):
+    """
+    Runs jobs on the event loop of an :class:`~apscheduler.schedulers.asyncio.AsyncIOScheduler`.
+
+    Coroutine functions (also when wrapped in :func:`functools.partial`) run as tasks on the
+    loop. Other callables run in the loop's default executor (a thread pool), so a job that
+    blocks never stalls the loop.
+
+    :meth:`shutdown` cancels the jobs that have not finished: a coroutine job gets
+    :exc:`~asyncio.CancelledError` at the ``await`` it is waiting on. It cannot wait for them
+    (``wait`` is ignored), as waiting would block the very loop the jobs need to finish.
+
+    Plugin alias: ``asyncio``
+    """
+
+    _eventloop: asyncio.AbstractEventLoop | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending_futures: set[asyncio.Future[Any]] = set()
+
+    def start(self, scheduler: BaseScheduler, alias: str) -> None:
+        super().start(scheduler, alias)
+        self._eventloop = scheduler._eventloop
+
+    def shutdown(self, wait: bool = True) -> None:
+        if self._eventloop is not None:
+            _call_in_loop(self._eventloop, self._cancel_pending_futures)
+
+    def _cancel_pending_futures(self) -> None:
+        try:
+            # a coroutine job may shut the scheduler down; it must not cancel itself doing so
+            current_task = asyncio.current_task()
+        except RuntimeError:
+            current_task = None
+
+        for future in list(self._pending_futures):
+            if future is not current_task:
+                future.cancel()
+
+    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        _call_in_loop(self._eventloop, partial(self._submit_in_loop, job, run_times))
+
+    def _submit_in_loop(self, job: Job, run_times: list[datetime]) -> None:
+        arguments = (job, job._jobstore_alias, run_times, self._logger.name)
+        future: asyncio.Future[Any]
+        if iscoroutinefunction_partial(job.func):
+            future = self._eventloop.create_task(run_coroutine_job(*arguments))
+        else:
+            future = self._eventloop.run_in_executor(None, run_job, *arguments)
+
+        self._pending_futures.add(future)
+        future.add_done_callback(partial(self._job_finished, job.id))
+
+    def _job_finished(self, job_id: str, future: asyncio.Future[Any]) -> None:
+        self._pending_futures.discard(future)
+        if future.cancelled():
+            self._release_instance(job_id)
+            self._logger.info("Job %s was cancelled: its executor shut down", job_id)
+            return
+
+        exc = future.exception()
+        if exc is None:
+            self._run_job_success(job_id, future.result())
+        else:
+            self._run_job_error(job_id, exc, exc.__traceback__)

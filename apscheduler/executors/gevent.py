@@ -1,0 +1,78 @@
+"""An executor that runs each job in a greenlet of its own."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from apscheduler.executors.base import BaseExecutor, run_job
+
+try:
+    import gevent
+    from gevent.monkey import get_original
+except ImportError as exc:  # pragma: no cover - depends on what is installed
+    raise ImportError(
+        "GeventExecutor requires gevent installed: pip install APScheduler[gevent]"
+    ) from exc
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from gevent import Greenlet
+
+    from apscheduler.job import Job
+    from apscheduler.schedulers.base import BaseScheduler
+
+# the thread's own id, even where gevent has monkey patched threading to give greenlet ids
+_thread_id = get_original("_thread", "get_ident")
+
+
+def _may_wait_for_greenlets_of(thread_id: int | None) -> bool:
+    """
+    Tell whether the caller may block until greenlets of thread ``thread_id`` finish.
+
+    Greenlets can only be waited for in their own thread, and never from the hub (where link
+    callbacks run): blocking there would stop every greenlet of the thread.
+    """
+    return thread_id == _thread_id() and gevent.getcurrent() is not gevent.get_hub()
+
+
+class GeventExecutor(BaseExecutor):
+    """
+    Runs each job in a new greenlet.
+
+    Jobs take turns with the rest of the program at every point where gevent switches
+    greenlets, so a job that blocks without going through gevent (a library that gevent has not
+    monkey patched, or a long computation) holds up everything else, the scheduler included.
+    Listeners hear of a job's outcome in the job's greenlet.
+
+    Plugin alias: ``gevent``
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._greenlets: set[Greenlet] = set()
+        self._thread: int | None = None
+
+    def start(self, scheduler: BaseScheduler, alias: str) -> None:
+        super().start(scheduler, alias)
+        self._thread = _thread_id()
+
+    def shutdown(self, wait: bool = True) -> None:
+        if wait and _may_wait_for_greenlets_of(self._thread):
+            # a job that shuts the scheduler down would otherwise wait for itself forever
+            current = gevent.getcurrent()
+            gevent.joinall([glet for glet in list(self._greenlets) if glet is not current])
+
+    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        self._greenlets.add(gevent.spawn(self._run, job, run_times))
+
+    def _run(self, job: Job, run_times: list[datetime]) -> None:
+        try:
+            events = run_job(job, job._jobstore_alias, run_times, self._logger.name)
+        except BaseException:
+            self._run_job_error(job.id, *sys.exc_info()[1:])
+        else:
+            self._run_job_success(job.id, events)
+        finally:
+            self._greenlets.discard(gevent.getcurrent())

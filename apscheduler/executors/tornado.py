@@ -1,0 +1,90 @@
+"""An executor for the Tornado IOLoop: coroutines on the loop, everything else in threads."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.executors.base import BaseExecutor, run_coroutine_job, run_job
+from apscheduler.util import iscoroutinefunction_partial
+
+try:
+    from tornado.ioloop import IOLoop
+except ImportError as exc:  # pragma: no cover - depends on what is installed
+    raise ImportError(
+        "TornadoExecutor requires tornado installed: pip install APScheduler[tornado]"
+    ) from exc
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from apscheduler.job import Job
+    from apscheduler.schedulers.base import BaseScheduler
+
+
+class TornadoExecutor(BaseExecutor):
+    """
+    Runs jobs on the IOLoop of a :class:`~apscheduler.schedulers.tornado.TornadoScheduler`.
+
+    Coroutine functions (also when wrapped in :func:`functools.partial`) run on the IOLoop;
+    other callables run in a thread pool, so that blocking jobs don't stall the loop. Either
+    way, listeners hear of the outcome on the IOLoop.
+
+    Plugin alias: ``tornado``
+
+    :param max_workers: the maximum number of threads for jobs that are not coroutines
+    """
+
+    _ioloop: IOLoop | None = None
+
+    def __init__(self, max_workers: int = 10) -> None:
+        super().__init__()
+        # configuration files deliver numbers as text
+        self._max_workers = int(max_workers)
+        self.executor = ThreadPoolExecutor(self._max_workers)
+        self._pool_closed = False
+        self._coroutine_futures: set[Future[Any]] = set()
+
+    def start(self, scheduler: BaseScheduler, alias: str) -> None:
+        super().start(scheduler, alias)
+        self._ioloop = scheduler._ioloop
+        if self._pool_closed:  # a scheduler may be started again after its shutdown
+            self.executor = ThreadPoolExecutor(self._max_workers)
+            self._pool_closed = False
+
+    def shutdown(self, wait: bool = True) -> None:
+        # the coroutine jobs cannot be waited for: that would block the loop they run on
+        for future in list(self._coroutine_futures):
+            future.cancel()
+        self._pool_closed = True
+        self.executor.shutdown(wait)
+
+    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        arguments = (job, job._jobstore_alias, run_times, self._logger.name)
+        if iscoroutinefunction_partial(job.func):
+            # thread-safe, and the Future it returns cancels the task when cancelled
+            future = asyncio.run_coroutine_threadsafe(
+                run_coroutine_job(*arguments), self._ioloop.asyncio_loop
+            )
+            self._coroutine_futures.add(future)
+        else:
+            future = self.executor.submit(run_job, *arguments)
+
+        self._ioloop.add_future(future, partial(self._job_finished, job.id))
+
+    def _job_finished(self, job_id: str, future: Future[Any]) -> None:
+        self._coroutine_futures.discard(future)
+        if future.cancelled():
+            self._release_instance(job_id)
+            self._logger.info("Job %s was cancelled: its executor shut down", job_id)
+            return
+
+        try:
+            events = future.result()
+        except BaseException:
+            self._run_job_error(job_id, *sys.exc_info()[1:])
+        else:
+            self._run_job_success(job_id, events)

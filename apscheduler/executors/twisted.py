@@ -1,0 +1,54 @@
+"""An executor that runs jobs in the thread pool of a Twisted reactor."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.executors.base import BaseExecutor, run_job
+
+try:
+    import twisted  # noqa: F401  (only to fail early, with the fix, when it is missing)
+except ImportError as exc:  # pragma: no cover - depends on what is installed
+    raise ImportError(
+        "TwistedExecutor requires Twisted installed: pip install APScheduler[twisted]"
+    ) from exc
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from apscheduler.job import Job
+    from apscheduler.schedulers.base import BaseScheduler
+
+
+class TwistedExecutor(BaseExecutor):
+    """
+    Runs jobs in the reactor's thread pool, then reports their outcome on the reactor thread.
+
+    The pool belongs to the reactor and stops with it, so :meth:`shutdown` leaves it alone.
+
+    Plugin alias: ``twisted``
+    """
+
+    def start(self, scheduler: BaseScheduler, alias: str) -> None:
+        super().start(scheduler, alias)
+        self._reactor = scheduler._reactor
+
+    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        self._reactor.getThreadPool().callInThreadWithCallback(
+            partial(self._job_finished, job.id),
+            run_job,
+            job,
+            job._jobstore_alias,
+            run_times,
+            self._logger.name,
+        )
+
+    def _job_finished(self, job_id: str, success: bool, result: Any) -> None:
+        # runs in the pool's thread; listeners may use the reactor, which wants its own thread
+        if success:
+            self._reactor.callFromThread(self._run_job_success, job_id, result)
+        else:
+            self._reactor.callFromThread(
+                self._run_job_error, job_id, result.value, result.getTracebackObject()
+            )

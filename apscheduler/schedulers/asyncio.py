@@ -1,0 +1,92 @@
+"""A scheduler that lives on an asyncio event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from functools import partial, wraps
+from typing import Any
+
+from apscheduler.executors.asyncio import AsyncIOExecutor, _call_in_loop
+from apscheduler.executors.base import BaseExecutor
+from apscheduler.schedulers.base import STATE_STOPPED, BaseScheduler
+from apscheduler.util import maybe_ref
+
+
+def run_in_event_loop(func: Callable[..., Any]) -> Callable[..., None]:
+    """
+    Make a scheduler method run on the scheduler's event loop, whichever thread calls it.
+
+    The call returns at once; the method runs on the loop's next turn and its result is lost.
+    """
+
+    @wraps(func)
+    def wrapper(self: AsyncIOScheduler, *args: Any, **kwargs: Any) -> None:
+        self._eventloop.call_soon_threadsafe(partial(func, self, *args, **kwargs))
+
+    return wrapper
+
+
+class AsyncIOScheduler(BaseScheduler):
+    """
+    A scheduler that runs on an asyncio event loop (also uvloop's).
+
+    Its processing runs in callbacks on the loop, so it needs no thread of its own. Methods may
+    be called from other threads too.
+
+    Extra options:
+
+    ============== =============================================================================
+    ``event_loop`` the event loop (or a ``module:name`` reference to it) to run on. Without it,
+                   :meth:`start` takes the running loop, so it must be called from that loop.
+                   With it, :meth:`start` may be called before the loop runs.
+    ============== =============================================================================
+    """
+
+    _eventloop: asyncio.AbstractEventLoop | None = None
+    _timeout: asyncio.TimerHandle | None = None
+
+    def _configure(self, config: dict[str, Any]) -> None:
+        self._configured_loop = maybe_ref(config.pop("event_loop", None))
+        super()._configure(config)
+
+    def start(self, paused: bool = False) -> None:
+        if self._configured_loop is not None:
+            self._eventloop = self._configured_loop
+        elif not self.running:  # (a running scheduler keeps its loop; start() then raises)
+            try:
+                self._eventloop = asyncio.get_running_loop()
+            except RuntimeError:
+                raise RuntimeError(
+                    "AsyncIOScheduler.start() was called with no event loop running: call it "
+                    "from a coroutine, or give the loop in the event_loop option"
+                ) from None
+
+        super().start(paused)
+
+    def shutdown(self, wait: bool = True) -> None:
+        super().shutdown(wait)
+        _call_in_loop(self._eventloop, self._stop_timer)
+
+    @run_in_event_loop
+    def wakeup(self) -> None:
+        self._process()
+
+    def _process(self) -> None:
+        self._stop_timer()
+        # a wakeup queued before shutdown() must not process jobs in stores already shut down
+        if self.state != STATE_STOPPED:
+            self._start_timer(self._process_jobs())
+
+    def _start_timer(self, wait_seconds: float | None) -> None:
+        self._stop_timer()
+        if wait_seconds is not None and self.state != STATE_STOPPED:
+            self._timeout = self._eventloop.call_later(wait_seconds, self._process)
+
+    def _stop_timer(self) -> None:
+        if self._timeout is not None:
+            self._timeout.cancel()
+            self._timeout = None
+
+    def _create_default_executor(self) -> BaseExecutor:
+        return AsyncIOExecutor()
