@@ -9,6 +9,7 @@ from typing import Any
 from apscheduler.util import astimezone
 
 UTC = timezone.utc
+ONE_MICROSECOND = timedelta(microseconds=1)
 
 
 def local_timezone() -> tzinfo:
@@ -115,6 +116,3 @@ def to_utc(value: datetime | None) -> datetime | None:
         return None
 
     return value.astimezone(UTC)
-
-
-ONE_MICROSECOND = timedelta(microseconds=1)

@@ -1,4 +1,8 @@
-"""Property tests: fire times always move forward and agree with a brute-force reference."""
+"""
+Property tests: fire times always move forward and agree with a brute-force reference.
+
+The examples are derandomized, so every run checks the same (large) set of cases.
+"""
 
 from __future__ import annotations
 
@@ -58,7 +62,7 @@ def is_clock_change(moment: datetime) -> bool:
     return (moment - timedelta(microseconds=1)).utcoffset() != moment.utcoffset()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(
     zone=st.sampled_from(ZONES),
     now=instants,
@@ -132,7 +136,7 @@ def reference_fire_times(zone: ZoneInfo, fields: dict, start: datetime, end: dat
     return expected
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(
     change=st.sampled_from(CHANGE_DAYS),
     minute=minutes,
@@ -160,10 +164,11 @@ def test_cron_agrees_with_brute_force_around_clock_changes(
     for probe in (start + timedelta(minutes=offset) for offset in probes):
         upcoming = [moment for moment in expected if moment >= probe]
         if upcoming:
-            assert trigger.get_next_fire_time(None, probe) == upcoming[0]
+            # (compared in UTC: == across zones is always false for a reading in a fold)
+            assert trigger.get_next_fire_time(None, probe).astimezone(UTC) == upcoming[0]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, derandomize=True)
 @given(
     zone=st.sampled_from(ZONES),
     now=instants,
@@ -198,13 +203,23 @@ def test_calendar_interval_fire_times_strictly_increase(
     utc_times = [ft.astimezone(UTC) for ft in fire_times]
     assert utc_times == sorted(set(utc_times))
     assert not utc_times or utc_times[0] >= now
+    day_step, month_step = weeks * 7 + days, years * 12 + months
     for fire_time in fire_times:
         assert fire_time.date() >= start_date
-        on_time = (fire_time.hour, fire_time.minute) == (hour, minute)
-        assert on_time or is_clock_change(fire_time)
+        if is_clock_change(fire_time):
+            continue  # moved past a jump: its reading (even its date) is not the planned one
+
+        assert (fire_time.hour, fire_time.minute) == (hour, minute)
+        fire_date = fire_time.date()
+        if not month_step:
+            assert (fire_date - start_date).days % day_step == 0
+        elif not day_step:
+            month_gap = (fire_date.year - start_date.year) * 12 + fire_date.month
+            assert (month_gap - start_date.month) % month_step == 0
+            assert fire_date.day == start_date.day
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, derandomize=True)
 @given(
     zone=st.sampled_from(ZONES),
     start=instants,
@@ -225,7 +240,7 @@ def test_interval_fire_times_are_exactly_one_interval_apart(zone, start, now, se
     )
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30, deadline=None, derandomize=True)
 @given(zone=st.sampled_from(ZONES), now=instants, first=hours, second=weekdays)
 def test_combined_fire_times_strictly_increase_and_satisfy_members(zone, now, first, second):
     members = [
