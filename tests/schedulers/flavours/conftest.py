@@ -10,7 +10,10 @@ A framework that is not installed skips its tests locally and fails them in CI.
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.util
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -38,6 +41,39 @@ ALL_FLAVOURS = ("asyncio", "uvloop", "gevent", "tornado", "twisted", "qt")
 COROUTINE_FLAVOURS = ("asyncio", "uvloop", "tornado")
 #: the flavours whose default executors run plain functions outside the loop's thread
 THREADED_FLAVOURS = ("asyncio", "uvloop", "tornado", "twisted", "qt")
+
+
+def require_for_module(name: str) -> None:
+    """
+    At the top of a test module: skip the module when ``name`` is not installed (fail in CI).
+
+    In CI the missing package makes the module fail to import, which fails the run.
+    """
+    if importlib.util.find_spec(name) is None:
+        if os.environ.get("CI") == "true":
+            raise ImportError(f"the Python package {name!r} is not installed")
+        pytest.skip(f"the Python package {name!r} is not installed", allow_module_level=True)
+
+
+def import_afresh(monkeypatch, module_name, hidden_packages):
+    """
+    Import ``module_name`` again as if ``hidden_packages`` were not installed.
+
+    Everything is put back afterwards, the parent package's attribute included, so later tests
+    see the module they saw before.
+    """
+    for name in list(sys.modules):
+        if any(name == hidden or name.startswith(f"{hidden}.") for hidden in hidden_packages):
+            monkeypatch.setitem(sys.modules, name, None)
+    for hidden in hidden_packages:
+        monkeypatch.setitem(sys.modules, hidden, None)
+
+    parent_name, _, child_name = module_name.rpartition(".")
+    parent = importlib.import_module(parent_name)
+    if module_name in sys.modules:
+        monkeypatch.delitem(sys.modules, module_name)
+    monkeypatch.setattr(parent, child_name, getattr(parent, child_name, None), raising=False)
+    return importlib.import_module(module_name)
 
 
 def pytest_configure(config: pytest.Config) -> None:

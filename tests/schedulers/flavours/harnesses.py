@@ -24,6 +24,7 @@ from typing import Any
 # Generous upper bound: the awaited things normally happen within milliseconds.
 TIMEOUT = 10.0
 POLL_INTERVAL = 0.002
+REACTOR_THREAD_NAME = "reactor"
 
 
 def _poll(predicate: Callable[[], bool], timeout: float, turn: Callable[[], None]) -> bool:
@@ -125,6 +126,8 @@ class TwistedHarness(Harness):
     scheduler_path = "apscheduler.schedulers.twisted:TwistedScheduler"
     executor_path = "apscheduler.executors.twisted:TwistedExecutor"
 
+    reactor_thread_name = REACTOR_THREAD_NAME
+
     def __init__(self, reactor: Any) -> None:
         self.reactor = reactor
 
@@ -183,7 +186,9 @@ class TwistedReactorThread:
 
         self.reactor = reactor
         self.thread = threading.Thread(
-            target=reactor.run, kwargs={"installSignalHandlers": False}, name="reactor"
+            target=reactor.run,
+            kwargs={"installSignalHandlers": False},
+            name=REACTOR_THREAD_NAME,
         )
         self.thread.start()
         started = threading.Event()
