@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 TRIGGERS = "apscheduler.triggers"
 EXECUTORS = "apscheduler.executors"
@@ -29,6 +31,10 @@ class PluginRegistry:
         self._lock = threading.Lock()
 
     def _read_entry_points(self) -> dict[str, EntryPoint]:
+        # importlib.metadata is slow to import (it brings in the email package); only a
+        # program that asks for a plugin by its alias pays for it
+        from importlib.metadata import entry_points
+
         return {ep.name: ep for ep in entry_points(group=self.group)}
 
     def aliases(self) -> list[str]:
