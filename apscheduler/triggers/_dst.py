@@ -10,7 +10,7 @@ ask which instant that is. Two local times have no single answer:
   first of the two instants, so a daily job runs once, and the repeated stretch is not run a
   second time.
 
-The helpers work with any :class:`~datetime.tzinfo` that follows PEP 495 (``fold``), such as
+These functions work with any :class:`~datetime.tzinfo` that follows PEP 495 (``fold``), such as
 :class:`zoneinfo.ZoneInfo`. They never assume that a change is one hour long: Lord Howe Island
 moves by 30 minutes and Samoa skipped the whole of 2011-12-30.
 """

@@ -21,6 +21,13 @@ from apscheduler.util import astimezone, convert_to_datetime, datetime_repr
 
 __all__ = ("IntervalTrigger",)
 
+# Interval parts -> (timedelta, seconds). Programs add many jobs with the same few periods; each
+# trigger then shares the timedelta and float objects instead of holding copies of its own.
+_PERIODS: dict[tuple[Any, ...], tuple[timedelta, float]] = {}
+_PERIODS_LIMIT = 256
+_ZERO = timedelta(0)
+_ONE_SECOND = timedelta(seconds=1)
+
 
 class IntervalTrigger(BaseTrigger):
     """
@@ -54,7 +61,6 @@ class IntervalTrigger(BaseTrigger):
         "interval",
         "interval_length",
         "jitter",
-        "_start_utc",
         "_end_utc",
     )
 
@@ -70,27 +76,7 @@ class IntervalTrigger(BaseTrigger):
         timezone: str | tzinfo | None = None,
         jitter: float | None = None,
     ) -> None:
-        parts = {"weeks": weeks, "days": days, "hours": hours, "minutes": minutes}
-        parts["seconds"] = seconds
-        for name, value in parts.items():
-            if isinstance(value, bool) or not isinstance(value, Real):
-                raise TypeError(
-                    f"{name} must be a number, got {value!r} ({type(value).__name__}) instead"
-                )
-
-        try:
-            self.interval = timedelta(**parts)
-        except OverflowError:
-            given = ", ".join(f"{name}={value}" for name, value in parts.items() if value)
-            raise ValueError(f"The interval is too long to represent: {given}") from None
-
-        if self.interval < timedelta(0):
-            raise ValueError(f"The interval must not be negative, got {self.interval}")
-        if not self.interval:
-            # as in APScheduler 3: a zero interval means "every second"
-            self.interval = timedelta(seconds=1)
-
-        self.interval_length = self.interval.total_seconds()
+        self.interval, self.interval_length = _period(weeks, days, hours, minutes, seconds)
         self.timezone = pick_timezone(timezone, start_date, end_date)
         if start_date is None:
             # reading the clock here (and only here) keeps get_next_fire_time pure
@@ -113,7 +99,6 @@ class IntervalTrigger(BaseTrigger):
         self._prepare()
 
     def _prepare(self) -> None:
-        self._start_utc = self.start_date.astimezone(UTC)
         self._end_utc = to_utc(self.end_date)
 
     def get_next_fire_time(
@@ -132,7 +117,18 @@ class IntervalTrigger(BaseTrigger):
         if self._end_utc is not None and next_fire_time > self._end_utc:
             return None
 
-        return next_fire_time.astimezone(self.timezone)
+        local = next_fire_time.astimezone(self.timezone)
+        start_date = self.start_date
+        if (
+            local == start_date
+            and local.tzinfo is start_date.tzinfo
+            and local.fold == start_date.fold
+        ):
+            # The first fire time of a new job is its start date: hand out that very object, so
+            # a job and its trigger share one datetime instead of holding two equal ones.
+            return start_date
+
+        return local
 
     def _next_period_boundary(
         self, previous_fire_time: datetime | None, now: datetime
@@ -140,7 +136,9 @@ class IntervalTrigger(BaseTrigger):
         if previous_fire_time is not None:
             return previous_fire_time.astimezone(UTC) + self.interval
 
-        start = self._start_utc
+        # converted on each call rather than kept: this runs only when a job is added or
+        # resumed, and every stored job would carry the converted copy
+        start = self.start_date.astimezone(UTC)
         now_utc = now.astimezone(UTC)
         if now_utc <= start:
             return start
@@ -186,3 +184,50 @@ class IntervalTrigger(BaseTrigger):
             options.append(f"jitter={self.jitter}")
 
         return f"<{self.__class__.__name__} ({', '.join(options)}, timezone='{self.timezone}')>"
+
+
+def _period(
+    weeks: Any, days: Any, hours: Any, minutes: Any, seconds: Any
+) -> tuple[timedelta, float]:
+    """
+    Return the interval as a timedelta and in seconds, shared with triggers of the same period.
+
+    :raises TypeError: if a part is not a number
+    :raises ValueError: if the interval is negative or too long to represent
+    """
+    key = (weeks, days, hours, minutes, seconds)
+    names = ("weeks", "days", "hours", "minutes", "seconds")
+    for name, value in zip(names, key, strict=True):
+        # checked before the cache is asked: True or 1+0j would find the entry of 1
+        value_type = type(value)
+        if (
+            value_type is not int
+            and value_type is not float
+            and (isinstance(value, bool) or not isinstance(value, Real))
+        ):
+            raise TypeError(
+                f"{name} must be a number, got {value!r} ({value_type.__name__}) instead"
+            )
+
+    period = _PERIODS.get(key)
+    if period is not None:
+        return period
+
+    parts = dict(zip(names, key, strict=True))
+    try:
+        interval = timedelta(**parts)
+    except OverflowError:
+        given = ", ".join(f"{name}={value}" for name, value in parts.items() if value)
+        raise ValueError(f"The interval is too long to represent: {given}") from None
+
+    if interval < _ZERO:
+        raise ValueError(f"The interval must not be negative, got {interval}")
+    if not interval:
+        # as in APScheduler 3: a zero interval means "every second"
+        interval = _ONE_SECOND
+
+    period = (interval, interval.total_seconds())
+    if len(_PERIODS) >= _PERIODS_LIMIT:
+        _PERIODS.clear()
+    _PERIODS[key] = period
+    return period

@@ -62,7 +62,7 @@ def walk_fire_times(
 
 @pytest.fixture
 def walk() -> Walk:
-    """The :func:`walk_fire_times` helper."""
+    """The :func:`walk_fire_times` function, for tests that prefer a fixture."""
     return walk_fire_times
 
 
