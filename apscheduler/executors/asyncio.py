@@ -43,7 +43,7 @@ class AsyncIOExecutor(BaseExecutor):
     loop. Other callables run in the loop's default executor (a thread pool), so a job that
     blocks never stalls the loop.
 
-    :meth:`shutdown` cancels the jobs that have not finished: a coroutine job gets
+    :meth:`~.BaseExecutor.shutdown` cancels the jobs that have not finished: a coroutine job gets
     :exc:`~asyncio.CancelledError` at the ``await`` it is waiting on. It cannot wait for them
     (``wait`` is ignored), as waiting would block the very loop the jobs need to finish.
 

@@ -25,7 +25,8 @@ class TwistedExecutor(BaseExecutor):
     """
     Runs jobs in the reactor's thread pool, then reports their outcome on the reactor thread.
 
-    The pool belongs to the reactor and stops with it, so :meth:`shutdown` leaves it alone.
+    The pool belongs to the reactor and stops with it, so :meth:`~.BaseExecutor.shutdown`
+    leaves it alone.
 
     Plugin alias: ``twisted``
     """

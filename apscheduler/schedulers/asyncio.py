@@ -37,9 +37,10 @@ class AsyncIOScheduler(BaseScheduler):
     Extra options:
 
     ============== =============================================================================
-    ``event_loop`` the event loop (or a ``module:name`` reference to it) to run on. Without it,
-                   :meth:`start` takes the running loop, so it must be called from that loop.
-                   With it, :meth:`start` may be called before the loop runs.
+    ``event_loop`` the event loop (or a ``module:name`` reference to it) to run on. Without
+                   it, :meth:`~.BaseScheduler.start` takes the running loop, so it must be
+                   called from that loop. With it, :meth:`~.BaseScheduler.start` may be called
+                   before the loop runs.
     ============== =============================================================================
     """
 

@@ -28,9 +28,9 @@ class GeventScheduler(BlockingScheduler):
     """
     A scheduler that runs as a greenlet.
 
-    :meth:`start` returns that greenlet at once; the program must then let gevent switch to it
-    (by waiting on anything gevent provides, or joining the greenlet). The other methods may be
-    called from greenlets and from other threads alike.
+    :meth:`~.BaseScheduler.start` returns that greenlet at once; the program must then let
+    gevent switch to it (by waiting on anything gevent provides, or joining the greenlet). The
+    other methods may be called from greenlets and from other threads alike.
     """
 
     _greenlet: gevent.Greenlet | None = None

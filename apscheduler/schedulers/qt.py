@@ -62,9 +62,9 @@ class QtScheduler(BaseScheduler):
     PyQt5, whichever is found first, in that order).
 
     It works in the thread of the application object, so create the ``QApplication`` (or
-    ``QCoreApplication``) before calling :meth:`start`. Its methods may be called from any
-    thread. Jobs run in a thread pool by default, so they don't freeze the user interface;
-    a job must not touch widgets directly (send them a signal instead).
+    ``QCoreApplication``) before calling :meth:`~.BaseScheduler.start`. Its methods may be
+    called from any thread. Jobs run in a thread pool by default, so they don't freeze the user
+    interface; a job must not touch widgets directly (send them a signal instead).
     """
 
     _driver: _Driver | None = None

@@ -36,7 +36,7 @@ class TornadoScheduler(BaseScheduler):
 
     =========== ===============================================================================
     ``io_loop`` the IOLoop (or a ``module:name`` reference to it) to run on; without it,
-                :meth:`start` takes ``IOLoop.current()``
+                :meth:`~.BaseScheduler.start` takes ``IOLoop.current()``
     =========== ===============================================================================
     """
 

@@ -36,8 +36,9 @@ class TwistedScheduler(BaseScheduler):
 
     =========== ===============================================================================
     ``reactor`` the reactor (or a ``module:name`` reference to it) to run on; without it, the
-                global reactor (:mod:`twisted.internet.reactor`), imported at :meth:`start`
-                so that a program can install another reactor before that
+                global reactor (:mod:`twisted.internet.reactor`), imported by
+                :meth:`~.BaseScheduler.start` so that a program can install another reactor
+                before that
     =========== ===============================================================================
     """
 
