@@ -69,7 +69,9 @@ def example_runs():
     for process in runs.values():
         if process.poll() is None:
             process.kill()
-            process.communicate()
+        process.stdout.close()
+        process.stderr.close()
+        process.wait()
 
 
 @pytest.mark.parametrize("file_name", list(TICKING_EXAMPLES), ids=lambda name: name[:-3])
