@@ -7,7 +7,7 @@ import sys
 import traceback
 from abc import ABCMeta, abstractmethod
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from traceback import format_tb
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,9 @@ from apscheduler.events import (
 if TYPE_CHECKING:
     from apscheduler.job import Job
     from apscheduler.schedulers.base import BaseScheduler
+
+
+UTC = timezone.utc
 
 
 class MaxInstancesReachedError(Exception):
@@ -119,7 +122,7 @@ def _run_time_missed(
     if job.misfire_grace_time is None:
         return None
 
-    lateness = _now(job, run_time) - run_time
+    lateness = _now(job) - run_time
     if lateness <= timedelta(seconds=job.misfire_grace_time):
         return None
 
@@ -149,13 +152,18 @@ def _error_event(
     )
 
 
-def _now(job: Job, run_time: datetime) -> datetime:
-    """Ask the scheduler's clock if there is one; a job running in another process has none."""
+def _now(job: Job) -> datetime:
+    """
+    Ask the scheduler's clock if there is one; a job running in another process has none.
+
+    The answer is in UTC, so that subtracting a run time from it gives elapsed time even in a
+    DST fold (datetimes sharing a zone subtract by wall clock).
+    """
     clock = getattr(job._scheduler, "_clock", None)
     if clock is not None:
-        return clock.now(run_time.tzinfo)
+        return clock.now(UTC)
 
-    return datetime.now(run_time.tzinfo)
+    return datetime.now(UTC)
 
 
 def run_job(

@@ -34,7 +34,9 @@ def seconds_until(wakeup_time: datetime | None, now: datetime) -> float | None:
     if wakeup_time is None:
         return None
 
-    return min(max((wakeup_time - now).total_seconds(), 0.0), TIMEOUT_MAX)
+    # timestamps, not datetime arithmetic: two datetimes in the same zone subtract by wall clock
+    # and would be an hour off across a DST fold
+    return min(max(wakeup_time.timestamp() - now.timestamp(), 0.0), TIMEOUT_MAX)
 
 
 def earliest(first: datetime | None, second: datetime | None) -> datetime | None:
@@ -44,7 +46,7 @@ def earliest(first: datetime | None, second: datetime | None) -> datetime | None
     if second is None:
         return first
 
-    return min(first, second)
+    return min(first, second, key=datetime.timestamp)
 
 
 class ProcessingPass:
@@ -52,7 +54,8 @@ class ProcessingPass:
     One pass of the scheduler over its job stores.
 
     Holds the ``now`` of the pass and the events to dispatch once the store lock is released,
-    so listeners never run while the scheduler holds it.
+    so listeners never run while the scheduler holds it. ``now`` is in UTC: comparing it with a
+    job's run time is then always by instant, never by wall clock (which repeats in a DST fold).
     """
 
     def __init__(self, scheduler: BaseScheduler, now: datetime) -> None:

@@ -35,7 +35,7 @@ from apscheduler.schedulers._jobs_api import JobsAPI
 from apscheduler.schedulers._plugins import EXECUTORS, JOBSTORES, TRIGGERS, PluginRegistry
 from apscheduler.schedulers._processing import ProcessingPass, seconds_until
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.util import astimezone, maybe_ref
+from apscheduler.util import UTC, astimezone, maybe_ref
 
 #: constant indicating a scheduler's stopped state
 STATE_STOPPED = 0
@@ -466,7 +466,11 @@ class BaseScheduler(JobsAPI, metaclass=ABCMeta):
             return
 
         deadline = self._wakeup_deadline
-        if deadline is None or deadline is _SLEEPING_UNTIL_WOKEN or next_run_time < deadline:
+        if (
+            deadline is None
+            or deadline is _SLEEPING_UNTIL_WOKEN
+            or next_run_time.timestamp() < deadline.timestamp()
+        ):
             self.wakeup()
 
     def _process_jobs(self) -> float | None:
@@ -495,7 +499,7 @@ class BaseScheduler(JobsAPI, metaclass=ABCMeta):
         # Until this pass knows its next wakeup time, every added job must wake the scheduler
         self._wakeup_deadline = None
         self._logger.debug("Looking for jobs to run")
-        processing = ProcessingPass(self, self._clock.now(self.timezone))
+        processing = ProcessingPass(self, self._clock.now(UTC))
         with self._jobstores_lock:
             for jobstore_alias, jobstore in self._jobstores.items():
                 processing.process_store(jobstore_alias, jobstore)
@@ -514,7 +518,7 @@ class BaseScheduler(JobsAPI, metaclass=ABCMeta):
             return None
 
         self._wakeup_deadline = next_wakeup_time
-        wait_seconds = seconds_until(next_wakeup_time, self._clock.now(self.timezone))
+        wait_seconds = seconds_until(next_wakeup_time, self._clock.now(UTC))
         self._logger.debug(
             "Next wakeup is due at %s (in %f seconds)", next_wakeup_time, wait_seconds
         )
