@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta, timezone as dt_timezone
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -67,7 +68,7 @@ def test_interval_job_keeps_elapsed_time_through_the_fold(make_scheduler, fake_c
 
     instants = [run_time.timestamp() for run_time in ran]
     assert len(instants) == 12
-    assert {later - earlier for earlier, later in zip(instants, instants[1:])} == {1800.0}
+    assert {later - earlier for earlier, later in pairwise(instants)} == {1800.0}
 
 
 def test_a_run_time_from_the_first_pass_is_due_during_the_second_pass(
