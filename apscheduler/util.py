@@ -174,7 +174,10 @@ def _parse_datetime_text(text: str, arg_name: str) -> tuple[datetime, tzinfo | N
         values["microsecond"] = values["microsecond"].ljust(6, "0")
 
     fields = {key: int(value) for key, value in values.items() if value is not None}
-    return datetime(**fields), parsed_tz
+    try:
+        return datetime(**fields), parsed_tz
+    except ValueError as exc:  # e.g. month 13: say which argument had it
+        raise ValueError(f"Invalid date string for {arg_name}: {text!r} ({exc})") from None
 
 
 def convert_to_datetime(

@@ -270,3 +270,8 @@ def test_no_warnings_on_the_happy_path(scheduler):
         scheduler.start()
         scheduler.add_job(targets.record, "interval", minutes=1)
         scheduler._process_jobs()
+
+
+def test_impossible_date_text_names_the_argument(scheduler):
+    with pytest.raises(ValueError, match=r"next_run_time: '2026-13-01'.*month must be in 1\.\.12"):
+        scheduler.add_job(targets.record, "interval", hours=1, next_run_time="2026-13-01")
