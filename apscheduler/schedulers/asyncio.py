@@ -48,7 +48,7 @@ class AsyncIOScheduler(BaseScheduler):
     _timeout: asyncio.TimerHandle | None = None
 
     def _configure(self, config: dict[str, Any]) -> None:
-        self._configured_loop = maybe_ref(config.pop("event_loop", None))
+        self._configured_loop = self._eventloop = maybe_ref(config.pop("event_loop", None))
         super()._configure(config)
 
     def start(self, paused: bool = False) -> None:
@@ -74,10 +74,8 @@ class AsyncIOScheduler(BaseScheduler):
         self._process()
 
     def _process(self) -> None:
-        self._stop_timer()
         # a wakeup queued before shutdown() must not process jobs in stores already shut down
-        if self.state != STATE_STOPPED:
-            self._start_timer(self._process_jobs())
+        self._start_timer(self._process_jobs() if self.state != STATE_STOPPED else None)
 
     def _start_timer(self, wait_seconds: float | None) -> None:
         self._stop_timer()

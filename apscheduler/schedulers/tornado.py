@@ -61,10 +61,8 @@ class TornadoScheduler(BaseScheduler):
         self._process()
 
     def _process(self) -> None:
-        self._stop_timer()
         # a wakeup queued before shutdown() must not process jobs in stores already shut down
-        if self.state != STATE_STOPPED:
-            self._start_timer(self._process_jobs())
+        self._start_timer(self._process_jobs() if self.state != STATE_STOPPED else None)
 
     def _start_timer(self, wait_seconds: float | None) -> None:
         self._stop_timer()
