@@ -9,15 +9,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
+from apscheduler._callables import inspect_call
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.util import (
-    check_callable_args,
-    convert_to_datetime,
-    datetime_repr,
-    get_callable_name,
-    obj_to_ref,
-    ref_to_obj,
-)
+from apscheduler.util import convert_to_datetime, datetime_repr, ref_to_obj
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.base import BaseScheduler
@@ -252,35 +246,34 @@ class Job:
 
     def _validate_call(self, func: Any, args: Any, kwargs: Any) -> dict[str, Any]:
         """Check the callable and its arguments together, since each constrains the other."""
+        given_ref = None
         if isinstance(func, str):
-            func_ref = func
+            given_ref = func
             func = ref_to_obj(func)
-        elif callable(func):
-            try:
-                func_ref = sys.intern(obj_to_ref(func))
-            except ValueError:
-                # lambdas, partials and nested functions run fine in memory; persistent stores
-                # refuse them when the job is serialized
-                func_ref = None
-        else:
+        elif not callable(func):
             raise TypeError(f"func must be a callable or a textual reference to one, got {func!r}")
 
-        if not hasattr(self, "name") or getattr(self, "name", None) is None:
-            name = get_callable_name(func)
-        else:
-            name = None
-
-        if isinstance(args, str) or not isinstance(args, Iterable):
+        # exact types first: the abstract-class checks are slow, and this runs for every job
+        if type(args) is not tuple and (isinstance(args, str) or not isinstance(args, Iterable)):
             raise TypeError(f"args must be a non-string iterable, got {args!r}")
-        if isinstance(kwargs, str) or not isinstance(kwargs, Mapping):
+        if type(kwargs) is not dict and (
+            isinstance(kwargs, str) or not isinstance(kwargs, Mapping)
+        ):
             raise TypeError(f"kwargs must be a dict-like object, got {kwargs!r}")
 
         args = tuple(args)
         kwargs = dict(kwargs)
-        check_callable_args(func, args, kwargs)
+        # lambdas, partials and nested functions have no reference (None): they run fine in
+        # memory; persistent stores refuse them when the job is serialized
+        func_ref, callable_name = inspect_call(func, args, kwargs)
+        if given_ref is not None:
+            func_ref = given_ref
+        elif func_ref is not None:
+            func_ref = sys.intern(func_ref)
+
         approved = {"func": func, "func_ref": func_ref, "args": args, "kwargs": kwargs}
-        if name is not None:
-            approved["name"] = name
+        if getattr(self, "name", None) is None:
+            approved["name"] = callable_name
 
         return approved
 
