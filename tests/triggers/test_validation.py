@@ -97,7 +97,11 @@ END_BEFORE_START = (
             TypeError,
             "Unsupported type for start_date: list",
         ),
-        (lambda: DateTrigger("2024-13-01", timezone="UTC"), ValueError, "month must be in 1..12"),
+        (
+            lambda: DateTrigger("2024-13-01", timezone="UTC"),
+            ValueError,
+            "Invalid date string for run_date: '2024-13-01' (month must be in 1..12)",
+        ),
         (
             lambda: DateTrigger("soon", timezone="UTC"),
             ValueError,
