@@ -17,6 +17,7 @@ from apscheduler.events import (
     EVENT_JOB_MISSED,
     JobExecutionEvent,
 )
+from apscheduler.schedulers._claims import start_gate
 
 if TYPE_CHECKING:
     from apscheduler.job import Job
@@ -38,6 +39,14 @@ class MaxInstancesReachedError(Exception):
 
 class BaseExecutor(metaclass=ABCMeta):
     """Abstract base class that defines the interface that every executor must implement."""
+
+    #: Whether jobs run in this process through :func:`run_job` / :func:`run_coroutine_job`.
+    #: For jobs claimed from a store shared by several schedulers, such executors record each
+    #: run in the store the moment it starts; for the others (a process pool, a remote
+    #: executor) the scheduler records the runs when it submits them.
+    #:
+    #: .. versionadded:: 3.12.0
+    records_run_starts: bool = False
 
     _scheduler: BaseScheduler | None = None
     _lock: Any = None
@@ -166,6 +175,15 @@ def _now(job: Job) -> datetime:
     return datetime.now(UTC)
 
 
+def _claimed_elsewhere(run_times: list[datetime], index: int) -> bool:
+    """
+    For a job claimed from a shared store: record the start of run ``index`` there, and tell
+    whether another scheduler process owns the run instead (then it must not start here).
+    """
+    claim = start_gate(run_times)
+    return claim is not None and not claim.start(index)
+
+
 def run_job(
     job: Job, jobstore_alias: str, run_times: list[datetime], logger_name: str
 ) -> list[JobExecutionEvent]:
@@ -177,7 +195,10 @@ def run_job(
     """
     events = []
     logger = logging.getLogger(logger_name)
-    for run_time in run_times:
+    for index, run_time in enumerate(run_times):
+        if _claimed_elsewhere(run_times, index):
+            continue
+
         missed = _run_time_missed(job, jobstore_alias, run_time, logger)
         if missed:
             events.append(missed)
@@ -200,7 +221,10 @@ async def run_coroutine_job(
     """Coroutine twin of :func:`run_job`: awaits the job's coroutine once per run time."""
     events = []
     logger = logging.getLogger(logger_name)
-    for run_time in run_times:
+    for index, run_time in enumerate(run_times):
+        if _claimed_elsewhere(run_times, index):
+            continue
+
         missed = _run_time_missed(job, jobstore_alias, run_time, logger)
         if missed:
             events.append(missed)

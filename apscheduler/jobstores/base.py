@@ -88,6 +88,61 @@ class BaseJobStore(metaclass=ABCMeta):
                     jobs.extend(paused_jobs)
                 break
 
+    #: ``True`` for a store that several scheduler processes may share. The scheduler then takes
+    #: due jobs with :meth:`acquire_due_jobs` and records their runs with
+    #: :meth:`advance_claimed_job`, instead of :meth:`get_due_jobs` and :meth:`update_job`.
+    #:
+    #: .. versionadded:: 3.12.0
+    shared: bool = False
+
+    #: For a shared store: the longest the scheduler sleeps before looking again, because other
+    #: processes may add jobs without waking it (``None``: the store wakes it when that happens).
+    #:
+    #: .. versionadded:: 3.12.0
+    poll_interval: float | None = None
+
+    def acquire_due_jobs(self, now: datetime, owner: str) -> list[Job]:
+        """
+        Claim the due jobs that no other scheduler holds, and return them (shared stores only).
+
+        Each returned job is leased to ``owner`` for a short time; a job leased to another
+        owner is skipped until that lease expires. Claiming is atomic: two schedulers never
+        receive the same job at once.
+
+        :param now: the current (timezone aware) datetime, by the scheduler's clock
+        :param owner: identifies the claiming scheduler instance
+        :return: the claimed jobs, sorted by next run time
+
+        .. versionadded:: 3.12.0
+        """
+        raise NotImplementedError(f"{self.__class__.__name__} cannot be shared")
+
+    def advance_claimed_job(
+        self, job: Job, owner: str, next_run_time: datetime | None, release: bool
+    ) -> bool:
+        """
+        Record that a run of a claimed job starts: set its next run time (shared stores only).
+
+        Atomically, and only while ``owner`` still holds the job's lease: store ``job`` with
+        ``next_run_time`` (``None`` means the schedule is finished: remove the job), and give
+        up the lease if ``release`` is true.
+
+        :return: ``False`` if the lease was lost (expired and taken by another scheduler, or the
+            job was removed); nothing is changed then
+        :raises JobLookupError: never; a vanished job is a lost lease
+
+        .. versionadded:: 3.12.0
+        """
+        raise NotImplementedError(f"{self.__class__.__name__} cannot be shared")
+
+    def release_claimed_job(self, job_id: str, owner: str) -> None:
+        """
+        Give up the lease ``owner`` holds on a job, changing nothing else (shared stores only).
+
+        .. versionadded:: 3.12.0
+        """
+        raise NotImplementedError(f"{self.__class__.__name__} cannot be shared")
+
     def get_unloadable_jobs(self) -> list[UnloadableJob]:
         """
         Return the stored jobs that failed to load on the last pass over them.

@@ -13,8 +13,10 @@ from apscheduler.events import (
     SchedulerEvent,
 )
 from apscheduler.executors.base import MaxInstancesReachedError
+from apscheduler.schedulers._claims import ClaimedRunTimes
 
 if TYPE_CHECKING:
+    from apscheduler.executors.base import BaseExecutor
     from apscheduler.job import Job
     from apscheduler.jobstores.base import BaseJobStore
     from apscheduler.schedulers.base import BaseScheduler
@@ -70,8 +72,13 @@ class ProcessingPass:
         self.next_wakeup_time = earliest(self.next_wakeup_time, retry_at)
 
     def process_store(self, jobstore_alias: str, jobstore: BaseJobStore) -> None:
+        # A store shared by several scheduler processes hands out due jobs as leased claims
+        claimed = jobstore.shared
         try:
-            due_jobs = jobstore.get_due_jobs(self.now)
+            if claimed:
+                due_jobs = jobstore.acquire_due_jobs(self.now, self.scheduler._instance_id)
+            else:
+                due_jobs = jobstore.get_due_jobs(self.now)
         except Exception as exc:
             self.logger.warning(
                 "Error getting due jobs from job store %r: %s", jobstore_alias, exc
@@ -80,7 +87,7 @@ class ProcessingPass:
             return
 
         for job in due_jobs:
-            self.process_job(job, jobstore_alias, jobstore)
+            self.process_job(job, jobstore_alias, jobstore, claimed)
 
         try:
             store_next_run_time = jobstore.get_next_run_time()
@@ -95,7 +102,15 @@ class ProcessingPass:
                     self.next_wakeup_time, store_next_run_time.astimezone(self.scheduler.timezone)
                 )
 
-    def process_job(self, job: Job, jobstore_alias: str, jobstore: BaseJobStore) -> None:
+        # other processes may add jobs to a shared store without telling us
+        poll_interval = getattr(jobstore, "poll_interval", None) if claimed else None
+        if poll_interval:
+            poll_at = self.now + timedelta(seconds=poll_interval)
+            self.next_wakeup_time = earliest(self.next_wakeup_time, poll_at)
+
+    def process_job(
+        self, job: Job, jobstore_alias: str, jobstore: BaseJobStore, claimed: bool
+    ) -> None:
         scheduler = self.scheduler
         try:
             executor = scheduler._lookup_executor(job.executor)
@@ -110,21 +125,23 @@ class ProcessingPass:
 
         try:
             run_times = runs_to_submit(job, self.now)
+            job_next_run = (
+                job.trigger.get_next_fire_time(run_times[-1], self.now) if run_times else None
+            )
         except Exception:
-            self._pause_broken_job(job, jobstore)
+            self._pause_broken_job(job, jobstore, claimed)
             return
 
         if not run_times:
+            if claimed:
+                jobstore.release_claimed_job(job.id, scheduler._instance_id)
+            return
+
+        if claimed:
+            self._submit_claimed(job, jobstore_alias, jobstore, executor, run_times, job_next_run)
             return
 
         self._submit(job, jobstore_alias, executor, run_times)
-
-        try:
-            job_next_run = job.trigger.get_next_fire_time(run_times[-1], self.now)
-        except Exception:
-            self._pause_broken_job(job, jobstore)
-            return
-
         try:
             if job_next_run:
                 job._modify(next_run_time=job_next_run)
@@ -137,7 +154,45 @@ class ProcessingPass:
             )
             self.retry_store_later()
 
-    def _submit(self, job: Job, jobstore_alias: str, executor, run_times: list[datetime]) -> None:
+    def _submit_claimed(
+        self,
+        job: Job,
+        jobstore_alias: str,
+        jobstore: BaseJobStore,
+        executor: BaseExecutor,
+        run_times: list[datetime],
+        job_next_run: datetime | None,
+    ) -> None:
+        """
+        Submit the runs of a job claimed from a shared store.
+
+        Executors that run jobs in this process record each run's start in the store as it
+        starts (so a run that never started is not lost if this process dies); for the others,
+        the runs are recorded as started when they are submitted.
+        """
+        owner = self.scheduler._instance_id
+        claim = ClaimedRunTimes(run_times, job, jobstore, owner, job_next_run)
+        if executor.records_run_starts:
+            if not self._submit(job, jobstore_alias, executor, claim):
+                claim.skip_all()
+            return
+
+        try:
+            still_ours = jobstore.advance_claimed_job(job, owner, job_next_run, release=True)
+        except Exception as exc:
+            self.logger.warning(
+                'Error updating job "%s" in job store %r: %s', job, jobstore_alias, exc
+            )
+            self.retry_store_later()
+            return
+
+        if still_ours:
+            self._submit(job, jobstore_alias, executor, list(run_times))
+
+    def _submit(
+        self, job: Job, jobstore_alias: str, executor: BaseExecutor, run_times: list[datetime]
+    ) -> bool:
+        """Submit the runs to the executor; tell whether it took them."""
         try:
             executor.submit_job(job, run_times)
         except MaxInstancesReachedError:
@@ -147,16 +202,21 @@ class ProcessingPass:
                 job.max_instances,
             )
             self.events.append(
-                JobSubmissionEvent(EVENT_JOB_MAX_INSTANCES, job.id, jobstore_alias, run_times)
+                JobSubmissionEvent(
+                    EVENT_JOB_MAX_INSTANCES, job.id, jobstore_alias, list(run_times)
+                )
             )
+            return False
         except Exception:
             self.logger.exception('Error submitting job "%s" to executor "%s"', job, job.executor)
-        else:
-            self.events.append(
-                JobSubmissionEvent(EVENT_JOB_SUBMITTED, job.id, jobstore_alias, run_times)
-            )
+            return False
 
-    def _pause_broken_job(self, job: Job, jobstore: BaseJobStore) -> None:
+        self.events.append(
+            JobSubmissionEvent(EVENT_JOB_SUBMITTED, job.id, jobstore_alias, list(run_times))
+        )
+        return True
+
+    def _pause_broken_job(self, job: Job, jobstore: BaseJobStore, claimed: bool) -> None:
         """A trigger that raises would make the job due forever; pause it instead of losing it."""
         self.logger.exception(
             'The trigger of job "%s" raised an error -- pausing the job; fix the trigger and '
@@ -166,5 +226,7 @@ class ProcessingPass:
         try:
             job._modify(next_run_time=None)
             jobstore.update_job(job)
+            if claimed:
+                jobstore.release_claimed_job(job.id, self.scheduler._instance_id)
         except Exception:
             self.logger.exception('Could not pause job "%s"', job)

@@ -87,6 +87,8 @@ class BaseScheduler(JobsAPI, metaclass=ABCMeta):
         self._listeners_lock = self._create_lock()
         self._pending_jobs: list[tuple[Any, str, bool]] = []
         self._wakeup_deadline: Any = None
+        # names this scheduler in the leases it takes on jobs of shared stores
+        self._instance_id = _new_instance_id()
         self.state = STATE_STOPPED
         self.configure(gconfig or {}, **options)
 
@@ -154,6 +156,7 @@ class BaseScheduler(JobsAPI, metaclass=ABCMeta):
             raise SchedulerAlreadyRunningError
 
         self._check_uwsgi()
+        self._instance_id = _new_instance_id()
 
         with self._executors_lock:
             if "default" not in self._executors:
@@ -523,6 +526,15 @@ class BaseScheduler(JobsAPI, metaclass=ABCMeta):
             "Next wakeup is due at %s (in %f seconds)", next_wakeup_time, wait_seconds
         )
         return wait_seconds
+
+
+def _new_instance_id() -> str:
+    """A name for one run of one scheduler: host, process and a random part (pids get reused)."""
+    import os
+    import socket
+    from uuid import uuid4
+
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid4().hex[:12]}"
 
 
 def _local_timezone() -> tzinfo:
