@@ -61,7 +61,6 @@ class IntervalTrigger(BaseTrigger):
         "interval",
         "interval_length",
         "jitter",
-        "_end_utc",
     )
 
     def __init__(
@@ -96,11 +95,6 @@ class IntervalTrigger(BaseTrigger):
                     f"start_date ({datetime_repr(self.start_date)})"
                 )
 
-        self._prepare()
-
-    def _prepare(self) -> None:
-        self._end_utc = to_utc(self.end_date)
-
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
@@ -114,7 +108,8 @@ class IntervalTrigger(BaseTrigger):
             assert jittered is not None
             next_fire_time = jittered
 
-        if self._end_utc is not None and next_fire_time > self._end_utc:
+        # an aware end date compares with the UTC fire time as an instant, even in a DST fold
+        if self.end_date is not None and next_fire_time > self.end_date:
             return None
 
         local = next_fire_time.astimezone(self.timezone)
@@ -168,7 +163,6 @@ class IntervalTrigger(BaseTrigger):
         self.interval = state["interval"]
         self.interval_length = self.interval.total_seconds()
         self.jitter = state.get("jitter")
-        self._prepare()
 
     def __str__(self) -> str:
         return f"interval[{self.interval}]"
