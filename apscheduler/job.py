@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from uuid import uuid4
 
 from apscheduler._callables import inspect_call
 from apscheduler.triggers.base import BaseTrigger
@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from apscheduler.schedulers.base import BaseScheduler
 
 _STATE_VERSION = 1
+# uuid4 bits: the version nibble says 4, the two top bits of the variant say RFC 4122
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 _MODIFIABLE = frozenset(
     {
         "id",
@@ -67,7 +70,7 @@ class Job:
         "func",
         "func_ref",
         "args",
-        "kwargs",
+        "_kwargs",
         "name",
         "misfire_grace_time",
         "coalesce",
@@ -80,7 +83,22 @@ class Job:
         super().__init__()
         self._scheduler = scheduler
         self._jobstore_alias: str | None = None
-        self._modify(id=id or uuid4().hex, **kwargs)
+        self._modify(id=id or _random_id(), **kwargs)
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments to the callable."""
+        # Most jobs have none. Their empty dict is made on first use rather than kept from the
+        # start: with many stored jobs, one per job is a noticeable share of their memory.
+        kwargs = self._kwargs
+        if kwargs is None:
+            kwargs = self._kwargs = {}
+
+        return kwargs
+
+    @kwargs.setter
+    def kwargs(self, value: dict[str, Any]) -> None:
+        self._kwargs = value
 
     def modify(self, **changes: Any) -> Job:
         """
@@ -271,7 +289,7 @@ class Job:
         elif func_ref is not None:
             func_ref = sys.intern(func_ref)
 
-        approved = {"func": func, "func_ref": func_ref, "args": args, "kwargs": kwargs}
+        approved = {"func": func, "func_ref": func_ref, "args": args, "_kwargs": kwargs or None}
         if getattr(self, "name", None) is None:
             approved["name"] = callable_name
 
@@ -299,7 +317,7 @@ class Job:
             "trigger": self.trigger,
             "executor": self.executor,
             "args": args,
-            "kwargs": self.kwargs,
+            "kwargs": self._kwargs if self._kwargs is not None else {},
             "name": self.name,
             "misfire_grace_time": self.misfire_grace_time,
             "coalesce": self.coalesce,
@@ -320,7 +338,7 @@ class Job:
         self.trigger = state["trigger"]
         self.executor = state["executor"]
         self.args = state["args"]
-        self.kwargs = state["kwargs"]
+        self._kwargs = state["kwargs"] or None
         self.name = state["name"]
         self.misfire_grace_time = state["misfire_grace_time"]
         self.coalesce = state["coalesce"]
@@ -354,3 +372,8 @@ class Job:
             status = "pending"
 
         return f"{self.name} (trigger: {self.trigger}, {status})"
+
+
+def _random_id() -> str:
+    """Return what ``uuid.uuid4().hex`` would, without building a UUID object on the way."""
+    return f"{int.from_bytes(os.urandom(16), 'big') & _UUID4_CLEAR | _UUID4_SET:032x}"
