@@ -103,11 +103,20 @@ class JobsAPI:
             "next_run_time": next_run_time,
         }
         job_kwargs = {key: value for key, value in job_kwargs.items() if value is not undefined}
-        job = Job(self, **job_kwargs)
+        completed = self.state != _STATE_STOPPED
+        if completed:
+            # The job is stored right away, so it takes the defaults now. Giving them to the
+            # constructor checks every option in one pass, and _real_add_job has nothing to add.
+            job = Job(self, **self._with_defaults(job_kwargs))
+        else:
+            job = Job(self, **job_kwargs)
 
         # Don't really add jobs to job stores before the scheduler is up and running
         with self._jobstores_lock:
             if self.state == _STATE_STOPPED:
+                if completed:
+                    # stopped since the check above: a pending job takes the defaults at start
+                    job = Job(self, **job_kwargs)
                 self._pending_jobs.append((job, jobstore, replace_existing))
                 self._logger.info(
                     "Adding job tentatively -- it will be properly scheduled when "
@@ -472,7 +481,8 @@ class JobsAPI:
             replacements["next_run_time"] = job.trigger.get_next_fire_time(None, now)
 
         # Apply any replacements
-        job._modify(**replacements)
+        if replacements:
+            job._modify(**replacements)
 
         # Add the job to the given job store
         store = self._lookup_jobstore(jobstore_alias)
@@ -492,6 +502,15 @@ class JobsAPI:
 
         # Notify the scheduler about the new job
         self._wakeup_for(job.next_run_time)
+
+    def _with_defaults(self, job_kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Return the job options completed with the job defaults and the first run time."""
+        completed = {**self._job_defaults, **job_kwargs}
+        if "next_run_time" not in completed:
+            now = self._clock.now(self.timezone)
+            completed["next_run_time"] = completed["trigger"].get_next_fire_time(None, now)
+
+        return completed
 
     def _remove_job_quietly(self, job_id: str, jobstore_alias: str) -> None:
         """Remove a job the scheduler itself is done with; a job already gone is no error."""
