@@ -151,3 +151,27 @@ def jobstore(any_store_factory: StoreFactory) -> Any:
 def persistent_jobstore(store_factory: StoreFactory) -> Any:
     """A started store of each persistent kind, with alias ``default``."""
     return store_factory()
+
+
+@pytest.fixture
+def redis_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    """Makes Redis stores in one namespace."""
+    yield from _factory("redis", request, tmp_path)
+
+
+@pytest.fixture
+def mongodb_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    """Makes MongoDB stores in one namespace."""
+    yield from _factory("mongodb", request, tmp_path)
+
+
+@pytest.fixture
+def zookeeper_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    """Makes ZooKeeper stores in one namespace."""
+    yield from _factory("zookeeper", request, tmp_path)
+
+
+@pytest.fixture
+def etcd_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    """Makes etcd stores in one namespace."""
+    yield from _factory("etcd", request, tmp_path)

@@ -36,6 +36,12 @@ class EveryTrigger(BaseTrigger):
             return self.start
         return previous_fire_time + timedelta(seconds=self.seconds)
 
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    def __hash__(self) -> int:
+        return hash((self.seconds, self.start))
+
     def __str__(self) -> str:
         return f"every[{self.seconds}s]"
 
