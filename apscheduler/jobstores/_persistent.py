@@ -124,6 +124,7 @@ class PersistentJobStore(BaseJobStore):
         self._books_lock = threading.Lock()
         self._outage_lock = threading.Lock()
         self._outage_since: float | None = None
+        self._setup_lock = threading.Lock()
         self._needs_setup = True
 
     # --- storage hooks ---------------------------------------------------------------------
@@ -407,16 +408,20 @@ class PersistentJobStore(BaseJobStore):
         return operation()
 
     def _set_up(self) -> None:
-        try:
-            self._setup_storage()
-        except Exception as exc:
-            if self._is_temporary_error(exc):
-                raise
-            raise RuntimeError(
-                f"Job store {self._alias!r} ({self!r}) cannot use its storage: "
-                f"{self._explain_setup_error(exc)}"
-            ) from exc
-        self._needs_setup = False
+        # one thread at a time: two concurrent CREATE TABLE statements would make one fail
+        with self._setup_lock:
+            if not self._needs_setup:
+                return
+            try:
+                self._setup_storage()
+            except Exception as exc:
+                if self._is_temporary_error(exc):
+                    raise
+                raise RuntimeError(
+                    f"Job store {self._alias!r} ({self!r}) cannot use its storage: "
+                    f"{self._explain_setup_error(exc)}"
+                ) from exc
+            self._needs_setup = False
 
     def _before_retry(self, retry_state: RetryCallState) -> None:
         exc = retry_state.outcome.exception() if retry_state.outcome else None

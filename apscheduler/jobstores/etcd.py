@@ -100,7 +100,9 @@ class EtcdJobStore(PersistentJobStore):
         self.client.get(self._prefix)
 
     def _is_temporary_error(self, exc: BaseException) -> bool:
-        return isinstance(exc, (ConnectionFailedError, ConnectionTimeoutError, InternalServerError))
+        return isinstance(
+            exc, (ConnectionFailedError, ConnectionTimeoutError, InternalServerError)
+        )
 
     # --- reading ---------------------------------------------------------------------------
 

@@ -38,8 +38,8 @@ try:
         DisconnectionError,
         IntegrityError,
         OperationalError,
+        TimeoutError as PoolTimeoutError,
     )
-    from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 except ImportError as exc:  # pragma: no cover
     raise ImportError("SQLAlchemyJobStore requires SQLAlchemy installed") from exc
 
@@ -90,7 +90,7 @@ class SQLAlchemyJobStore(PersistentJobStore):
 
     Plugin alias: ``sqlalchemy``
 
-    :param url: connection string (see :ref:`SQLAlchemy documentation <sqlalchemy:database_urls>`)
+    :param url: connection string (a SQLAlchemy database URL, such as ``sqlite:///jobs.sqlite``)
     :param engine: an SQLAlchemy :class:`~sqlalchemy.engine.Engine` to use instead of creating
         a new one based on ``url`` (may also be a ``module:name`` reference)
     :param tablename: name of the table to store jobs in

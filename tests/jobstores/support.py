@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from apscheduler.job import Job
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
 
 UTC = timezone.utc
@@ -127,3 +128,13 @@ RUNS: list[str] = []
 def record_run(label: str) -> None:
     """A job function that leaves a trace the test can read."""
     RUNS.append(label)
+
+
+class SteppedScheduler(BaseScheduler):
+    """A scheduler without a loop: the test calls ``_process_jobs()`` as the loop would."""
+
+    def shutdown(self, wait: bool = True) -> None:
+        super().shutdown(wait)
+
+    def wakeup(self) -> None:
+        pass

@@ -16,12 +16,11 @@ import pytest
 
 from apscheduler.events import EVENT_ALL, EVENT_JOB_EXECUTED
 from apscheduler.executors.debug import DebugExecutor
-from apscheduler.schedulers.base import BaseScheduler
 from tests.conftest import FakeClock
 from tests.services import require_module
 
 from . import support
-from .support import T0, RecordingScheduler, make_job
+from .support import T0, RecordingScheduler, SteppedScheduler, make_job
 
 pytestmark = pytest.mark.external_service
 
@@ -158,16 +157,6 @@ def test_a_store_started_during_an_outage_sets_itself_up_when_the_server_returns
 
 
 # --- a scheduler driven step by step keeps its schedule through an outage ------------------
-
-
-class SteppedScheduler(BaseScheduler):
-    """No loop of its own: the test calls ``_process_jobs()`` as the loop would."""
-
-    def shutdown(self, wait=True):
-        super().shutdown(wait)
-
-    def wakeup(self):
-        pass
 
 
 def test_a_scheduler_keeps_its_schedule_through_a_server_restart(outage, monkeypatch):
