@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from tenacity import (
@@ -284,20 +285,21 @@ class PersistentJobStore(BaseJobStore):
     def _load_all(self, rows: Iterable[tuple[str, float | None, Any]]) -> list[Job]:
         """Rebuild every stored job (all of them must be in ``rows``), paused jobs last."""
         seen = set()
-        jobs = []
+        loaded = []
         for job_id, run_time, data in rows:
             seen.add(job_id)
             job = self._load(job_id, run_time, data)
             if job is not None:
-                jobs.append(job)
+                # paused jobs last; jobs due at the same time in job id order
+                loaded.append(((run_time is None, run_time or 0.0, job_id), job))
 
         # jobs that were broken but are gone from the storage need no more reporting
         with self._books_lock:
             for job_id in set(self._failures) - seen:
                 del self._failures[job_id]
 
-        jobs.sort(key=_job_sort_key)
-        return jobs
+        loaded.sort(key=itemgetter(0))
+        return [job for _, job in loaded]
 
     def _record_failure(
         self, job_id: str, exc: Exception, run_time: float | None, now: float | None
@@ -455,9 +457,3 @@ class PersistentJobStore(BaseJobStore):
         self._logger.info(
             "Job store %r reached its storage again after %.1f seconds", self._alias, downtime
         )
-
-
-def _job_sort_key(job: Job) -> tuple[bool, float, str]:
-    # paused jobs last; jobs due at the same time in job id order
-    run_time = datetime_to_utc_timestamp(job.next_run_time)
-    return (run_time is None, run_time or 0.0, job.id)

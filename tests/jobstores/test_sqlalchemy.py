@@ -185,3 +185,56 @@ def test_tableschema_puts_the_table_in_that_schema(pg_url, started):
         assert [job.id for job in store.get_due_jobs(T0)] == ["a"]
     finally:
         store.jobs_t.drop(engine)
+
+
+# --- which errors are worth retrying -----------------------------------------------------
+
+
+class DriverError(Exception):
+    """A stand-in for a driver exception, with the SQLSTATE code some drivers attach."""
+
+    def __init__(self, message, sqlstate=None):
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    "url, error, temporary",
+    [
+        ("postgresql+psycopg://h/db", DriverError("connection refused"), True),
+        ("postgresql+psycopg://h/db", DriverError("server closed the connection"), True),
+        ("postgresql+psycopg://h/db", DriverError("x", sqlstate="57P01"), True),
+        ("postgresql+psycopg://h/db", DriverError("x", sqlstate="40001"), True),
+        ("postgresql+psycopg://h/db", DriverError("x", sqlstate="42P01"), False),
+        ("postgresql+psycopg://h/db", DriverError('FATAL: database "x" does not exist'), False),
+        ("postgresql+psycopg://h/db", DriverError("password authentication failed"), False),
+        ("sqlite:///jobs.sqlite", DriverError("database is locked"), True),
+        ("sqlite:///jobs.sqlite", DriverError("no such table: apscheduler_jobs"), False),
+    ],
+    ids=[
+        "refused",
+        "server-gone",
+        "admin-shutdown",
+        "serialization-failure",
+        "undefined-table",
+        "missing-database",
+        "bad-password",
+        "sqlite-locked",
+        "sqlite-no-table",
+    ],
+)
+def test_connection_problems_are_retried_and_mistakes_are_not(url, error, temporary):
+    store = SQLAlchemyJobStore(url=url)
+    wrapped = sqlalchemy.exc.OperationalError("SELECT 1", {}, error)
+
+    assert store._is_temporary_error(wrapped) is temporary
+
+
+def test_an_invalidated_connection_is_retried_whatever_the_error():
+    store = SQLAlchemyJobStore(url="sqlite:///jobs.sqlite")
+    error = sqlalchemy.exc.InterfaceError(
+        "SELECT 1", {}, DriverError("closed"), connection_invalidated=True
+    )
+
+    assert store._is_temporary_error(error)
+    assert not store._is_temporary_error(sqlalchemy.exc.IntegrityError("INSERT", {}, Exception()))
