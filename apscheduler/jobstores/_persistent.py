@@ -26,6 +26,7 @@ from tenacity import (
     retry_if_exception,
     stop_after_delay,
     wait_exponential,
+    wait_random,
 )
 
 from apscheduler.events import EVENT_JOB_UNLOADABLE, JobUnloadableEvent
@@ -381,11 +382,10 @@ class PersistentJobStore(BaseJobStore):
         whole outage, backs off, and logs at INFO level when the storage answers again.
         """
         try:
-            if self._needs_setup:
-                self._set_up()
-            result = operation()
+            result = self._attempt(operation)
         except Exception as exc:
             if not self._is_temporary_error(exc):
+                self._storage_answered()
                 raise
             if self.retry_timeout <= 0:
                 self._outage_began(exc)
@@ -394,14 +394,19 @@ class PersistentJobStore(BaseJobStore):
             retrying = Retrying(
                 retry=retry_if_exception(self._is_temporary_error),
                 stop=stop_after_delay(self.retry_timeout),
-                wait=wait_exponential(multiplier=0.05, max=1.0),
+                # the random part keeps many schedulers from reconnecting in lockstep
+                wait=wait_exponential(multiplier=0.05, max=1.0) + wait_random(0, 0.05),
                 before_sleep=self._before_retry,
                 reraise=True,
             )
-            result = retrying(self._attempt, operation)
+            try:
+                result = retrying(self._attempt, operation)
+            except Exception as retry_exc:
+                if not self._is_temporary_error(retry_exc):
+                    self._storage_answered()
+                raise
 
-        if self._outage_since is not None:
-            self._outage_ended()
+        self._storage_answered()
         return result
 
     def _attempt(self, operation: Callable[[], T]) -> T:
@@ -447,7 +452,10 @@ class PersistentJobStore(BaseJobStore):
             self.retry_timeout,
         )
 
-    def _outage_ended(self) -> None:
+    def _storage_answered(self) -> None:
+        """End the outage, if there was one: the storage gave an answer, even a refusal."""
+        if self._outage_since is None:
+            return
         with self._outage_lock:
             if self._outage_since is None:
                 return
