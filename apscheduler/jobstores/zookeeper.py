@@ -99,7 +99,8 @@ class ZooKeeperJobStore(PersistentJobStore):
 
     def _setup_storage(self) -> None:
         if not self.client.connected:
-            self.client.start()
+            # kazoo waits 15 seconds by default; a dead server should not outlast retry_timeout
+            self.client.start(timeout=min(15.0, max(1.0, self.retry_timeout)))
         self.client.ensure_path(self.path)
 
     def _explain_setup_error(self, exc: Exception) -> str:

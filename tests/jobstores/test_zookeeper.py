@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import pickle
+import socket
+import time
 
 import pytest
 
@@ -52,3 +55,21 @@ def test_the_client_is_closed_on_shutdown_only_when_asked(zookeeper_factory, clo
     if not close:
         store.client.stop()
         store.client.close()
+
+
+def test_a_store_started_while_the_server_is_unreachable_starts_and_says_so(caplog):
+    from .support import RecordingScheduler
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    store = ZooKeeperJobStore(
+        hosts=f"127.0.0.1:{port}", retry_timeout=0.2, close_connection_on_exit=True
+    )
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="apscheduler.jobstores.default"):
+        store.start(RecordingScheduler(), "default")
+
+    assert time.monotonic() - started < 5
+    assert "set it up on first use" in caplog.text
+    store.client.close()
