@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from types import MethodType
 from typing import TYPE_CHECKING, Any
 
 from apscheduler._callables import inspect_call
@@ -305,7 +305,7 @@ class Job:
             )
 
         # Instance methods cannot survive serialization as-is, so store the instance in args
-        if inspect.ismethod(self.func) and not inspect.isclass(self.func.__self__):
+        if isinstance(self.func, MethodType) and not isinstance(self.func.__self__, type):
             args = (self.func.__self__,) + tuple(self.args)
         else:
             args = self.args

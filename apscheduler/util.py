@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
 import re
 import sys
-from calendar import timegm
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import partial
 from importlib import import_module
+from types import MethodType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -225,6 +224,8 @@ def datetime_to_utc_timestamp(timeval: datetime | None) -> float | None:
     if timeval is None:
         return None
 
+    from calendar import timegm  # deferred, like inspect below: importing a scheduler stays cheap
+
     return timegm(timeval.utctimetuple()) + timeval.microsecond / 1_000_000
 
 
@@ -285,9 +286,9 @@ def get_callable_name(func: Callable[..., Any]) -> str:
     if isinstance(func, partial):
         return get_callable_name(func.func)
 
-    if inspect.ismethod(func):
+    if isinstance(func, MethodType):
         self = func.__self__
-        owner = self if inspect.isclass(self) else type(self)
+        owner = self if isinstance(self, type) else type(self)
         return f"{owner.__qualname__}.{func.__name__}"
 
     qualname = getattr(func, "__qualname__", None)
@@ -318,9 +319,9 @@ def obj_to_ref(obj: Any) -> str:
     if "<locals>" in name:
         raise ValueError("Cannot create a reference to a nested function")
 
-    if inspect.ismethod(obj):
+    if isinstance(obj, MethodType):
         bound_to = obj.__self__
-        owner = bound_to if inspect.isclass(bound_to) else type(bound_to)
+        owner = bound_to if isinstance(bound_to, type) else type(bound_to)
         module = owner.__module__
     else:
         module = obj.__module__
@@ -384,7 +385,7 @@ def check_callable_args(
     has_varargs = has_var_kwargs = False
 
     try:
-        sig = inspect.signature(func, follow_wrapped=False)
+        sig = _signature(func)
     except ValueError:
         return
 
@@ -453,6 +454,8 @@ def iscoroutinefunction_partial(f: Any) -> bool:
         f = f.func
 
     if sys.version_info >= (3, 14):
+        import inspect
+
         return inspect.iscoroutinefunction(f)
 
     import asyncio  # deferred: importing asyncio costs several milliseconds at start-up
@@ -471,3 +474,11 @@ def localize(dt: datetime, tzinfo: tzinfo) -> datetime:
         return tzinfo.localize(dt)
 
     return normalize(dt.replace(tzinfo=tzinfo))
+
+
+def _signature(func: Callable[..., Any]) -> Any:
+    # inspect is imported on first use: it is among the slowest modules a scheduler would
+    # otherwise import at start-up, and only argument checks need it
+    import inspect
+
+    return inspect.signature(func, follow_wrapped=False)
