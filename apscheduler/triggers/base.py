@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from abc import ABCMeta, abstractmethod
 from datetime import datetime, timedelta
 
@@ -40,5 +39,7 @@ class BaseTrigger(metaclass=ABCMeta):
         """
         if next_fire_time is None or not jitter:
             return next_fire_time
+
+        import random  # deferred: only triggers with jitter need it, and it is slow to import
 
         return next_fire_time + timedelta(seconds=random.uniform(0, jitter))
