@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from _common import ZONE_NAME, emit, parse_args
+from _common import ZONE_NAME, emit, parse_args, settle
 
 
 def tick() -> None:
@@ -40,9 +40,12 @@ def main() -> None:
     warm_up = start_scheduler()
     for _ in range(options.window):
         warm_up.add_job(tick, "interval", hours=1)
-    warm_up.shutdown(wait=False)
+    warm_up.shutdown(wait=True)
 
     scheduler = start_scheduler()
+    # let the threads the scheduler just started settle, so they do not compete with the first
+    # timed additions
+    settle()
     add_job = scheduler.add_job
     rates = {}
     stored = 0
