@@ -32,5 +32,5 @@ if ((${#missing[@]})); then
 fi
 
 # --- Python packages, then the tests ----------------------------------------------------
-ensure_venv "test,doc,sqlalchemy,redis,mongodb,zookeeper,etcd,gevent,tornado,twisted,qt"
+ensure_venv "test,doc,sqlalchemy,redis,mongodb,zookeeper,etcd,rethinkdb,gevent,tornado,twisted,qt"
 exec "$VENV/bin/python" -m pytest "$@"
