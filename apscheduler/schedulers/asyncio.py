@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from functools import partial, wraps
 from typing import Any
 
 from apscheduler.executors.asyncio import AsyncIOExecutor, _call_in_loop
 from apscheduler.executors.base import BaseExecutor
-from apscheduler.schedulers.base import STATE_STOPPED, BaseScheduler
+from apscheduler.schedulers._loop import LoopScheduler, call_on_loop
 from apscheduler.util import maybe_ref
 
 
@@ -19,15 +18,12 @@ def run_in_event_loop(func: Callable[..., Any]) -> Callable[..., None]:
 
     The call returns at once; the method runs on the loop's next turn and its result is lost.
     """
-
-    @wraps(func)
-    def wrapper(self: AsyncIOScheduler, *args: Any, **kwargs: Any) -> None:
-        self._eventloop.call_soon_threadsafe(partial(func, self, *args, **kwargs))
-
-    return wrapper
+    return call_on_loop(
+        func, lambda scheduler, call: scheduler._eventloop.call_soon_threadsafe(call)
+    )
 
 
-class AsyncIOScheduler(BaseScheduler):
+class AsyncIOScheduler(LoopScheduler):
     """
     A scheduler that runs on an asyncio event loop (also uvloop's).
 
@@ -45,7 +41,6 @@ class AsyncIOScheduler(BaseScheduler):
     """
 
     _eventloop: asyncio.AbstractEventLoop | None = None
-    _timeout: asyncio.TimerHandle | None = None
 
     def _configure(self, config: dict[str, Any]) -> None:
         self._configured_loop = self._eventloop = maybe_ref(config.pop("event_loop", None))
@@ -65,27 +60,14 @@ class AsyncIOScheduler(BaseScheduler):
 
         super().start(paused)
 
-    def shutdown(self, wait: bool = True) -> None:
-        super().shutdown(wait)
-        _call_in_loop(self._eventloop, self._stop_timer)
+    def _call_soon_threadsafe(self, callback: Callable[[], Any]) -> None:
+        _call_in_loop(self._eventloop, callback)
 
-    @run_in_event_loop
-    def wakeup(self) -> None:
-        self._process()
+    def _call_later(self, seconds: float, callback: Callable[[], Any]) -> asyncio.TimerHandle:
+        return self._eventloop.call_later(seconds, callback)
 
-    def _process(self) -> None:
-        # a wakeup queued before shutdown() must not process jobs in stores already shut down
-        self._start_timer(self._process_jobs() if self.state != STATE_STOPPED else None)
-
-    def _start_timer(self, wait_seconds: float | None) -> None:
-        self._stop_timer()
-        if wait_seconds is not None and self.state != STATE_STOPPED:
-            self._timeout = self._eventloop.call_later(wait_seconds, self._process)
-
-    def _stop_timer(self) -> None:
-        if self._timeout is not None:
-            self._timeout.cancel()
-            self._timeout = None
+    def _cancel(self, timer: asyncio.TimerHandle) -> None:
+        timer.cancel()
 
     def _create_default_executor(self) -> BaseExecutor:
         return AsyncIOExecutor()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial, wraps
 from typing import Any
 
 from apscheduler.executors.base import BaseExecutor
-from apscheduler.schedulers.base import STATE_STOPPED, BaseScheduler
+from apscheduler.schedulers._loop import LoopScheduler, call_on_loop
 from apscheduler.util import maybe_ref
 
 try:
@@ -20,15 +19,10 @@ except ImportError as exc:  # pragma: no cover - depends on what is installed
 
 def run_in_reactor(func: Callable[..., Any]) -> Callable[..., None]:
     """Make a scheduler method run in the reactor's thread, whichever thread calls it."""
-
-    @wraps(func)
-    def wrapper(self: TwistedScheduler, *args: Any, **kwargs: Any) -> None:
-        self._reactor.callFromThread(partial(func, self, *args, **kwargs))
-
-    return wrapper
+    return call_on_loop(func, lambda scheduler, call: scheduler._reactor.callFromThread(call))
 
 
-class TwistedScheduler(BaseScheduler):
+class TwistedScheduler(LoopScheduler):
     """
     A scheduler that runs on a Twisted reactor. Its methods may be called from any thread.
 
@@ -43,7 +37,6 @@ class TwistedScheduler(BaseScheduler):
     """
 
     _reactor: Any = None
-    _delayedcall: Any = None
 
     def _configure(self, config: dict[str, Any]) -> None:
         self._configured_reactor = maybe_ref(config.pop("reactor", None))
@@ -58,27 +51,15 @@ class TwistedScheduler(BaseScheduler):
                 self._reactor = reactor
         super().start(paused)
 
-    def shutdown(self, wait: bool = True) -> None:
-        super().shutdown(wait)
-        self._reactor.callFromThread(self._stop_timer)
+    def _call_soon_threadsafe(self, callback: Callable[[], Any]) -> None:
+        self._reactor.callFromThread(callback)
 
-    @run_in_reactor
-    def wakeup(self) -> None:
-        self._process()
+    def _call_later(self, seconds: float, callback: Callable[[], Any]) -> Any:
+        return self._reactor.callLater(seconds, callback)
 
-    def _process(self) -> None:
-        # a wakeup queued before shutdown() must not process jobs in stores already shut down
-        self._start_timer(self._process_jobs() if self.state != STATE_STOPPED else None)
-
-    def _start_timer(self, wait_seconds: float | None) -> None:
-        self._stop_timer()
-        if wait_seconds is not None and self.state != STATE_STOPPED:
-            self._delayedcall = self._reactor.callLater(wait_seconds, self._process)
-
-    def _stop_timer(self) -> None:
-        if self._delayedcall is not None and self._delayedcall.active():
-            self._delayedcall.cancel()
-        self._delayedcall = None
+    def _cancel(self, timer: Any) -> None:
+        if timer.active():
+            timer.cancel()
 
     def _create_default_executor(self) -> BaseExecutor:
         from apscheduler.executors.twisted import TwistedExecutor

@@ -45,8 +45,8 @@ def test_shutdown_leaves_no_delayed_call_in_the_reactor(harness, scheduler):
     harness.call(scheduler.start)
     harness.call(scheduler.add_job, print, "interval", hours=1)
     harness.flush()
-    assert scheduler._delayedcall in harness.call(harness.reactor.getDelayedCalls)
-    delayed_call = scheduler._delayedcall
+    assert scheduler._timer in harness.call(harness.reactor.getDelayedCalls)
+    delayed_call = scheduler._timer
 
     harness.call(scheduler.shutdown)
     harness.flush()
