@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import pickle
-from datetime import datetime
+from datetime import datetime, timezone
+from hashlib import sha1
 from typing import Any
 
 from apscheduler.job import Job
+from apscheduler.jobstores import _redis_scripts as scripts
 from apscheduler.jobstores._persistent import (
+    DEFAULT_LEASE_TIME,
+    DEFAULT_POLL_INTERVAL,
     DEFAULT_RECHECK_INTERVAL,
     DEFAULT_RETRY_TIMEOUT,
     PersistentJobStore,
     StorageProblem,
+    _positive_seconds,
 )
+from apscheduler.jobstores._redis_notify import ChangeListener
 from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.util import datetime_to_utc_timestamp
 
@@ -33,29 +40,10 @@ try:
 except ImportError as exc:  # pragma: no cover
     raise ImportError("RedisJobStore requires redis installed") from exc
 
-# Each write is one server-side script, so it is atomic and costs a single round trip: the
-# hash entry and the run time entry never disagree, and a conflicting id changes nothing.
-_ADD_SCRIPT = """
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
-    return 0
-end
-if ARGV[3] ~= '' then
-    redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-end
-return 1
-"""
-_UPDATE_SCRIPT = """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
-    return 0
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if ARGV[3] == '' then
-    redis.call('ZREM', KEYS[2], ARGV[1])
-else
-    redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-end
-return 1
-"""
+#: the longest a store's start waits for its change listener to subscribe
+LISTENER_START_WAIT = 2.0
+#: the most due jobs one processing pass claims; the rest wait for the next pass
+CLAIM_BATCH = 200
 
 
 def _score(run_time: datetime | None) -> str:
@@ -71,6 +59,17 @@ class RedisJobStore(PersistentJobStore):
     Jobs are kept in the hash ``jobs_key`` (job id → pickled job) and their next run times in
     the sorted set ``run_times_key``, as APScheduler 3 kept them.
 
+    Several scheduler processes, on one machine or many, may share the keys: each due run time
+    is started exactly once. A scheduler claims due jobs by taking a lease on them (owner and
+    expiry, by the Redis server's clock, in the hash ``<jobs_key>.leases``), and records each run
+    in the store as it starts, while it still holds the lease. If a process dies holding a
+    lease, the lease expires after ``lease_time`` seconds and another process runs the job (or
+    reports the run missed, past its ``misfire_grace_time``). Every change to the jobs is
+    published on the channel ``<jobs_key>.changes``, which every store listens on, so a job
+    added, changed or removed in one process is acted on by the others at once. Keys written by
+    APScheduler 3 are used as they are; a process of APScheduler 3 itself must not use them at
+    the same time, as it knows nothing of leases.
+
     Plugin alias: ``redis``
 
     :param db: the database number to store jobs in
@@ -82,12 +81,18 @@ class RedisJobStore(PersistentJobStore):
         temporary error before raising it (``0`` disables retrying); unless ``retry`` is among
         the connection arguments, the client itself retries only once, at once
     :param recheck_interval: seconds between attempts to load a due job that failed to load
+    :param lease_time: seconds a scheduler holds the due jobs it claims before another
+        scheduler may take them over; the longest a run waits when its scheduler dies
+    :param poll_interval: the longest a scheduler sleeps before it looks at the store again
+        (``None``: only while the change channel cannot be heard, every half second)
     :raises ValueError: if ``db``, ``jobs_key`` or ``run_times_key`` is empty
 
     .. versionchanged:: 3.12.0
         Jobs that fail to load are kept and reported instead of deleted; temporary errors are
-        retried.
+        retried; several schedulers may share the store.
     """
+
+    shared = True
 
     def __init__(
         self,
@@ -98,6 +103,8 @@ class RedisJobStore(PersistentJobStore):
         *,
         retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
         recheck_interval: float = DEFAULT_RECHECK_INTERVAL,
+        lease_time: float = DEFAULT_LEASE_TIME,
+        poll_interval: float | None = None,
         **connect_args: Any,
     ) -> None:
         super().__init__(pickle_protocol, retry_timeout, recheck_interval)
@@ -110,25 +117,67 @@ class RedisJobStore(PersistentJobStore):
 
         self.jobs_key = jobs_key
         self.run_times_key = run_times_key
+        self.leases_key = f"{jobs_key}.leases"
+        self.changes_channel = f"{jobs_key}.changes"
+        self.lease_time = _positive_seconds(lease_time, "lease_time", allow_zero=False)
+        self._poll_interval = (
+            None
+            if poll_interval is None
+            else _positive_seconds(poll_interval, "poll_interval", allow_zero=False)
+        )
         # redis-py's own default retries a dead server for seconds inside every call; one quick
         # retry (for a pooled connection gone stale) leaves the timing to ``retry_timeout``
         connect_args.setdefault("retry", Retry(NoBackoff(), 1))
         self.redis = Redis(db=int(db), **connect_args)
-        self._keys = [jobs_key, run_times_key]
-        self._add_script = self.redis.register_script(_ADD_SCRIPT)
-        self._update_script = self.redis.register_script(_UPDATE_SCRIPT)
+        self._keys = [jobs_key, run_times_key, self.leases_key]
+        # names this store in its change messages, so that it can ignore its own
+        self._token = os.urandom(8).hex()
+        self._listener: ChangeListener | None = None
+        # (owner, job id) → SHA-1 of the pickle a claim found: a run is recorded only if the
+        # job is still as claimed, so a change made meanwhile is never overwritten
+        self._claims: dict[tuple[str, str], str] = {}
+        self._add_script = self.redis.register_script(scripts.ADD)
+        self._update_script = self.redis.register_script(scripts.UPDATE)
+        self._remove_script = self.redis.register_script(scripts.REMOVE)
+        self._remove_all_script = self.redis.register_script(scripts.REMOVE_ALL)
+        self._acquire_script = self.redis.register_script(scripts.ACQUIRE)
+        self._advance_script = self.redis.register_script(scripts.ADVANCE)
+        self._release_script = self.redis.register_script(scripts.RELEASE)
+        self._next_run_time_script = self.redis.register_script(scripts.NEXT_RUN_TIME)
+
+    @property
+    def poll_interval(self) -> float | None:  # type: ignore[override]
+        """
+        The longest the scheduler sleeps before it looks at the store again: none while the
+        change channel is heard (every change wakes the scheduler), half a second while not.
+        """
+        if self._poll_interval is not None:
+            return self._poll_interval
+        if self._listener is not None and self._listener.live:
+            return None
+        return DEFAULT_POLL_INTERVAL
 
     # --- set-up and error policy -----------------------------------------------------------
 
+    def start(self, scheduler: Any, alias: str) -> None:
+        super().start(scheduler, alias)
+        if self._listener is None:
+            self._listener = ChangeListener(
+                self.redis, self.changes_channel, self._token, self._changed_elsewhere,
+                self._is_temporary_error, self._logger,
+            )  # fmt: skip
+            self._listener.start(wait=LISTENER_START_WAIT)
+
     def _setup_storage(self) -> None:
         pipe = self.redis.pipeline(transaction=False)
-        pipe.type(self.jobs_key)
-        pipe.type(self.run_times_key)
-        for key, found, wanted in zip(self._keys, pipe.execute(), (b"hash", b"zset"), strict=True):
+        for key in self._keys:
+            pipe.type(key)
+        wanted_types = ("hash", "zset", "hash")
+        for key, found, wanted in zip(self._keys, pipe.execute(), wanted_types, strict=True):
             found = found.decode() if isinstance(found, bytes) else found
-            if found not in (wanted.decode(), "none"):
+            if found not in (wanted, "none"):
                 raise StorageProblem(
-                    f"the Redis key {key!r} holds a {found}, not a {wanted.decode()} of jobs; "
+                    f"the Redis key {key!r} holds a {found}, not a {wanted} of jobs; "
                     f"pass other jobs_key= and run_times_key= values or delete that key"
                 )
 
@@ -183,9 +232,12 @@ class RedisJobStore(PersistentJobStore):
         return self._load_due(self._run(fetch), now)
 
     def get_next_run_time(self) -> datetime | None:
-        limit = len(self._unloadable_ids())
-        rows = self._run(lambda: self.redis.zrange(self.run_times_key, 0, limit, withscores=True))
-        return self._next_run_time((job_id.decode(), run_time) for job_id, run_time in rows)
+        # Known broken jobs are left out here; _next_run_time() brings in their recheck times.
+        # A job leased to a scheduler counts at the moment its lease expires, by this
+        # scheduler's clock, or the scheduler would wake up for it again and again.
+        args = [repr(self._local_now()), *self._unloadable_ids()]
+        found = self._run(lambda: self._next_run_time_script(keys=self._keys, args=args))
+        return self._next_run_time([] if found is None else [(None, float(found))])
 
     def get_all_jobs(self) -> list[Job]:
         def fetch() -> list[Any]:
@@ -204,7 +256,7 @@ class RedisJobStore(PersistentJobStore):
 
     def add_job(self, job: Job) -> None:
         data = self._serialize(job)
-        args = [job.id, data, _score(job.next_run_time)]
+        args = [self.changes_channel, self._token, job.id, data, _score(job.next_run_time)]
         attempts = 0
 
         def add() -> bool:
@@ -220,31 +272,131 @@ class RedisJobStore(PersistentJobStore):
         self._forget(job.id)
 
     def update_job(self, job: Job) -> None:
-        args = [job.id, self._serialize(job), _score(job.next_run_time)]
+        data = self._serialize(job)
+        args = [self.changes_channel, self._token, job.id, data, _score(job.next_run_time)]
         if not self._run(lambda: self._update_script(keys=self._keys, args=args)):
             raise JobLookupError(job.id)
         self._forget(job.id)
 
     def remove_job(self, job_id: str) -> None:
+        args = [self.changes_channel, self._token, job_id]
         attempts = 0
 
         def remove() -> bool:
             nonlocal attempts
             attempts += 1
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.hdel(self.jobs_key, job_id)
-            pipe.zrem(self.run_times_key, job_id)
-            removed, _ = pipe.execute()
             # a retry after a reply that was lost finds the job gone: that is fine
-            return bool(removed) or attempts > 1
+            return bool(self._remove_script(keys=self._keys, args=args)) or attempts > 1
 
         if not self._run(remove):
             raise JobLookupError(job_id)
         self._forget(job_id)
 
     def remove_all_jobs(self) -> None:
-        self._run(lambda: self.redis.delete(self.jobs_key, self.run_times_key))
+        args = [self.changes_channel, self._token]
+        self._run(lambda: self._remove_all_script(keys=self._keys, args=args))
+        self._claims.clear()
         self._forget()
 
+    # --- sharing the store with other schedulers -------------------------------------------
+
+    def acquire_due_jobs(self, now: datetime, owner: str) -> list[Job]:
+        now_ts = datetime_to_utc_timestamp(now)
+        args = [repr(now_ts), owner, repr(self.lease_time), CLAIM_BATCH]
+        args.extend(self._ids_resting(now_ts))
+        found = self._run(lambda: self._acquire_script(keys=self._keys, args=args))
+        rows = [
+            (found[i].decode(), float(found[i + 1]), found[i + 2]) for i in range(0, len(found), 3)
+        ]
+        jobs = self._load_due(rows, now)
+
+        loaded = {job.id for job in jobs}
+        for job_id, _, data in rows:
+            if job_id in loaded:
+                self._claims[(owner, job_id)] = sha1(data).hexdigest()
+        unloaded = [job_id for job_id, _, _ in rows if job_id not in loaded]
+        if unloaded:
+            # a job that fails to load stays stored as it is, free for whoever can load it
+            self._release(owner, unloaded)
+        return jobs
+
+    def advance_claimed_job(
+        self, job: Job, owner: str, next_run_time: datetime | None, release: bool
+    ) -> bool:
+        claim = (owner, job.id)
+        if next_run_time is None:
+            data, score = b"", ""
+        else:
+            job._modify(next_run_time=next_run_time)
+            data, score = self._serialize(job), _score(next_run_time)
+
+        fixed_args = [self.changes_channel, self._token, job.id, owner, data, score]
+        fixed_args += ["1" if release else "0", self._claims.get(claim, "")]
+        attempts = 0
+
+        def advance() -> int:
+            nonlocal attempts
+            attempts += 1
+            retry = "1" if attempts > 1 else "0"
+            return self._advance_script(keys=self._keys, args=[*fixed_args, retry])
+
+        outcome = self._run(advance)
+        if outcome == 1 and next_run_time is not None and not release:
+            self._claims[claim] = sha1(data).hexdigest()
+            return True
+
+        self._claims.pop(claim, None)
+        if outcome == 1:
+            # this scheduler counted the job at its lease expiry, which may be later
+            self._wake_for(next_run_time)
+            return True
+        if outcome == 2:
+            # changed by someone else since the claim: the claim was given up, look again
+            self._changed_elsewhere()
+        return False
+
+    def release_claimed_job(self, job_id: str, owner: str) -> None:
+        self._claims.pop((owner, job_id), None)
+        self._run(lambda: self._release_script(keys=self._keys, args=[owner, job_id]))
+
+    def _release(self, owner: str, job_ids: list[str]) -> None:
+        for job_id in job_ids:
+            self._claims.pop((owner, job_id), None)
+        try:
+            self._run(lambda: self._release_script(keys=self._keys, args=[owner, *job_ids]))
+        except Exception as exc:
+            # not fatal: the leases expire
+            self._logger.warning("Could not release the jobs %s: %s", job_ids, exc)
+
+    def _ids_resting(self, now_ts: float) -> list[str]:
+        """Known broken jobs not to be tried again yet: claiming them would be for nothing."""
+        return [
+            job_id
+            for job_id, failure in list(self._failures.items())
+            if failure.recheck_at is None or failure.recheck_at > now_ts
+        ]
+
+    def _local_now(self) -> float:
+        clock = getattr(self._scheduler, "_clock", None)
+        now = clock.now(timezone.utc) if clock is not None else datetime.now(timezone.utc)
+        return now.timestamp()
+
+    def _wake_for(self, run_time: datetime | None) -> None:
+        wakeup_for = getattr(self._scheduler, "_wakeup_for", None)
+        if wakeup_for is not None and run_time is not None:
+            wakeup_for(run_time)
+
+    def _changed_elsewhere(self) -> None:
+        """Another process changed the jobs: the scheduler must look at them again."""
+        scheduler = self._scheduler
+        if getattr(scheduler, "running", True) and hasattr(scheduler, "wakeup"):
+            scheduler.wakeup()
+
     def shutdown(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.stop()
+        # closes the listener's connection too, which ends its wait at once
         self.redis.connection_pool.disconnect()
+        if listener is not None:
+            listener.join(2.0)
