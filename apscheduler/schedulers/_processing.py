@@ -84,10 +84,16 @@ class ProcessingPass:
                 "Error getting due jobs from job store %r: %s", jobstore_alias, exc
             )
             self.retry_store_later()
-            return
+            return None
 
-        for job in due_jobs:
-            self.process_job(job, jobstore_alias, jobstore, claimed)
+        # Every due job is submitted before any is rescheduled: with many jobs due at once, the
+        # store writes would otherwise delay the later jobs' start.
+        reschedules = [
+            self.process_job(job, jobstore_alias, jobstore, claimed) for job in due_jobs
+        ]
+        for reschedule in reschedules:
+            if reschedule is not None:
+                self._reschedule(jobstore_alias, jobstore, *reschedule)
 
         try:
             store_next_run_time = jobstore.get_next_run_time()
@@ -110,7 +116,13 @@ class ProcessingPass:
 
     def process_job(
         self, job: Job, jobstore_alias: str, jobstore: BaseJobStore, claimed: bool
-    ) -> None:
+    ) -> tuple[Job, datetime | None] | None:
+        """
+        Submit the due runs of ``job``.
+
+        :return: the job and its next run time, for the caller to store once every due job has
+            been submitted (``None`` when there is nothing left to store)
+        """
         scheduler = self.scheduler
         try:
             executor = scheduler._lookup_executor(job.executor)
@@ -121,7 +133,7 @@ class ProcessingPass:
                 job,
             )
             scheduler._remove_job_quietly(job.id, jobstore_alias)
-            return
+            return None
 
         try:
             run_times = runs_to_submit(job, self.now)
@@ -130,24 +142,29 @@ class ProcessingPass:
             )
         except Exception:
             self._pause_broken_job(job, jobstore, claimed)
-            return
+            return None
 
         if not run_times:
             if claimed:
                 jobstore.release_claimed_job(job.id, scheduler._instance_id)
-            return
+            return None
 
         if claimed:
             self._submit_claimed(job, jobstore_alias, jobstore, executor, run_times, job_next_run)
-            return
+            return None
 
         self._submit(job, jobstore_alias, executor, run_times)
+        return job, job_next_run
+
+    def _reschedule(
+        self, jobstore_alias: str, jobstore: BaseJobStore, job: Job, job_next_run: datetime | None
+    ) -> None:
         try:
             if job_next_run:
                 job._modify(next_run_time=job_next_run)
                 jobstore.update_job(job)
             else:
-                scheduler._remove_job_quietly(job.id, jobstore_alias)
+                self.scheduler._remove_job_quietly(job.id, jobstore_alias)
         except Exception as exc:
             self.logger.warning(
                 'Error updating job "%s" in job store %r: %s', job, jobstore_alias, exc
@@ -175,7 +192,7 @@ class ProcessingPass:
         if executor.records_run_starts:
             if not self._submit(job, jobstore_alias, executor, claim):
                 claim.skip_all()
-            return
+            return None
 
         try:
             still_ours = jobstore.advance_claimed_job(job, owner, job_next_run, release=True)
@@ -184,7 +201,7 @@ class ProcessingPass:
                 'Error updating job "%s" in job store %r: %s', job, jobstore_alias, exc
             )
             self.retry_store_later()
-            return
+            return None
 
         if still_ours:
             self._submit(job, jobstore_alias, executor, list(run_times))
