@@ -40,10 +40,6 @@ T = TypeVar("T")
 DEFAULT_RETRY_TIMEOUT = 5.0
 #: seconds between attempts to load a due job that failed to load before
 DEFAULT_RECHECK_INTERVAL = 60.0
-#: seconds a scheduler holds the jobs it claims from a shared store before others may take them
-DEFAULT_LEASE_TIME = 5.0
-#: seconds between looks at a shared store that cannot tell schedulers about changes
-DEFAULT_POLL_INTERVAL = 0.5
 
 # the errors pickle raises for objects it cannot serialise (local objects give AttributeError)
 _PICKLING_ERRORS = (pickle.PicklingError, TypeError, AttributeError, RecursionError)
