@@ -7,8 +7,9 @@ in seconds by the Redis server's clock). A job without an entry in the lease has
 keys written by APScheduler 3 need no conversion. Each script runs atomically on the server and
 costs one round trip.
 
-The scripts that change jobs publish the writing store's token on the change channel, so the
-other schedulers sharing the keys wake up (and the writer can ignore its own message).
+The scripts that change jobs publish a change message on the change channel (the writing
+store's token, a space, and the job's new run time as a UTC timestamp, empty when it has none),
+so the other schedulers sharing the keys wake up if the job is due before they planned to.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ if ARGV[5] ~= '' then
 end
 -- a lease left over from an earlier job of the same id belongs to nobody now
 redis.call('HDEL', KEYS[3], ARGV[3])
-redis.call('PUBLISH', ARGV[1], ARGV[2])
+redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. ARGV[5])
 return 1
 """
 )
@@ -65,7 +66,7 @@ if ARGV[5] == '' then
 else
     redis.call('ZADD', KEYS[2], ARGV[5], ARGV[3])
 end
-redis.call('PUBLISH', ARGV[1], ARGV[2])
+redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. ARGV[5])
 return 1
 """
 )
@@ -78,7 +79,7 @@ local removed = redis.call('HDEL', KEYS[1], ARGV[3])
 redis.call('ZREM', KEYS[2], ARGV[3])
 redis.call('HDEL', KEYS[3], ARGV[3])
 if removed == 1 then
-    redis.call('PUBLISH', ARGV[1], ARGV[2])
+    redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ')
 end
 return removed
 """
@@ -89,7 +90,7 @@ REMOVE_ALL = (
     _PRELUDE
     + """
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-redis.call('PUBLISH', ARGV[1], ARGV[2])
+redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ')
 return 1
 """
 )
@@ -193,7 +194,7 @@ else
     end
     redis.call('HDEL', KEYS[3], id)
 end
-redis.call('PUBLISH', ARGV[1], ARGV[2])
+redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. ARGV[6])
 return 1
 """
 )

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import os
+import logging
 import pickle
-from datetime import datetime, timezone
+from datetime import datetime
 from hashlib import sha1
 from typing import Any
 
 from apscheduler.job import Job
 from apscheduler.jobstores import _redis_scripts as scripts
 from apscheduler.jobstores._persistent import (
-    DEFAULT_LEASE_TIME,
-    DEFAULT_POLL_INTERVAL,
     DEFAULT_RECHECK_INTERVAL,
     DEFAULT_RETRY_TIMEOUT,
-    PersistentJobStore,
     StorageProblem,
-    _positive_seconds,
 )
-from apscheduler.jobstores._redis_notify import ChangeListener
+from apscheduler.jobstores._redis_notify import redis_listener
+from apscheduler.jobstores._shared import (
+    DEFAULT_LEASE_TIME,
+    DEFAULT_POLL_INTERVAL,
+    SharedJobStore,
+)
 from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.util import datetime_to_utc_timestamp
 
@@ -40,8 +41,6 @@ try:
 except ImportError as exc:  # pragma: no cover
     raise ImportError("RedisJobStore requires redis installed") from exc
 
-#: the longest a store's start waits for its change listener to subscribe
-LISTENER_START_WAIT = 2.0
 #: the most due jobs one processing pass claims; the rest wait for the next pass
 CLAIM_BATCH = 200
 
@@ -51,7 +50,7 @@ def _score(run_time: datetime | None) -> str:
     return "" if run_time is None else repr(datetime_to_utc_timestamp(run_time))
 
 
-class RedisJobStore(PersistentJobStore):
+class RedisJobStore(SharedJobStore):
     """
     Stores jobs in a Redis database. Any leftover keyword arguments are directly passed to
     redis's :class:`~redis.Redis`.
@@ -83,16 +82,15 @@ class RedisJobStore(PersistentJobStore):
     :param recheck_interval: seconds between attempts to load a due job that failed to load
     :param lease_time: seconds a scheduler holds the due jobs it claims before another
         scheduler may take them over; the longest a run waits when its scheduler dies
-    :param poll_interval: the longest a scheduler sleeps before it looks at the store again
-        (``None``: only while the change channel cannot be heard, every half second)
+    :param poll_interval: seconds between looks at the store while the change channel cannot
+        be heard (while it can, the scheduler still looks every 5 seconds, in case a message
+        got lost)
     :raises ValueError: if ``db``, ``jobs_key`` or ``run_times_key`` is empty
 
     .. versionchanged:: 3.12.0
         Jobs that fail to load are kept and reported instead of deleted; temporary errors are
         retried; several schedulers may share the store.
     """
-
-    shared = True
 
     def __init__(
         self,
@@ -104,10 +102,12 @@ class RedisJobStore(PersistentJobStore):
         retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
         recheck_interval: float = DEFAULT_RECHECK_INTERVAL,
         lease_time: float = DEFAULT_LEASE_TIME,
-        poll_interval: float | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         **connect_args: Any,
     ) -> None:
-        super().__init__(pickle_protocol, retry_timeout, recheck_interval)
+        super().__init__(
+            pickle_protocol, retry_timeout, recheck_interval, lease_time, poll_interval
+        )
         if db is None:
             raise ValueError('The "db" parameter must not be empty')
         if not jobs_key:
@@ -119,20 +119,12 @@ class RedisJobStore(PersistentJobStore):
         self.run_times_key = run_times_key
         self.leases_key = f"{jobs_key}.leases"
         self.changes_channel = f"{jobs_key}.changes"
-        self.lease_time = _positive_seconds(lease_time, "lease_time", allow_zero=False)
-        self._poll_interval = (
-            None
-            if poll_interval is None
-            else _positive_seconds(poll_interval, "poll_interval", allow_zero=False)
-        )
         # redis-py's own default retries a dead server for seconds inside every call; one quick
         # retry (for a pooled connection gone stale) leaves the timing to ``retry_timeout``
         connect_args.setdefault("retry", Retry(NoBackoff(), 1))
         self.redis = Redis(db=int(db), **connect_args)
         self._keys = [jobs_key, run_times_key, self.leases_key]
-        # names this store in its change messages, so that it can ignore its own
-        self._token = os.urandom(8).hex()
-        self._listener: ChangeListener | None = None
+        self._interrupt_listener: Any = None
         # (owner, job id) → SHA-1 of the pickle a claim found: a run is recorded only if the
         # job is still as claimed, so a change made meanwhile is never overwritten
         self._claims: dict[tuple[str, str], str] = {}
@@ -145,28 +137,19 @@ class RedisJobStore(PersistentJobStore):
         self._release_script = self.redis.register_script(scripts.RELEASE)
         self._next_run_time_script = self.redis.register_script(scripts.NEXT_RUN_TIME)
 
-    @property
-    def poll_interval(self) -> float | None:  # type: ignore[override]
-        """
-        The longest the scheduler sleeps before it looks at the store again: none while the
-        change channel is heard (every change wakes the scheduler), half a second while not.
-        """
-        if self._poll_interval is not None:
-            return self._poll_interval
-        if self._listener is not None and self._listener.live:
-            return None
-        return DEFAULT_POLL_INTERVAL
-
     # --- set-up and error policy -----------------------------------------------------------
 
     def start(self, scheduler: Any, alias: str) -> None:
         super().start(scheduler, alias)
-        if self._listener is None:
-            self._listener = ChangeListener(
-                self.redis, self.changes_channel, self._token, self._changed_elsewhere,
-                self._is_temporary_error, self._logger,
-            )  # fmt: skip
-            self._listener.start(wait=LISTENER_START_WAIT)
+        listener, self._interrupt_listener = redis_listener(
+            self.redis,
+            self.changes_channel,
+            self._on_change_message,
+            self._wake_scheduler,
+            # its own logger: an outage is reported once, by the store's operations
+            logging.getLogger(f"{self._logger.name}.changes"),
+        )
+        self._start_listener(listener)
 
     def _setup_storage(self) -> None:
         pipe = self.redis.pipeline(transaction=False)
@@ -235,7 +218,7 @@ class RedisJobStore(PersistentJobStore):
         # Known broken jobs are left out here; _next_run_time() brings in their recheck times.
         # A job leased to a scheduler counts at the moment its lease expires, by this
         # scheduler's clock, or the scheduler would wake up for it again and again.
-        args = [repr(self._local_now()), *self._unloadable_ids()]
+        args = [repr(self._scheduler_timestamp()), *self._unloadable_ids()]
         found = self._run(lambda: self._next_run_time_script(keys=self._keys, args=args))
         return self._next_run_time([] if found is None else [(None, float(found))])
 
@@ -303,21 +286,22 @@ class RedisJobStore(PersistentJobStore):
     def acquire_due_jobs(self, now: datetime, owner: str) -> list[Job]:
         now_ts = datetime_to_utc_timestamp(now)
         args = [repr(now_ts), owner, repr(self.lease_time), CLAIM_BATCH]
-        args.extend(self._ids_resting(now_ts))
+        args.extend(self._ids_to_leave_unclaimed(now_ts))
         found = self._run(lambda: self._acquire_script(keys=self._keys, args=args))
         rows = [
             (found[i].decode(), float(found[i + 1]), found[i + 2]) for i in range(0, len(found), 3)
         ]
-        jobs = self._load_due(rows, now)
-
+        jobs, unloaded = self._load_claimed(rows, now)
         loaded = {job.id for job in jobs}
         for job_id, _, data in rows:
             if job_id in loaded:
                 self._claims[(owner, job_id)] = sha1(data).hexdigest()
-        unloaded = [job_id for job_id, _, _ in rows if job_id not in loaded]
         if unloaded:
             # a job that fails to load stays stored as it is, free for whoever can load it
-            self._release(owner, unloaded)
+            try:
+                self._release_claimed_jobs(unloaded, owner)
+            except Exception as exc:
+                self._logger.warning("Could not release the jobs %s: %s", unloaded, exc)
         return jobs
 
     def advance_claimed_job(
@@ -347,56 +331,24 @@ class RedisJobStore(PersistentJobStore):
 
         self._claims.pop(claim, None)
         if outcome == 1:
-            # this scheduler counted the job at its lease expiry, which may be later
-            self._wake_for(next_run_time)
+            # while leased, the job counted at its lease expiry, which may come later
+            self._wake_scheduler_for(next_run_time)
             return True
         if outcome == 2:
-            # changed by someone else since the claim: the claim was given up, look again
-            self._changed_elsewhere()
+            # changed by someone else since it was claimed: the claim was given up; the job is
+            # offered again as it is now
+            self._wake_scheduler()
         return False
 
     def release_claimed_job(self, job_id: str, owner: str) -> None:
-        self._claims.pop((owner, job_id), None)
-        self._run(lambda: self._release_script(keys=self._keys, args=[owner, job_id]))
+        self._release_claimed_jobs([job_id], owner)
 
-    def _release(self, owner: str, job_ids: list[str]) -> None:
+    def _release_claimed_jobs(self, job_ids: list[str], owner: str) -> None:
+        """Give up the leases ``owner`` holds on the jobs ``job_ids``, in one round trip."""
         for job_id in job_ids:
             self._claims.pop((owner, job_id), None)
-        try:
-            self._run(lambda: self._release_script(keys=self._keys, args=[owner, *job_ids]))
-        except Exception as exc:
-            # not fatal: the leases expire
-            self._logger.warning("Could not release the jobs %s: %s", job_ids, exc)
-
-    def _ids_resting(self, now_ts: float) -> list[str]:
-        """Known broken jobs not to be tried again yet: claiming them would be for nothing."""
-        return [
-            job_id
-            for job_id, failure in list(self._failures.items())
-            if failure.recheck_at is None or failure.recheck_at > now_ts
-        ]
-
-    def _local_now(self) -> float:
-        clock = getattr(self._scheduler, "_clock", None)
-        now = clock.now(timezone.utc) if clock is not None else datetime.now(timezone.utc)
-        return now.timestamp()
-
-    def _wake_for(self, run_time: datetime | None) -> None:
-        wakeup_for = getattr(self._scheduler, "_wakeup_for", None)
-        if wakeup_for is not None and run_time is not None:
-            wakeup_for(run_time)
-
-    def _changed_elsewhere(self) -> None:
-        """Another process changed the jobs: the scheduler must look at them again."""
-        scheduler = self._scheduler
-        if getattr(scheduler, "running", True) and hasattr(scheduler, "wakeup"):
-            scheduler.wakeup()
+        self._run(lambda: self._release_script(keys=self._keys, args=[owner, *job_ids]))
 
     def shutdown(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.stop()
-        # closes the listener's connection too, which ends its wait at once
+        self._stop_listener(self._interrupt_listener)
         self.redis.connection_pool.disconnect()
-        if listener is not None:
-            listener.join(2.0)
