@@ -2,36 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 import pickle
+from datetime import datetime
 from typing import Any
 
 from apscheduler.job import Job
 from apscheduler.jobstores._persistent import (
     DEFAULT_RECHECK_INTERVAL,
     DEFAULT_RETRY_TIMEOUT,
-    PersistentJobStore,
     StorageProblem,
+)
+from apscheduler.jobstores._shared import (
+    DEFAULT_LEASE_TIME,
+    DEFAULT_POLL_INTERVAL,
+    SharedJobStore,
 )
 from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.util import datetime_to_utc_timestamp, maybe_ref
 
 try:
-    from sqlalchemy import (
-        Column,
-        Float,
-        LargeBinary,
-        MetaData,
-        Table,
-        Unicode,
-        bindparam,
-        create_engine,
-        delete,
-        event,
-        insert,
-        inspect,
-        select,
-        update,
-    )
+    from sqlalchemy import MetaData, bindparam, create_engine, event, func, select
     from sqlalchemy.engine import Engine
     from sqlalchemy.exc import (
         DBAPIError,
@@ -43,9 +34,17 @@ try:
 except ImportError as exc:  # pragma: no cover
     raise ImportError("SQLAlchemyJobStore requires SQLAlchemy installed") from exc
 
+from apscheduler.jobstores._sqlclaims import SQLClaims
+from apscheduler.jobstores._sqlnotify import postgres_listener
+from apscheduler.jobstores._sqlschema import (
+    TableProblem,
+    make_table,
+    notification_channel,
+    set_up_table,
+)
+
 __all__ = ["SQLAlchemyJobStore", "create_engine"]
 
-_COLUMNS = ("id", "next_run_time", "job_state")
 # words in driver messages of errors that retrying cannot fix
 _PERMANENT_MARKERS = (
     "authentication",
@@ -76,17 +75,23 @@ def _tune_sqlite_connection(dbapi_connection: Any, connection_record: Any) -> No
         cursor.close()
 
 
-class SQLAlchemyJobStore(PersistentJobStore):
+class SQLAlchemyJobStore(SharedJobStore):
     """
     Stores jobs in a database table managed with SQLAlchemy 2.
 
     The table has the columns ``id``, ``next_run_time`` (UTC timestamp) and ``job_state``
-    (pickled job), as APScheduler 3 made it, so an existing table keeps working. It is created
-    at start if missing.
+    (pickled job), as APScheduler 3 made it, so an existing table keeps working, plus the
+    columns ``lease_owner`` and ``lease_expires``, which let several scheduler processes share
+    the table (see :doc:`/multiprocess`). The table is created at start if missing; a table of
+    APScheduler 3 gets the two lease columns added in place.
 
     When this store creates the engine for a SQLite database file, it switches the file to the
     write-ahead log journal (``PRAGMA journal_mode=WAL``), which makes adding jobs several times
     faster. Pass your own ``engine`` to keep full control of the connection settings.
+
+    On PostgreSQL with the psycopg or psycopg2 driver, the store hears about other processes'
+    changes at once through ``LISTEN``/``NOTIFY``; elsewhere the scheduler looks at the table
+    every ``poll_interval`` seconds.
 
     Plugin alias: ``sqlalchemy``
 
@@ -105,11 +110,16 @@ class SQLAlchemyJobStore(PersistentJobStore):
     :param retry_timeout: seconds one operation keeps retrying a lost connection or another
         temporary error before raising it (``0`` disables retrying)
     :param recheck_interval: seconds between attempts to load a due job that failed to load
+    :param lease_time: seconds a due job stays claimed by the scheduler that took it; if that
+        scheduler's process dies, another one runs the job once the lease has expired
+    :param poll_interval: seconds between looks at the table for jobs that other processes
+        added, where no change notifications arrive
     :raises ValueError: if neither ``url`` nor ``engine`` is given
 
     .. versionchanged:: 3.12.0
         Jobs that fail to load are kept and reported instead of deleted; temporary errors are
-        retried; SQLite files get a write-ahead log.
+        retried; SQLite files get a write-ahead log; several scheduler processes can share
+        the table (the ``lease_time`` and ``poll_interval`` options).
     """
 
     def __init__(
@@ -124,8 +134,12 @@ class SQLAlchemyJobStore(PersistentJobStore):
         *,
         retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
         recheck_interval: float = DEFAULT_RECHECK_INTERVAL,
+        lease_time: float = DEFAULT_LEASE_TIME,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> None:
-        super().__init__(pickle_protocol, retry_timeout, recheck_interval)
+        super().__init__(
+            pickle_protocol, retry_timeout, recheck_interval, lease_time, poll_interval
+        )
         metadata = maybe_ref(metadata) or MetaData()
 
         if engine:
@@ -138,16 +152,10 @@ class SQLAlchemyJobStore(PersistentJobStore):
         else:
             raise ValueError('Need either "engine" or "url" defined')
 
-        # 191 = max key length in MySQL for InnoDB/utf8mb4 tables,
-        # 25 = precision that translates to an 8-byte float
-        self.jobs_t = Table(
-            tablename,
-            metadata,
-            Column("id", Unicode(191), primary_key=True),
-            Column("next_run_time", Float(25), index=True),
-            Column("job_state", LargeBinary, nullable=False),
-            schema=tableschema,
-        )
+        self.jobs_t = make_table(tablename, metadata, tableschema)
+        self._channel = notification_channel(self.jobs_t)
+        notify = (self._channel, self._token) if self.engine.dialect.name == "postgresql" else None
+        self._sql = SQLClaims(self.jobs_t, self.engine.dialect, notify)
 
         table = self.jobs_t.c
         every_column = select(table.id, table.next_run_time, table.job_state)
@@ -157,26 +165,26 @@ class SQLAlchemyJobStore(PersistentJobStore):
         )
         self._select_all = every_column
         self._select_state = select(table.job_state).where(table.id == bindparam("job_id"))
-        self._insert = insert(self.jobs_t)
-        self._update = (
-            update(self.jobs_t)
-            .where(table.id == bindparam("job_id"))
-            .values(next_run_time=bindparam("run_time"), job_state=bindparam("state"))
-        )
-        self._delete_by_id = delete(self.jobs_t).where(table.id == bindparam("job_id"))
 
     # --- set-up and error policy -----------------------------------------------------------
 
+    def start(self, scheduler: Any, alias: str) -> None:
+        super().start(scheduler, alias)
+        listener = postgres_listener(
+            self.engine,
+            self._channel,
+            self._on_change_message,
+            self._wake_scheduler,
+            logging.getLogger(f"{self._logger.name}.notifications"),
+        )
+        if listener is not None:
+            self._start_listener(listener)
+
     def _setup_storage(self) -> None:
-        self.jobs_t.create(self.engine, checkfirst=True)
-        found = inspect(self.engine).get_columns(self.jobs_t.name, schema=self.jobs_t.schema)
-        missing = set(_COLUMNS) - {column["name"].lower() for column in found}
-        if missing:
-            raise StorageProblem(
-                f"the table {self.jobs_t.fullname!r} exists but has no "
-                f"{', '.join(sorted(missing))} column; it was not made by APScheduler. Pass "
-                f"another tablename= or move that table out of the way"
-            )
+        try:
+            set_up_table(self.engine, self.jobs_t)
+        except TableProblem as exc:
+            raise StorageProblem(str(exc)) from None
 
     def _explain_setup_error(self, exc: Exception) -> str:
         if not isinstance(exc, DBAPIError):
@@ -226,19 +234,40 @@ class SQLAlchemyJobStore(PersistentJobStore):
         rows = self._fetch(self._select_by_id, job_id=job_id)
         return self._load(*rows[0]) if rows else None
 
-    def get_due_jobs(self, now: Any) -> list[Job]:
+    def get_due_jobs(self, now: datetime) -> list[Job]:
         rows = self._fetch(self._select_due, now=datetime_to_utc_timestamp(now))
         return self._load_due(rows, now)
 
-    def get_next_run_time(self) -> Any:
+    def get_next_run_time(self) -> datetime | None:
+        """
+        Return when the scheduler should look at the table next.
+
+        A job leased to a scheduler counts with the end of its lease rather than its run time:
+        its run is that scheduler's business until then, and chasing its overdue run time would
+        keep the other schedulers busy in a loop.
+        """
         table = self.jobs_t.c
-        statement = (
+        unleased = (
             select(table.id, table.next_run_time)
-            .where(table.next_run_time.is_not(None))
+            .where(table.next_run_time.is_not(None), self._sql.free)
             .order_by(table.next_run_time, table.id)
             .limit(len(self._unloadable_ids()) + 1)
         )
-        return self._next_run_time(self._fetch(statement))
+
+        def fetch() -> tuple[list[Any], Any]:
+            params = self._sql.params()
+            with self.engine.connect() as connection:
+                rows = connection.execute(unleased, params).all()
+                lease_end = connection.execute(self._sql.lease_end, params).one()
+            return rows, lease_end
+
+        rows, (lease_expires, store_now) = self._run(fetch)
+        earliest = self._next_run_time(rows)
+        if lease_expires is not None:
+            lease_end = self._lease_end_for_scheduler(float(lease_expires), float(store_now))
+            if earliest is None or lease_end < earliest:
+                earliest = lease_end
+        return earliest
 
     def get_all_jobs(self) -> list[Job]:
         return self._load_all(self._fetch(self._select_all))
@@ -261,7 +290,7 @@ class SQLAlchemyJobStore(PersistentJobStore):
             nonlocal attempts
             attempts += 1
             try:
-                self._write(self._insert, params)
+                self._write(self._sql.insert, params)
             except IntegrityError:
                 # a retry after a commit whose reply was lost finds its own row: that is fine
                 if attempts > 1 and self._stored_state(job.id) == params["job_state"]:
@@ -276,12 +305,13 @@ class SQLAlchemyJobStore(PersistentJobStore):
             return connection.execute(self._select_state, {"job_id": job_id}).scalar()
 
     def update_job(self, job: Job) -> None:
-        params = {
-            "job_id": job.id,
-            "run_time": datetime_to_utc_timestamp(job.next_run_time),
-            "state": self._serialize(job),
-        }
-        if not self._run(lambda: self._write(self._update, params)):
+        # Ends any scheduler's claim on the job: see SQLClaims.replace
+        params = self._sql.params(
+            job_id=job.id,
+            run_time=datetime_to_utc_timestamp(job.next_run_time),
+            state=self._serialize(job),
+        )
+        if not self._run(lambda: self._write(self._sql.replace, params)):
             raise JobLookupError(job.id)
         self._forget(job.id)
 
@@ -292,17 +322,110 @@ class SQLAlchemyJobStore(PersistentJobStore):
             nonlocal attempts
             attempts += 1
             # a retry after a commit whose reply was lost finds the row gone: that is fine
-            return self._write(self._delete_by_id, {"job_id": job_id}) or int(attempts > 1)
+            return self._write(self._sql.remove, {"job_id": job_id}) or int(attempts > 1)
 
         if not self._run(delete_row):
             raise JobLookupError(job_id)
         self._forget(job_id)
 
     def remove_all_jobs(self) -> None:
-        self._run(lambda: self._write(delete(self.jobs_t), {}))
+        self._run(lambda: self._write(self._sql.remove_all, {}))
         self._forget()
 
+    # --- sharing the table with other schedulers -------------------------------------------
+
+    def acquire_due_jobs(self, now: datetime, owner: str) -> list[Job]:
+        now_ts = datetime_to_utc_timestamp(now)
+        skip = self._ids_to_leave_unclaimed(now_ts)
+
+        def claim() -> list[Any]:
+            params = self._sql.params(now=now_ts, owner=owner, lease=self.lease_time, skip=skip)
+            with self.engine.begin() as connection:
+                return self._sql.claim(connection, params)
+
+        rows = self._run(claim)
+        if not rows:
+            return []
+
+        jobs, unloaded = self._load_claimed(rows, now)
+        if unloaded:
+            self._release(unloaded, owner)
+        return jobs
+
+    def advance_claimed_job(
+        self, job: Job, owner: str, next_run_time: datetime | None, release: bool
+    ) -> bool:
+        if next_run_time is None:
+            return self._finish_claimed_job(job.id, owner)
+
+        job._modify(next_run_time=next_run_time)
+        run_time = datetime_to_utc_timestamp(next_run_time)
+        state = self._serialize(job)
+        statement = self._sql.advance_and_release if release else self._sql.advance
+        attempts = 0
+
+        def write() -> bool:
+            nonlocal attempts
+            attempts += 1
+            params = self._sql.params(
+                job_id=job.id, owner=owner, run_time=run_time, state=state, lease=self.lease_time
+            )
+            if self._write(statement, params):
+                return True
+            # a retry after a commit whose reply was lost finds the row as it left it
+            return attempts > 1 and self._holds_write(job.id, run_time, state, owner, release)
+
+        advanced = self._run(write)
+        if advanced:
+            self._forget(job.id)
+            if release:
+                # this scheduler may mean to sleep until the end of the lease just given up
+                self._wake_scheduler_for(next_run_time)
+        return advanced
+
+    def _finish_claimed_job(self, job_id: str, owner: str) -> bool:
+        attempts = 0
+
+        def delete_row() -> bool:
+            nonlocal attempts
+            attempts += 1
+            if self._write(self._sql.finish, {"job_id": job_id, "owner": owner}):
+                return True
+            return attempts > 1 and self._fetch_row(job_id) is None
+
+        finished = self._run(delete_row)
+        if finished:
+            self._forget(job_id)
+        return finished
+
+    def _fetch_row(self, job_id: str) -> Any:
+        with self.engine.connect() as connection:
+            return connection.execute(self._sql.row_of, {"job_id": job_id}).first()
+
+    def _holds_write(
+        self, job_id: str, run_time: float, state: bytes, owner: str, released: bool
+    ) -> bool:
+        row = self._fetch_row(job_id)
+        return (
+            row is not None
+            and (row.next_run_time, row.job_state) == (run_time, state)
+            and row.lease_owner == (None if released else owner)
+        )
+
+    def release_claimed_job(self, job_id: str, owner: str) -> None:
+        self._release([job_id], owner)
+
+    def _release(self, job_ids: list[str], owner: str) -> None:
+        params = {"job_ids": job_ids, "owner": owner}
+        self._run(lambda: self._write(self._sql.release, params))
+
+    def _interrupt_listener(self) -> None:
+        """Send this store's listener a message, so that it stops waiting at once."""
+        with self.engine.begin() as connection:
+            connection.execute(select(func.pg_notify(self._channel, f"{self._token} ")))
+
     def shutdown(self) -> None:
+        self._stop_listener(self._interrupt_listener)
         self.engine.dispose()
 
     def __repr__(self) -> str:

@@ -72,14 +72,24 @@ def test_engine_and_metadata_may_be_given_as_text_references(sqlite_url, monkeyp
 
 
 def test_the_table_is_made_at_start_with_the_columns_of_apscheduler_3(sqlite_url, started):
+    """The columns of APScheduler 3, and the two that let several schedulers share the table."""
     store = started(SQLAlchemyJobStore(url=sqlite_url))
     inspector = sqlalchemy.inspect(store.engine)
 
     columns = {c["name"]: str(c["type"]) for c in inspector.get_columns("apscheduler_jobs")}
     indexes = inspector.get_indexes("apscheduler_jobs")
 
-    assert columns == {"id": "VARCHAR(191)", "next_run_time": "FLOAT", "job_state": "BLOB"}
-    assert [index["column_names"] for index in indexes] == [["next_run_time"]]
+    assert columns == {
+        "id": "VARCHAR(191)",
+        "next_run_time": "FLOAT",
+        "job_state": "BLOB",
+        "lease_owner": "VARCHAR(191)",
+        "lease_expires": "FLOAT",
+    }
+    assert sorted(index["column_names"] for index in indexes) == [
+        ["lease_expires"],
+        ["next_run_time"],
+    ]
 
 
 def test_a_row_holds_the_pickled_job_state_and_the_run_time_as_a_timestamp(sqlite_url, started):

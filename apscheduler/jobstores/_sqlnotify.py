@@ -1,0 +1,79 @@
+"""
+PostgreSQL ``LISTEN`` for :class:`~apscheduler.jobstores.sqlalchemy.SQLAlchemyJobStore`.
+
+Every change a store makes to its table sends a notification on the table's channel (see
+:mod:`apscheduler.jobstores._sqlclaims`); the listener holds a connection of its own, taken
+from the store's engine (so it has the same URL and connection arguments) and detached from its
+pool, and hands each notification's payload to the store. Both psycopg drivers are supported:
+psycopg 3 (``postgresql+psycopg://``) and psycopg2 (``postgresql://``, SQLAlchemy's default).
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from apscheduler.jobstores._shared import ChangeListener
+
+#: drivers whose connections can wait for notifications
+LISTENING_DRIVERS = ("psycopg", "psycopg2")
+
+
+def postgres_listener(
+    engine: Engine,
+    channel: str,
+    on_message: Callable[[str], None],
+    on_reconnect: Callable[[], None],
+    logger: logging.Logger,
+) -> ChangeListener[Any] | None:
+    """Return a (not yet started) listener on ``channel``, or ``None`` for other drivers."""
+    driver = engine.dialect.driver
+    if engine.dialect.name != "postgresql" or driver not in LISTENING_DRIVERS:
+        return None
+
+    listen = f"LISTEN {engine.dialect.identifier_preparer.quote_identifier(channel)}"
+
+    def connect() -> Any:
+        pooled = engine.raw_connection()
+        # the connection stays busy listening for as long as the store runs: it is not the
+        # pool's to hand out any more
+        pooled.detach()
+        connection = pooled.dbapi_connection
+        try:
+            connection.autocommit = True
+            cursor = connection.cursor()
+            cursor.execute(listen)
+            cursor.close()
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    receive = _receive_psycopg if driver == "psycopg" else _receive_psycopg2
+    return ChangeListener(
+        f"APScheduler notifications ({channel})",
+        connect,
+        receive,
+        lambda connection: connection.close(),
+        on_message,
+        on_reconnect,
+        logger,
+    )
+
+
+def _receive_psycopg(connection: Any, timeout: float) -> Iterator[str]:
+    for notification in connection.notifies(timeout=timeout):
+        yield notification.payload
+
+
+def _receive_psycopg2(connection: Any, timeout: float) -> Iterator[str]:
+    readable, _, _ = select.select([connection], [], [], timeout)
+    if readable:
+        # raises when the server has closed the connection
+        connection.poll()
+    while connection.notifies:
+        yield connection.notifies.pop(0).payload

@@ -1,0 +1,164 @@
+"""
+The job table of :class:`~apscheduler.jobstores.sqlalchemy.SQLAlchemyJobStore`: its columns,
+making it (or upgrading an APScheduler 3 table in place) and the database's clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Float,
+    LargeBinary,
+    MetaData,
+    Table,
+    Unicode,
+    cast,
+    extract,
+    func,
+    inspect,
+    literal,
+    literal_column,
+)
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.elements import ColumnElement
+
+#: the columns APScheduler 3 made; a table without them is not a job table
+BASE_COLUMNS = ("id", "next_run_time", "job_state")
+#: the columns that hold a scheduler's lease on a job, added to APScheduler 3 tables at start
+LEASE_COLUMNS = ("lease_owner", "lease_expires")
+
+_logger = logging.getLogger("apscheduler.jobstores")
+
+
+class TableProblem(Exception):
+    """The table exists but is not a job table; the message says what to do."""
+
+
+def make_table(tablename: str, metadata: MetaData, schema: str | None) -> Table:
+    # 191 = max key length in MySQL for InnoDB/utf8mb4 tables,
+    # 25 = precision that translates to an 8-byte float
+    return Table(
+        tablename,
+        metadata,
+        Column("id", Unicode(191), primary_key=True),
+        Column("next_run_time", Float(25), index=True),
+        Column("job_state", LargeBinary, nullable=False),
+        # which scheduler has claimed the job, and until when (on the database's clock)
+        Column("lease_owner", Unicode(191), nullable=True),
+        Column("lease_expires", Float(25), nullable=True, index=True),
+        schema=schema,
+    )
+
+
+def database_clock(dialect: Dialect) -> ColumnElement[Any] | None:
+    """
+    An SQL expression for the database server's time as a UTC timestamp, if the dialect has one.
+
+    Leases end by this clock, so that schedulers on hosts whose clocks disagree still agree on
+    when a lease has expired.
+    """
+    name = dialect.name
+    if name == "postgresql":
+        return cast(extract("epoch", func.clock_timestamp()), Float)
+    if name == "sqlite":
+        import sqlite3
+
+        if sqlite3.sqlite_version_info >= (3, 42, 0):
+            return func.unixepoch(literal("subsec"))
+        # days since the Julian epoch, whose day 2440587.5 began at the Unix epoch
+        return (func.julianday(literal("now")) - 2440587.5) * 86400.0
+    if name in ("mysql", "mariadb"):
+        return func.unix_timestamp(func.now(6))
+    if name == "mssql":
+        milliseconds = func.datediff_big(
+            literal_column("millisecond"), literal("19700101"), func.sysutcdatetime()
+        )
+        return milliseconds / 1000.0
+    # no known clock: leases end by the clock of each scheduler's host
+    return None
+
+
+def notification_channel(table: Table) -> str:
+    """The PostgreSQL notification channel of a table (at most 63 bytes, as PostgreSQL needs)."""
+    channel = f"apscheduler:{table.fullname}"
+    if len(channel.encode()) > 63:
+        digest = hashlib.sha1(table.fullname.encode()).hexdigest()[:20]
+        channel = f"apscheduler:{digest}"
+    return channel
+
+
+def set_up_table(engine: Engine, table: Table) -> None:
+    """
+    Make the job table, or check an existing one and add the lease columns it lacks.
+
+    Several processes may do this at once: whatever one of them fails at because another
+    got there first is checked again, not reported.
+
+    :raises TableProblem: if the table exists but was not made by APScheduler
+    """
+    try:
+        table.create(engine, checkfirst=True)
+    except DBAPIError:
+        if not inspect(engine).has_table(table.name, schema=table.schema):
+            raise
+
+    missing = _missing_columns(engine, table)
+    base_missing = sorted(set(BASE_COLUMNS) & missing)
+    if base_missing:
+        raise TableProblem(
+            f"the table {table.fullname!r} exists but has no {', '.join(base_missing)} "
+            f"column; it was not made by APScheduler. Pass another tablename= or move that "
+            f"table out of the way"
+        )
+
+    lease_missing = [name for name in LEASE_COLUMNS if name in missing]
+    if lease_missing:
+        _add_columns(engine, table, lease_missing)
+        _logger.info(
+            "Added the column(s) %s to the job table %r (a table of APScheduler 3)",
+            ", ".join(lease_missing),
+            table.fullname,
+        )
+        for index in table.indexes:
+            if any(column.name in lease_missing for column in index.columns):
+                try:
+                    index.create(engine, checkfirst=True)
+                except DBAPIError:
+                    if not _has_index(engine, table, index.name):
+                        raise
+
+
+def _missing_columns(engine: Engine, table: Table) -> set[str]:
+    found = inspect(engine).get_columns(table.name, schema=table.schema)
+    return {column.name for column in table.columns} - {c["name"].lower() for c in found}
+
+
+def _has_index(engine: Engine, table: Table, name: str | None) -> bool:
+    indexes = inspect(engine).get_indexes(table.name, schema=table.schema)
+    return any(index["name"] == name for index in indexes)
+
+
+def _add_columns(engine: Engine, table: Table, names: list[str]) -> None:
+    """ALTER TABLE … ADD each column: existing rows keep their data and get NULL leases."""
+    dialect = engine.dialect
+    preparer = dialect.identifier_preparer
+    # SQL Server and Oracle say ADD, the others (and the SQL standard) ADD COLUMN
+    keyword = "ADD" if dialect.name in ("mssql", "oracle") else "ADD COLUMN"
+    for name in names:
+        column = table.columns[name]
+        statement = (
+            f"ALTER TABLE {preparer.format_table(table)} {keyword} "
+            f"{preparer.format_column(column)} {column.type.compile(dialect=dialect)}"
+        )
+        try:
+            with engine.begin() as connection:
+                connection.exec_driver_sql(statement)
+        except DBAPIError:
+            # another process starting at the same time may have added it first
+            if name in _missing_columns(engine, table):
+                raise
