@@ -1,0 +1,490 @@
+"""
+SQLAlchemyJobStore shared by several schedulers: claims, leases, upgrades and notifications.
+
+Two store instances on one table stand for two scheduler processes: each has its own engine
+and its own owner name, exactly as two processes would. Leases end by the database's clock,
+so the few tests about expiry use a half-second lease and wait for it, on the real clock.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FakeClock
+
+from .conftest import StoreFactory, external
+from .support import T0, RecordingScheduler, make_job
+
+sqlalchemy = pytest.importorskip("sqlalchemy")
+
+DATA = Path(__file__).parent / "data"
+SHORT_LEASE = 0.5
+
+
+class StubScheduler(RecordingScheduler):
+    """A running scheduler as far as a store can tell: a clock, and wake-ups counted."""
+
+    state = 1  # STATE_RUNNING
+
+    def __init__(self, clock=None):
+        super().__init__()
+        self._clock = clock or FakeClock(T0)
+        self.wakeups = []
+        self.woken = threading.Event()
+
+    def wakeup(self):
+        self.wakeups.append("now")
+        self.woken.set()
+
+    def _wakeup_for(self, run_time):
+        self.wakeups.append(run_time)
+        self.woken.set()
+
+
+def _store_maker(kind, request, tmp_path):
+    factory = StoreFactory(kind, request, tmp_path)
+
+    def make(clock=None, **options):
+        store = factory(start=False, **options)
+        store.start(StubScheduler(clock), "default")
+        return store
+
+    yield make
+    factory.close()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=external),
+    ]
+)
+def make_store(request, tmp_path):
+    """Makes started stores on one table, each with a scheduler of its own."""
+    yield from _store_maker(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def make_postgres_store(request, tmp_path):
+    yield from _store_maker("postgresql", request, tmp_path)
+
+
+@pytest.fixture
+def pair(make_store):
+    """Two stores on one table, as two scheduler processes would have."""
+    return make_store(), make_store()
+
+
+def add(store, *job_ids, run_time=T0):
+    jobs = [make_job(store._scheduler, job_id, run_time) for job_id in job_ids]
+    for job in jobs:
+        store.add_job(job)
+    return jobs
+
+
+def ids(jobs):
+    return [job.id for job in jobs]
+
+
+def lease_of(store, job_id):
+    table = store.jobs_t
+    with store.engine.connect() as connection:
+        return connection.execute(
+            sqlalchemy.select(table.c.lease_owner, table.c.lease_expires).where(
+                table.c.id == job_id
+            )
+        ).one()
+
+
+# --- claims ------------------------------------------------------------------------------
+
+
+def test_a_due_job_is_claimed_by_one_scheduler_only(pair):
+    first, second = pair
+    add(first, "b", "a")
+    add(first, "later", run_time=T0 + timedelta(minutes=1))
+
+    assert ids(first.acquire_due_jobs(T0, "first")) == ["a", "b"]
+    assert second.acquire_due_jobs(T0, "second") == []
+    assert lease_of(second, "a").lease_owner == "first"
+    assert lease_of(second, "later").lease_owner is None
+
+
+def test_a_scheduler_does_not_claim_again_what_it_holds(pair):
+    """Its executor may not have started the run yet: claiming it twice would skip it."""
+    first, _ = pair
+    add(first, "a")
+
+    assert ids(first.acquire_due_jobs(T0, "first")) == ["a"]
+    assert first.acquire_due_jobs(T0, "first") == []
+
+
+def test_schedulers_claiming_at_the_same_moment_share_the_jobs_out(make_store):
+    stores = [make_store() for _ in range(4)]
+    add(stores[0], *(f"job{index:03}" for index in range(300)))
+    claimed = {index: [] for index in range(4)}
+    start = threading.Barrier(4)
+
+    def claim(index):
+        start.wait()
+        while batch := stores[index].acquire_due_jobs(T0, f"owner{index}"):
+            claimed[index].extend(ids(batch))
+
+    threads = [threading.Thread(target=claim, args=(index,)) for index in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    every_claim = [job_id for batch in claimed.values() for job_id in batch]
+    assert sorted(every_claim) == [f"job{index:03}" for index in range(300)]
+
+
+def test_the_select_then_update_claim_of_other_databases_is_exclusive_too(pair):
+    """Databases without UPDATE … RETURNING claim row by row, checking each lease again."""
+    first, second = pair
+    first._sql._in_one_statement = second._sql._in_one_statement = False
+    add(first, "a", "b")
+
+    assert ids(first.acquire_due_jobs(T0, "first")) == ["a", "b"]
+    assert second.acquire_due_jobs(T0, "second") == []
+
+
+def test_an_expired_lease_is_taken_over_and_its_first_holder_loses_the_run(make_store):
+    first, second = make_store(lease_time=SHORT_LEASE), make_store(lease_time=SHORT_LEASE)
+    (job,) = add(first, "a")
+    (claimed,) = first.acquire_due_jobs(T0, "first")
+
+    assert second.acquire_due_jobs(T0, "second") == []
+    time.sleep(SHORT_LEASE + 0.2)
+    assert ids(second.acquire_due_jobs(T0, "second")) == ["a"]
+
+    assert first.advance_claimed_job(claimed, "first", T0 + timedelta(minutes=1), True) is False
+    assert first.lookup_job("a").next_run_time == T0
+
+
+def test_a_scheduler_clock_far_ahead_cannot_end_a_lease_early(make_store):
+    """Leases end by the database's clock, whatever the claiming scheduler's clock says."""
+    first = make_store(lease_time=SHORT_LEASE)
+    skewed = make_store(lease_time=SHORT_LEASE, clock=FakeClock(T0 + timedelta(minutes=5)))
+    add(first, "a")
+    first.acquire_due_jobs(T0, "first")
+
+    assert skewed.acquire_due_jobs(T0 + timedelta(minutes=5), "skewed") == []
+
+
+def test_an_expired_lease_nobody_took_is_still_honoured(make_store):
+    store = make_store(lease_time=SHORT_LEASE)
+    add(store, "a")
+    (claimed,) = store.acquire_due_jobs(T0, "first")
+    time.sleep(SHORT_LEASE + 0.2)
+
+    assert store.advance_claimed_job(claimed, "first", T0 + timedelta(minutes=1), True)
+
+
+# --- recording runs and giving leases back -------------------------------------------------
+
+
+def test_advancing_a_claimed_job_stores_its_next_run_time_and_releases_it(pair):
+    first, second = pair
+    add(first, "a")
+    (claimed,) = first.acquire_due_jobs(T0, "first")
+    claimed._modify(args=("changed by the run",))
+
+    assert first.advance_claimed_job(claimed, "first", T0 + timedelta(minutes=1), release=True)
+
+    stored = second.lookup_job("a")
+    assert (stored.next_run_time, stored.args) == (
+        T0 + timedelta(minutes=1),
+        ("changed by the run",),
+    )
+    assert tuple(lease_of(second, "a")) == (None, None)
+    assert ids(second.acquire_due_jobs(T0 + timedelta(minutes=1), "second")) == ["a"]
+
+
+def test_advancing_without_releasing_keeps_the_lease(pair):
+    """A claim with several run times keeps the job until its last run has started."""
+    first, second = pair
+    add(first, "a")
+    (claimed,) = first.acquire_due_jobs(T0, "first")
+
+    assert first.advance_claimed_job(claimed, "first", T0 + timedelta(seconds=1), release=False)
+
+    assert lease_of(second, "a").lease_owner == "first"
+    assert second.acquire_due_jobs(T0 + timedelta(seconds=1), "second") == []
+    assert first.advance_claimed_job(claimed, "first", T0 + timedelta(seconds=2), release=True)
+
+
+def test_advancing_to_no_next_run_time_removes_the_finished_job(pair):
+    first, second = pair
+    add(first, "a")
+    (claimed,) = first.acquire_due_jobs(T0, "first")
+
+    assert first.advance_claimed_job(claimed, "first", None, release=True)
+
+    assert second.lookup_job("a") is None
+
+
+def test_only_the_lease_holder_may_advance_or_finish_a_job(pair):
+    first, second = pair
+    add(first, "a")
+    (claimed,) = first.acquire_due_jobs(T0, "first")
+
+    assert second.advance_claimed_job(claimed, "second", T0 + timedelta(hours=1), True) is False
+    assert second.advance_claimed_job(claimed, "second", None, True) is False
+    assert first.lookup_job("a").next_run_time == T0
+
+
+def test_a_removed_job_cannot_be_advanced(pair):
+    first, second = pair
+    add(first, "a")
+    (claimed,) = first.acquire_due_jobs(T0, "first")
+    second.remove_job("a")
+
+    assert first.advance_claimed_job(claimed, "first", T0 + timedelta(minutes=1), True) is False
+    assert first.lookup_job("a") is None
+
+
+def test_a_change_by_the_user_ends_the_claim_so_the_stale_copy_is_not_written_back(pair):
+    first, second = pair
+    add(first, "a")
+    (claimed,) = first.acquire_due_jobs(T0, "first")
+    modified = second.lookup_job("a")
+    modified._modify(args=("new",))
+    second.update_job(modified)
+
+    assert first.advance_claimed_job(claimed, "first", T0 + timedelta(minutes=1), True) is False
+    (again,) = second.acquire_due_jobs(T0, "second")
+    assert again.args == ("new",)
+
+
+def test_releasing_gives_the_job_back_unchanged(pair):
+    first, second = pair
+    add(first, "a")
+    first.acquire_due_jobs(T0, "first")
+
+    second.release_claimed_job("a", "second")  # not its lease: nothing happens
+    assert second.acquire_due_jobs(T0, "second") == []
+
+    first.release_claimed_job("a", "first")
+    assert ids(second.acquire_due_jobs(T0, "second")) == ["a"]
+
+
+def test_a_claimed_job_that_fails_to_load_is_released_kept_and_reported(pair):
+    first, second = pair
+    add(first, "broken", "fine")
+    with first.engine.begin() as connection:
+        table = first.jobs_t
+        connection.execute(
+            sqlalchemy.update(table).where(table.c.id == "broken").values(job_state=b"junk")
+        )
+
+    assert ids(first.acquire_due_jobs(T0, "first")) == ["fine"]
+
+    assert [report.job_id for report in first.get_unloadable_jobs()] == ["broken"]
+    assert lease_of(first, "broken").lease_owner is None
+    # known broken: left out of the next claims until its recheck time
+    assert first.acquire_due_jobs(T0, "first") == []
+
+
+# --- when to look again --------------------------------------------------------------------
+
+
+def test_a_job_leased_elsewhere_counts_with_the_end_of_its_lease(pair):
+    """Its overdue run time would make the other scheduler spin until the lease ends."""
+    first, second = pair
+    add(first, "a")
+    add(first, "later", run_time=T0 + timedelta(hours=1))
+    first.acquire_due_jobs(T0, "first")
+
+    next_time = second.get_next_run_time()
+
+    # on the second scheduler's own clock, however far that is from the database's
+    lease_end = T0 + timedelta(seconds=second.lease_time)
+    assert lease_end - timedelta(seconds=2) < next_time <= lease_end
+
+
+def test_jobs_nobody_holds_count_with_their_run_time(pair):
+    first, second = pair
+    add(first, "a", run_time=T0 + timedelta(minutes=3))
+    add(first, "paused", run_time=None)
+
+    assert second.get_next_run_time() == T0 + timedelta(minutes=3)
+
+
+# --- tables of APScheduler 3 -------------------------------------------------------------
+
+
+def test_a_311_table_gets_the_lease_columns_in_place_and_keeps_every_job(tmp_path):
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    database = tmp_path / "jobs.sqlite"
+    shutil.copy(DATA / "apscheduler-3.11.sqlite", database)
+    engine = sqlalchemy.create_engine(f"sqlite:///{database}")
+    with engine.connect() as connection:
+        before = connection.exec_driver_sql("SELECT * FROM apscheduler_jobs ORDER BY id").all()
+    assert len(before[0]) == 3, "the fixture is a table of APScheduler 3"
+
+    store = SQLAlchemyJobStore(url=f"sqlite:///{database}")
+    store.start(StubScheduler(), "default")
+    try:
+        with store.engine.connect() as connection:
+            after = connection.exec_driver_sql(
+                "SELECT id, next_run_time, job_state, lease_owner, lease_expires "
+                "FROM apscheduler_jobs ORDER BY id"
+            ).all()
+        indexes = sqlalchemy.inspect(store.engine).get_indexes("apscheduler_jobs")
+
+        assert [tuple(row[:3]) for row in after] == [tuple(row) for row in before]
+        assert {row[3:] for row in after} == {(None, None)}
+        assert ["lease_expires"] in [index["column_names"] for index in indexes]
+        due = [
+            row.id for row in before if row.next_run_time and row.next_run_time <= T0.timestamp()
+        ]
+        assert sorted(ids(store.acquire_due_jobs(T0, "upgraded"))) == sorted(due)
+    finally:
+        store.shutdown()
+
+
+def test_schedulers_starting_together_on_a_311_table_upgrade_it_once(tmp_path):
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    database = tmp_path / "jobs.sqlite"
+    shutil.copy(DATA / "apscheduler-3.11.sqlite", database)
+    stores = [SQLAlchemyJobStore(url=f"sqlite:///{database}") for _ in range(4)]
+    start = threading.Barrier(4)
+    errors = []
+
+    def start_store(store):
+        start.wait()
+        try:
+            store.start(StubScheduler(), "default")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start_store, args=(store,)) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    try:
+        assert errors == []
+        columns = sqlalchemy.inspect(stores[0].engine).get_columns("apscheduler_jobs")
+        assert [column["name"] for column in columns][-2:] == ["lease_owner", "lease_expires"]
+    finally:
+        for store in stores:
+            store.shutdown()
+
+
+# --- change notifications ------------------------------------------------------------------
+
+
+def test_a_sqlite_store_is_polled(tmp_path):
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    url = f"sqlite:///{tmp_path / 'jobs.sqlite'}"
+
+    assert SQLAlchemyJobStore(url).poll_interval == 0.5
+    assert SQLAlchemyJobStore(url, poll_interval=2).poll_interval == 2
+
+
+@pytest.fixture
+def postgres_pair(make_postgres_store):
+    """Two PostgreSQL stores whose listeners are up, with no wake-up recorded yet."""
+    first, second = make_postgres_store(), make_postgres_store()
+    for store in (first, second):
+        wait_until(lambda store=store: store._listener.live)
+    for store in (first, second):
+        store._scheduler.wakeups.clear()
+        store._scheduler.woken.clear()
+    return first, second
+
+
+def wait_until(condition, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@external
+def test_a_job_added_by_another_process_wakes_the_scheduler_for_its_run_time(postgres_pair):
+    first, second = postgres_pair
+
+    add(first, "a", run_time=T0 + timedelta(seconds=30))
+
+    assert second._scheduler.woken.wait(5)
+    assert second._scheduler.wakeups == [T0 + timedelta(seconds=30)]
+    assert first._scheduler.wakeups == [], "a store's own changes do not come back to it"
+
+
+@external
+def test_runs_recorded_and_releases_elsewhere_announce_the_next_run_time(postgres_pair):
+    first, second = postgres_pair
+    add(first, "a")
+    wait_until(lambda: second._scheduler.wakeups)
+    second._scheduler.wakeups.clear()
+    (claimed,) = first.acquire_due_jobs(T0, "first")
+
+    first.advance_claimed_job(claimed, "first", T0 + timedelta(seconds=1), release=True)
+
+    wait_until(lambda: second._scheduler.wakeups)
+    assert second._scheduler.wakeups == [T0 + timedelta(seconds=1)]
+
+
+@external
+def test_removals_wake_nobody(postgres_pair):
+    first, second = postgres_pair
+    add(first, "a")
+    wait_until(lambda: second._scheduler.wakeups)
+    second._scheduler.wakeups.clear()
+
+    first.remove_job("a")
+    first.remove_all_jobs()
+    add(first, "marker", run_time=T0 + timedelta(hours=1))
+
+    wait_until(lambda: second._scheduler.wakeups)
+    assert second._scheduler.wakeups == [T0 + timedelta(hours=1)]
+
+
+@external
+def test_with_notifications_the_scheduler_polls_only_as_a_safety_net(postgres_pair):
+    first, _ = postgres_pair
+
+    assert first.poll_interval == 5.0
+
+
+@external
+def test_the_listener_reconnects_after_losing_its_connection(postgres_pair):
+    """Notifications sent meanwhile are lost, so the scheduler gets a fresh look on return."""
+    first, second = postgres_pair
+    with second.engine.connect() as connection:
+        killed = connection.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE query LIKE 'LISTEN%%' AND pid <> pg_backend_pid()"
+        ).all()
+    assert killed
+
+    wait_until(lambda: "now" in second._scheduler.wakeups)
+    wait_until(lambda: second._listener.live)
+    second._scheduler.wakeups.clear()
+    add(first, "after", run_time=T0 + timedelta(seconds=5))
+    wait_until(lambda: T0 + timedelta(seconds=5) in second._scheduler.wakeups)
+
+
+@external
+def test_shutdown_stops_the_listener_at_once(postgres_pair):
+    first, _ = postgres_pair
+    listener = first._listener
+
+    started = time.monotonic()
+    first.shutdown()
+
+    assert not listener._thread.is_alive()
+    assert time.monotonic() - started < 1.0
