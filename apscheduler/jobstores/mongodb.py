@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import pickle
 import warnings
 from datetime import datetime
 from typing import Any
 
 from apscheduler.job import Job
-from apscheduler.jobstores._persistent import (
-    DEFAULT_RECHECK_INTERVAL,
-    DEFAULT_RETRY_TIMEOUT,
-    PersistentJobStore,
+from apscheduler.jobstores import _mongo_shared as leases
+from apscheduler.jobstores._persistent import DEFAULT_RECHECK_INTERVAL, DEFAULT_RETRY_TIMEOUT
+from apscheduler.jobstores._shared import (
+    DEFAULT_LEASE_TIME,
+    DEFAULT_POLL_INTERVAL,
+    SharedJobStore,
 )
 from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.util import datetime_to_utc_timestamp, maybe_ref
@@ -36,14 +39,28 @@ _PROJECTION = {"next_run_time": True, "job_state": True}
 _ORDER = [("next_run_time", ASCENDING), ("_id", ASCENDING)]
 # server error codes of failed authentication and missing rights
 _AUTH_ERROR_CODES = frozenset({13, 18})
+#: the most due jobs one processing pass claims; the rest wait for the next pass
+CLAIM_BATCH = 200
 
 
-class MongoDBJobStore(PersistentJobStore):
+class MongoDBJobStore(SharedJobStore):
     """
     Stores jobs in a MongoDB collection. Any leftover keyword arguments are directly passed to
     pymongo's :class:`~pymongo.mongo_client.MongoClient`.
 
     Each job is a document ``{_id, next_run_time, job_state}`` as APScheduler 3 wrote it.
+
+    Several scheduler processes, on one machine or many, may share the collection: each due run
+    time is started exactly once. A scheduler claims due jobs by taking a lease on them (the
+    fields ``lease_owner`` and ``lease_expires``, the expiry by the server's clock, ``$$NOW``),
+    and records each run in the store as it starts, while it still holds the lease. If a
+    process dies holding a lease, the lease expires after ``lease_time`` seconds and another
+    process runs the job (or reports the run missed, past its ``misfire_grace_time``). This
+    needs MongoDB 4.2 or later. On a replica set (one node will do), a change stream wakes the
+    other schedulers as soon as a job is added or rescheduled; on a standalone server, each
+    scheduler looks at the collection every ``poll_interval`` seconds instead. Documents
+    written by APScheduler 3 are used as they are; a process of APScheduler 3 itself must not
+    use the collection at the same time, as it knows nothing of leases.
 
     Plugin alias: ``mongodb``
 
@@ -56,11 +73,16 @@ class MongoDBJobStore(PersistentJobStore):
     :param retry_timeout: seconds one operation keeps retrying a lost connection or another
         temporary error before raising it (``0`` disables retrying)
     :param recheck_interval: seconds between attempts to load a due job that failed to load
+    :param lease_time: seconds a scheduler holds the due jobs it claims before another
+        scheduler may take them over; the longest a run waits when its scheduler dies
+    :param poll_interval: seconds between looks at the collection while no change stream can
+        be followed (while one can, the scheduler still looks every 5 seconds, in case a change
+        got lost)
     :raises ValueError: if ``database`` or ``collection`` is empty
 
     .. versionchanged:: 3.12.0
         Jobs that fail to load are kept and reported instead of deleted; temporary errors are
-        retried.
+        retried; several schedulers may share the store.
     """
 
     def __init__(
@@ -72,9 +94,13 @@ class MongoDBJobStore(PersistentJobStore):
         *,
         retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
         recheck_interval: float = DEFAULT_RECHECK_INTERVAL,
+        lease_time: float = DEFAULT_LEASE_TIME,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         **connect_args: Any,
     ) -> None:
-        super().__init__(pickle_protocol, retry_timeout, recheck_interval)
+        super().__init__(
+            pickle_protocol, retry_timeout, recheck_interval, lease_time, poll_interval
+        )
         if not database:
             raise ValueError('The "database" parameter must not be empty')
         if not collection:
@@ -82,6 +108,9 @@ class MongoDBJobStore(PersistentJobStore):
 
         self.client: MongoClient = maybe_ref(client) if client else MongoClient(**connect_args)
         self.collection = self.client[database][collection]
+        # (owner, job id) → the pickle a claim found: a run is recorded only if the job is
+        # still as claimed, so a change made meanwhile is never overwritten
+        self._claims: dict[tuple[str, str], bytes] = {}
 
     @property
     def connection(self) -> MongoClient:
@@ -94,6 +123,40 @@ class MongoDBJobStore(PersistentJobStore):
         return self.client
 
     # --- set-up and error policy -----------------------------------------------------------
+
+    def start(self, scheduler: Any, alias: str) -> None:
+        super().start(scheduler, alias)
+        if self._can_follow_changes():
+            listener = leases.mongodb_listener(
+                self.collection,
+                self._on_change_message,
+                self._wake_scheduler,
+                # its own logger: an outage is reported once, by the store's operations
+                logging.getLogger(f"{self._logger.name}.changes"),
+            )
+            self._start_listener(listener)
+
+    def _can_follow_changes(self) -> bool:
+        """Tell whether the server offers change streams (a standalone server does not)."""
+        if self._needs_setup:
+            # the server could not be reached: the listener finds out once it can
+            return True
+        try:
+            self.collection.watch(max_await_time_ms=1).close()
+        except (OperationFailure, NotImplementedError) as exc:
+            if self._is_temporary_error(exc):
+                return True
+            self._logger.info(
+                "Job store %r cannot follow changes on its collection (%s); it looks for "
+                "changes made by other processes every %s seconds instead",
+                self._alias,
+                exc,
+                self._poll_interval,
+            )
+            return False
+        except PyMongoError:
+            return True
+        return True
 
     def _setup_storage(self) -> None:
         self.collection.create_index("next_run_time", sparse=True)
@@ -128,15 +191,24 @@ class MongoDBJobStore(PersistentJobStore):
         return self._load_due(map(self._row, documents), now)
 
     def get_next_run_time(self) -> datetime | None:
-        limit = len(self._unloadable_ids()) + 1
-        documents = self._run(
-            lambda: list(
-                self.collection.find(
-                    {"next_run_time": {"$ne": None}}, ["next_run_time"], sort=_ORDER, limit=limit
-                )
+        # Known broken jobs are left out here; _next_run_time() brings in their recheck times.
+        # A job leased to a scheduler counts at the moment its lease expires, by this
+        # scheduler's clock, or the scheduler would wake up for it again and again.
+        query = {"next_run_time": {"$ne": None}, "_id": {"$nin": list(self._unloadable_ids())}}
+
+        def fetch() -> float | None:
+            first_free = self.collection.find_one(
+                {**query, **leases.FREE}, ["next_run_time"], sort=_ORDER
             )
-        )
-        return self._next_run_time((doc["_id"], doc["next_run_time"]) for doc in documents)
+            before = first_free["next_run_time"] if first_free else None
+            pipeline = leases.earliest_lease_end(self._scheduler_timestamp(), before)
+            pipeline[0]["$match"]["_id"] = query["_id"]
+            held = next(iter(self.collection.aggregate(pipeline)), None)
+            candidates = [before, held["free_at"] if held else None]
+            return min((t for t in candidates if t is not None), default=None)
+
+        earliest = self._run(fetch)
+        return self._next_run_time([] if earliest is None else [(None, earliest)])
 
     def get_all_jobs(self) -> list[Job]:
         documents = self._run(lambda: list(self.collection.find({}, _PROJECTION)))
@@ -191,9 +263,130 @@ class MongoDBJobStore(PersistentJobStore):
 
     def remove_all_jobs(self) -> None:
         self._run(lambda: self.collection.delete_many({}))
+        self._claims.clear()
         self._forget()
 
+    # --- sharing the store with other schedulers -------------------------------------------
+
+    def acquire_due_jobs(self, now: datetime, owner: str) -> list[Job]:
+        now_ts = datetime_to_utc_timestamp(now)
+        skip = self._ids_to_leave_unclaimed(now_ts)
+        due = {"next_run_time": {"$lte": now_ts}, **leases.FREE}
+        lease = leases.lease(owner, self.lease_time)
+
+        def claim() -> list[dict[str, Any]]:
+            # the candidates, then one update that leases those still free: two round trips
+            candidates = list(
+                self.collection.find(
+                    {**due, "_id": {"$nin": skip}}, _PROJECTION, sort=_ORDER, limit=CLAIM_BATCH
+                )
+            )
+            if not candidates:
+                return []
+            ids = [document["_id"] for document in candidates]
+            result = self.collection.update_many({**due, "_id": {"$in": ids}}, lease)
+            if result.matched_count == len(ids):
+                return candidates
+            # another scheduler took some of them meanwhile
+            won = {
+                document["_id"]
+                for document in self.collection.find(
+                    {"_id": {"$in": ids}, "lease_owner": owner}, ["_id"]
+                )
+            }
+            return [document for document in candidates if document["_id"] in won]
+
+        documents = self._run(claim)
+        jobs, unloaded = self._load_claimed(map(self._row, documents), now)
+        loaded = {job.id for job in jobs}
+        for document in documents:
+            if document["_id"] in loaded:
+                self._claims[(owner, document["_id"])] = document["job_state"]
+        if unloaded:
+            # a job that fails to load stays stored as it is, free for whoever can load it
+            try:
+                self._release_claimed_jobs(unloaded, owner)
+            except Exception as exc:
+                self._logger.warning("Could not release the jobs %s: %s", unloaded, exc)
+        return jobs
+
+    def advance_claimed_job(
+        self, job: Job, owner: str, next_run_time: datetime | None, release: bool
+    ) -> bool:
+        claim = (owner, job.id)
+        ours: dict[str, Any] = {"_id": job.id, "lease_owner": owner}
+        claimed_state = self._claims.get(claim)
+        if claimed_state is not None:
+            # the stored job must still be the one claimed (or last recorded)
+            ours["job_state"] = claimed_state
+        data = None
+        if next_run_time is not None:
+            job._modify(next_run_time=next_run_time)
+            data = Binary(self._serialize(job))
+        attempts = 0
+
+        def advance() -> int:
+            nonlocal attempts
+            attempts += 1
+            if data is None:
+                if self.collection.delete_one(ours).deleted_count:
+                    return 1
+            else:
+                update: dict[str, Any] = {
+                    "$set": {"next_run_time": datetime_to_utc_timestamp(next_run_time),
+                             "job_state": data}
+                }  # fmt: skip
+                if release:
+                    update.update(leases.UNLEASE)
+                if self.collection.update_one(ours, update).matched_count:
+                    return 1
+            if attempts > 1 and self._applied_before(job.id, data):
+                return 1
+            # still leased to us, but changed by someone else since it was claimed: give the
+            # stale claim up, so that the job is offered again as it is now
+            stale = {"_id": job.id, "lease_owner": owner}
+            return 2 if self.collection.update_one(stale, leases.UNLEASE).matched_count else 0
+
+        outcome = self._run(advance)
+        if outcome == 1 and data is not None and not release:
+            self._claims[claim] = data
+            return True
+
+        self._claims.pop(claim, None)
+        if outcome == 1:
+            # while leased, the job counted at its lease expiry, which may come later
+            self._wake_scheduler_for(next_run_time)
+            return True
+        if outcome == 2:
+            self._wake_scheduler()
+        return False
+
+    def _applied_before(self, job_id: str, data: bytes | None) -> bool:
+        """After a lost reply: tell whether the first attempt at recording a run went through."""
+        document = self.collection.find_one(job_id, ["job_state"])
+        if data is None:
+            return document is None
+        # as bytes: a Binary equals nothing but another Binary
+        return document is not None and bytes(document["job_state"]) == bytes(data)
+
+    def release_claimed_job(self, job_id: str, owner: str) -> None:
+        self._release_claimed_jobs([job_id], owner)
+
+    def _release_claimed_jobs(self, job_ids: list[str], owner: str) -> None:
+        for job_id in job_ids:
+            self._claims.pop((owner, job_id), None)
+        self._run(
+            lambda: self.collection.update_many(
+                {"_id": {"$in": job_ids}, "lease_owner": owner}, leases.UNLEASE
+            )
+        )
+
     def shutdown(self) -> None:
+        # A change stream cannot be interrupted: the listener ends after its current wait
+        # (at most a second), when it finds the client closed. Nobody waits for that.
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.stop(timeout=0)
         self.client.close()
 
     def __repr__(self) -> str:
