@@ -145,9 +145,11 @@ return claimed
 # Returns 1 when the run is recorded, 0 when the lease is lost, 2 when the job was changed by
 # someone else since it was claimed (the claim is stale: it is given up, and the job is offered
 # again as it is now).
+# A run recorded without release (more runs of the claim follow) renews the lease, so that a
+# long series of runs does not outlast it.
 #: ARGV: channel, token, job id, owner, pickled job ('' to remove the finished job),
 #:       score ('' for none), release ('1'/'0'), SHA-1 of the claimed pickle ('' not to
-#:       check), retry ('1' when an earlier attempt may have been applied)
+#:       check), retry ('1' when an earlier attempt may have been applied), lease time
 ADVANCE = (
     _PRELUDE
     + """
@@ -190,6 +192,8 @@ else
         redis.call('ZADD', KEYS[2], ARGV[6], id)
     end
     if ARGV[7] ~= '1' then
+        local expiry = string.format('%.6f', clock() + tonumber(ARGV[10]))
+        redis.call('HSET', KEYS[3], id, ARGV[4] .. '|' .. expiry)
         return 1
     end
     redis.call('HDEL', KEYS[3], id)

@@ -332,12 +332,9 @@ class MongoDBJobStore(SharedJobStore):
                 if self.collection.delete_one(ours).deleted_count:
                     return 1
             else:
-                update: dict[str, Any] = {
-                    "$set": {"next_run_time": datetime_to_utc_timestamp(next_run_time),
-                             "job_state": data}
-                }  # fmt: skip
-                if release:
-                    update.update(leases.UNLEASE)
+                update = leases.record_run(
+                    datetime_to_utc_timestamp(next_run_time), data, release, self.lease_time
+                )
                 if self.collection.update_one(ours, update).matched_count:
                     return 1
             if attempts > 1 and self._applied_before(job.id, data):

@@ -322,7 +322,8 @@ class RedisJobStore(SharedJobStore):
             nonlocal attempts
             attempts += 1
             retry = "1" if attempts > 1 else "0"
-            return self._advance_script(keys=self._keys, args=[*fixed_args, retry])
+            args = [*fixed_args, retry, repr(self.lease_time)]
+            return self._advance_script(keys=self._keys, args=args)
 
         outcome = self._run(advance)
         if outcome == 1 and next_run_time is not None and not release:

@@ -29,6 +29,7 @@ from .test_shared_redis import (  # noqa: F401  (collected here with this module
     test_an_expired_lease_nobody_took_still_records_the_run,
     test_an_owner_does_not_claim_again_a_job_it_still_holds,
     test_concurrent_claimers_share_out_the_due_jobs_without_overlap,
+    test_each_run_recorded_without_release_renews_the_lease,
     test_jobs_stored_without_lease_data_are_claimed,
     test_recording_a_run_moves_the_job_on_and_frees_it,
     test_the_next_run_time_is_that_of_the_first_free_job,

@@ -160,6 +160,19 @@ def test_a_run_recorded_without_release_keeps_the_lease(shared_factory):
     assert second.lookup_job("a").next_run_time == T0 + timedelta(minutes=2)
 
 
+def test_each_run_recorded_without_release_renews_the_lease(shared_factory):
+    first = shared_factory(lease_time=SHORT_LEASE)
+    second = shared_factory(lease_time=SHORT_LEASE)
+    add(first, "a")
+    job = first.acquire_due_jobs(T0 + timedelta(minutes=5), "one")[0]
+    time.sleep(SHORT_LEASE * 2 / 3)
+
+    assert first.advance_claimed_job(job, "one", T0 + timedelta(minutes=1), False) is True
+    time.sleep(SHORT_LEASE * 2 / 3)  # past the first lease, not past the renewed one
+
+    assert second.acquire_due_jobs(T0 + timedelta(minutes=5), "two") == []
+
+
 def test_a_finished_schedule_removes_the_job_when_its_last_run_starts(shared_factory):
     store = shared_factory()
     add(store, "once")
