@@ -79,6 +79,9 @@ class SharedJobStore(PersistentJobStore):
         # tells this store's own change messages from those of other processes
         self._token = os.urandom(8).hex()
         self._listener: ChangeListener[Any] | None = None
+        # set by shutdown(): a scheduler pass that runs on after its scheduler has shut down
+        # must not claim jobs that nobody would run
+        self._shut_down = False
 
     @property  # type: ignore[override]
     def poll_interval(self) -> float:
@@ -92,6 +95,18 @@ class SharedJobStore(PersistentJobStore):
         if listener is not None and listener.live:
             return max(self._poll_interval, NOTIFIED_POLL_INTERVAL)
         return self._poll_interval
+
+    def start(self, scheduler: Any, alias: str) -> None:
+        self._shut_down = False
+        super().start(scheduler, alias)
+
+    def shutdown(self) -> None:
+        """Stop taking claims and stop the change listener; subclasses then free the rest."""
+        self._shut_down = True
+        self._stop_listener(self._interrupt_listener)
+
+    def _interrupt_listener(self) -> None:
+        """Send the listener any message, so that it stops waiting at once (optional)."""
 
     # --- time ------------------------------------------------------------------------------
 

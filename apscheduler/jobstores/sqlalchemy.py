@@ -246,6 +246,9 @@ class SQLAlchemyJobStore(SharedJobStore):
         its run is that scheduler's business until then, and chasing its overdue run time would
         keep the other schedulers busy in a loop.
         """
+        if self._shut_down:
+            return None
+
         table = self.jobs_t.c
         unleased = (
             select(table.id, table.next_run_time)
@@ -335,6 +338,9 @@ class SQLAlchemyJobStore(SharedJobStore):
     # --- sharing the table with other schedulers -------------------------------------------
 
     def acquire_due_jobs(self, now: datetime, owner: str) -> list[Job]:
+        if self._shut_down:
+            return []
+
         now_ts = datetime_to_utc_timestamp(now)
         skip = self._ids_to_leave_unclaimed(now_ts)
 
@@ -425,7 +431,7 @@ class SQLAlchemyJobStore(SharedJobStore):
             connection.execute(select(func.pg_notify(self._channel, f"{self._token} ")))
 
     def shutdown(self) -> None:
-        self._stop_listener(self._interrupt_listener)
+        super().shutdown()
         self.engine.dispose()
 
     def __repr__(self) -> str:

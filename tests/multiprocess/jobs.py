@@ -1,0 +1,46 @@
+"""
+What the jobs of the multi-process tests run, and the record they leave of each run.
+
+A worker process opens its record file (:func:`open_record`) before its scheduler starts; every
+line is appended with one ``write()`` on a file opened with ``O_APPEND``, so a process killed at
+any moment leaves whole lines only. Line format::
+
+    <kind> <job id> <scheduled run time, UTC timestamp> <pid> <wall clock time of the record>
+
+Kinds: ``start`` (the store accepted the start of that run: written right after the store's
+:meth:`~apscheduler.jobstores.base.BaseJobStore.advance_claimed_job` said yes), ``run`` (the job
+function ran), ``missed`` (``EVENT_JOB_MISSED``), ``skipped`` (``EVENT_JOB_MAX_INSTANCES``),
+and ``ready`` (the scheduler has started; job id and run time are ``-``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+_record_fd: int | None = None
+# the run time whose start the store accepted last in this thread: the run about to happen
+_current = threading.local()
+
+
+def open_record(path: str) -> None:
+    global _record_fd
+    _record_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+
+def record(kind: str, job_id: str = "-", run_time: float | None = None) -> None:
+    assert _record_fd is not None, "open_record() first"
+    run = "-" if run_time is None else repr(run_time)
+    os.write(_record_fd, f"{kind} {job_id} {run} {os.getpid()} {time.time()!r}\n".encode())
+
+
+def run_starts(job_id: str, run_time: float) -> None:
+    """Called in the executor thread when the store has accepted the start of a run."""
+    _current.run_time = run_time
+    record("start", job_id, run_time)
+
+
+def tick(job_id: str) -> None:
+    """The job function: record which run this is."""
+    record("run", job_id, getattr(_current, "run_time", None))

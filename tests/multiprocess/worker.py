@@ -1,0 +1,103 @@
+"""
+One scheduler process of the multi-process tests (see :mod:`tests.multiprocess.harness`).
+
+Run from the repository root::
+
+    python -m tests.multiprocess.worker --store '{"ref": "module:Class", "options": {...}}' \
+        --record path/to/record.log [--clock-offset SECONDS] [--threads N]
+
+It starts a :class:`~apscheduler.schedulers.background.BackgroundScheduler` on the given store
+(the jobs are already in it), records every run, missed run and skipped run (see
+:mod:`tests.multiprocess.jobs`) and runs until it gets SIGTERM (or SIGKILL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from datetime import datetime, timedelta, tzinfo
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.util import datetime_to_utc_timestamp, ref_to_obj
+from tests.multiprocess import jobs
+
+
+class OffsetClock:
+    """A clock that runs ``offset`` seconds ahead of the system's (behind if negative)."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = timedelta(seconds=offset)
+
+    def now(self, tz: tzinfo) -> datetime:
+        return datetime.now(tz) + self.offset
+
+    def monotonic(self) -> float:
+        import time
+
+        return time.monotonic()
+
+
+def record_starts(store) -> None:
+    """
+    Make ``store`` record each run whose start it accepts, in the thread that runs it.
+
+    The run time is the one before the new next run time: the jobs are interval jobs, whose
+    fire times are one interval apart.
+    """
+    advance = store.advance_claimed_job
+
+    def advance_and_record(job, owner, next_run_time, release):
+        accepted = advance(job, owner, next_run_time, release)
+        if accepted and next_run_time is not None:
+            run_time = next_run_time - job.trigger.interval
+            jobs.run_starts(job.id, datetime_to_utc_timestamp(run_time))
+        return accepted
+
+    store.advance_claimed_job = advance_and_record
+
+
+def on_event(event) -> None:
+    if event.code == EVENT_JOB_MISSED:
+        jobs.record("missed", event.job_id, datetime_to_utc_timestamp(event.scheduled_run_time))
+    else:
+        for run_time in event.scheduled_run_times:
+            jobs.record("skipped", event.job_id, datetime_to_utc_timestamp(run_time))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--store", required=True, help="JSON: {ref, options}")
+    parser.add_argument("--record", required=True, help="file to append records to")
+    parser.add_argument("--clock-offset", type=float, default=0.0)
+    parser.add_argument("--threads", type=int, default=10)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+
+    jobs.open_record(args.record)
+    spec = json.loads(args.store)
+    store = ref_to_obj(spec["ref"])(**spec["options"])
+    record_starts(store)
+    scheduler = BackgroundScheduler(
+        timezone="UTC",
+        jobstores={"default": store},
+        executors={"default": ThreadPoolExecutor(args.threads)},
+        clock=OffsetClock(args.clock_offset) if args.clock_offset else None,
+    )
+    scheduler.add_listener(on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    scheduler.start()
+    jobs.record("ready")
+    stopping.wait()
+    scheduler.shutdown(wait=False)
+
+
+if __name__ == "__main__":
+    main()
