@@ -35,7 +35,7 @@ from apscheduler.jobstores._sqlschema import database_clock
 
 #: the most jobs one claim takes; the scheduler comes back at once for more, and meanwhile
 #: other processes can claim the rest
-CLAIM_BATCH = 100
+CLAIM_BATCH = 25
 
 
 def _lease() -> Any:
@@ -91,10 +91,10 @@ class SQLClaims:
             .order_by(c.next_run_time, c.id)
             .limit(CLAIM_BATCH)
         )
-        self._in_one_statement = dialect.name in ("postgresql", "sqlite") and getattr(
+        self.claims_in_one_statement = dialect.name in ("postgresql", "sqlite") and getattr(
             dialect, "update_returning", False
         )
-        if self._in_one_statement:
+        if self.claims_in_one_statement:
             candidates = due.with_only_columns(c.id)
             if dialect.name == "postgresql":
                 candidates = candidates.with_for_update(skip_locked=True)
@@ -170,7 +170,7 @@ class SQLClaims:
 
     def claim(self, connection: Connection, params: dict[str, Any]) -> list[Any]:
         """Lease the due jobs that are free to ``params['owner']``; return their rows."""
-        if self._in_one_statement:
+        if self.claims_in_one_statement:
             return connection.execute(self._claim, params).all()
 
         candidates = self._due

@@ -31,6 +31,7 @@ try:
         OperationalError,
         TimeoutError as PoolTimeoutError,
     )
+    from sqlalchemy.pool import QueuePool
 except ImportError as exc:  # pragma: no cover
     raise ImportError("SQLAlchemyJobStore requires SQLAlchemy installed") from exc
 
@@ -58,6 +59,10 @@ _PERMANENT_MARKERS = (
     "no such column",
     "unable to open database",
 )
+#: idle connections the engines this store creates keep: the default thread pool's size
+POOL_SIZE = 10
+# dialects that can run single statements in autocommit mode
+_AUTOCOMMIT_DIALECTS = frozenset({"postgresql", "sqlite", "mysql", "mariadb", "mssql", "oracle"})
 # SQLSTATE classes of errors that go away by themselves: connection exception, insufficient
 # resources, transaction rollback (serialisation failure, deadlock), operator intervention
 _TEMPORARY_SQLSTATE_CLASSES = frozenset({"08", "53", "40", "57"})
@@ -73,6 +78,21 @@ def _tune_sqlite_connection(dbapi_connection: Any, connection_record: Any) -> No
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
+
+
+def _create_engine(url: str, options: dict[str, Any]) -> Engine:
+    """
+    Create the engine, keeping up to :data:`POOL_SIZE` idle connections unless told otherwise.
+
+    Each thread of the executor records the start of its runs in the store, so a pool smaller
+    than the executor's thread pool would close and open connections all the time when many
+    jobs are due at once.
+    """
+    engine = create_engine(url, **options)
+    if "pool_size" not in options and isinstance(engine.pool, QueuePool):
+        engine.dispose()
+        engine = create_engine(url, pool_size=POOL_SIZE, **options)
+    return engine
 
 
 class SQLAlchemyJobStore(SharedJobStore):
@@ -145,12 +165,19 @@ class SQLAlchemyJobStore(SharedJobStore):
         if engine:
             self.engine: Engine = maybe_ref(engine)
         elif url:
-            self.engine = create_engine(url, **(engine_options or {}))
+            self.engine = _create_engine(url, engine_options or {})
             database = self.engine.url.database
             if self.engine.dialect.name == "sqlite" and database and database != ":memory:":
                 event.listen(self.engine, "connect", _tune_sqlite_connection)
         else:
             raise ValueError('Need either "engine" or "url" defined')
+
+        # Every statement but the fallback claim stands alone: in autocommit mode each costs one
+        # round trip to the server instead of three (BEGIN, the statement, COMMIT or ROLLBACK)
+        if self.engine.dialect.name in _AUTOCOMMIT_DIALECTS:
+            self._single: Engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            self._single = self.engine
 
         self.jobs_t = make_table(tablename, metadata, tableschema)
         self._channel = notification_channel(self.jobs_t)
@@ -225,7 +252,7 @@ class SQLAlchemyJobStore(SharedJobStore):
 
     def _fetch(self, statement: Any, **params: Any) -> list[Any]:
         def fetch() -> list[Any]:
-            with self.engine.connect() as connection:
+            with self._single.connect() as connection:
                 return connection.execute(statement, params).all()
 
         return self._run(fetch)
@@ -259,7 +286,7 @@ class SQLAlchemyJobStore(SharedJobStore):
 
         def fetch() -> tuple[list[Any], Any]:
             params = self._sql.params()
-            with self.engine.connect() as connection:
+            with self._single.connect() as connection:
                 rows = connection.execute(unleased, params).all()
                 lease_end = connection.execute(self._sql.lease_end, params).one()
             return rows, lease_end
@@ -278,7 +305,7 @@ class SQLAlchemyJobStore(SharedJobStore):
     # --- writing ---------------------------------------------------------------------------
 
     def _write(self, statement: Any, params: dict[str, Any]) -> int:
-        with self.engine.begin() as connection:
+        with self._single.begin() as connection:
             return connection.execute(statement, params).rowcount
 
     def add_job(self, job: Job) -> None:
@@ -304,7 +331,7 @@ class SQLAlchemyJobStore(SharedJobStore):
         self._forget(job.id)
 
     def _stored_state(self, job_id: str) -> bytes | None:
-        with self.engine.connect() as connection:
+        with self._single.connect() as connection:
             return connection.execute(self._select_state, {"job_id": job_id}).scalar()
 
     def update_job(self, job: Job) -> None:
@@ -346,7 +373,8 @@ class SQLAlchemyJobStore(SharedJobStore):
 
         def claim() -> list[Any]:
             params = self._sql.params(now=now_ts, owner=owner, lease=self.lease_time, skip=skip)
-            with self.engine.begin() as connection:
+            engine = self._single if self._sql.claims_in_one_statement else self.engine
+            with engine.begin() as connection:
                 return self._sql.claim(connection, params)
 
         rows = self._run(claim)
@@ -405,7 +433,7 @@ class SQLAlchemyJobStore(SharedJobStore):
         return finished
 
     def _fetch_row(self, job_id: str) -> Any:
-        with self.engine.connect() as connection:
+        with self._single.connect() as connection:
             return connection.execute(self._sql.row_of, {"job_id": job_id}).first()
 
     def _holds_write(
@@ -427,7 +455,7 @@ class SQLAlchemyJobStore(SharedJobStore):
 
     def _interrupt_listener(self) -> None:
         """Send this store's listener a message, so that it stops waiting at once."""
-        with self.engine.begin() as connection:
+        with self._single.begin() as connection:
             connection.execute(select(func.pg_notify(self._channel, f"{self._token} ")))
 
     def shutdown(self) -> None:

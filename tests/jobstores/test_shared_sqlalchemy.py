@@ -149,7 +149,7 @@ def test_schedulers_claiming_at_the_same_moment_share_the_jobs_out(make_store):
 def test_the_select_then_update_claim_of_other_databases_is_exclusive_too(pair):
     """Databases without UPDATE … RETURNING claim row by row, checking each lease again."""
     first, second = pair
-    first._sql._in_one_statement = second._sql._in_one_statement = False
+    first._sql.claims_in_one_statement = second._sql.claims_in_one_statement = False
     add(first, "a", "b")
 
     assert ids(first.acquire_due_jobs(T0, "first")) == ["a", "b"]

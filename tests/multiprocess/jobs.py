@@ -44,3 +44,8 @@ def run_starts(job_id: str, run_time: float) -> None:
 def tick(job_id: str) -> None:
     """The job function: record which run this is."""
     record("run", job_id, getattr(_current, "run_time", None))
+
+
+def stamp(job_id: str, run_time: float) -> None:
+    """A job function that is told its run time (a one-shot job has no next one to go by)."""
+    record("run", job_id, run_time)
