@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FakeClock
+from tests.services import require_module
 
 from .conftest import StoreFactory, external
 from .support import T0, RecordingScheduler, make_job
@@ -487,4 +488,20 @@ def test_shutdown_stops_the_listener_at_once(postgres_pair):
     first.shutdown()
 
     assert not listener._thread.is_alive()
+    assert time.monotonic() - started < 1.0
+
+
+@external
+def test_the_psycopg2_driver_hears_changes_too(make_postgres_store, postgres_url):
+    """``postgresql://`` URLs use psycopg2 in SQLAlchemy: APScheduler 3 configurations do."""
+    require_module("psycopg2")
+    first = make_postgres_store()
+    second = make_postgres_store(url=postgres_url.replace("+psycopg:", "+psycopg2:"))
+    wait_until(lambda: second._listener.live)
+
+    add(first, "a", run_time=T0 + timedelta(seconds=30))
+
+    wait_until(lambda: T0 + timedelta(seconds=30) in second._scheduler.wakeups)
+    started = time.monotonic()
+    second.shutdown()
     assert time.monotonic() - started < 1.0
