@@ -7,9 +7,10 @@ in seconds by the Redis server's clock). A job without an entry in the lease has
 keys written by APScheduler 3 need no conversion. Each script runs atomically on the server and
 costs one round trip.
 
-The scripts that change jobs publish a change message on the change channel (the writing
-store's token, a space, and the job's new run time as a UTC timestamp, empty when it has none),
-so the other schedulers sharing the keys wake up if the job is due before they planned to.
+The scripts that give a job a run time publish a change message on the change channel (the
+writing store's token, a space, and the run time as a UTC timestamp), so the other schedulers
+sharing the keys wake up if the job is due before they planned to. Removals and pauses are not
+published: nobody has to wake up for them.
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ if ARGV[5] ~= '' then
 end
 -- a lease left over from an earlier job of the same id belongs to nobody now
 redis.call('HDEL', KEYS[3], ARGV[3])
-redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. ARGV[5])
+if ARGV[5] ~= '' then
+    redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. ARGV[5])
+end
 return 1
 """
 )
@@ -65,33 +68,20 @@ if ARGV[5] == '' then
     redis.call('ZREM', KEYS[2], ARGV[3])
 else
     redis.call('ZADD', KEYS[2], ARGV[5], ARGV[3])
+    redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. ARGV[5])
 end
-redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. ARGV[5])
 return 1
 """
 )
 
-#: ARGV: channel, token, job id
+#: ARGV: job id
 REMOVE = (
     _PRELUDE
     + """
-local removed = redis.call('HDEL', KEYS[1], ARGV[3])
-redis.call('ZREM', KEYS[2], ARGV[3])
-redis.call('HDEL', KEYS[3], ARGV[3])
-if removed == 1 then
-    redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ')
-end
+local removed = redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
 return removed
-"""
-)
-
-#: ARGV: channel, token
-REMOVE_ALL = (
-    _PRELUDE
-    + """
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ')
-return 1
 """
 )
 
@@ -184,6 +174,7 @@ if ARGV[5] == '' then
     redis.call('HDEL', KEYS[1], id)
     redis.call('ZREM', KEYS[2], id)
     redis.call('HDEL', KEYS[3], id)
+    return 1
 else
     redis.call('HSET', KEYS[1], id, ARGV[5])
     if ARGV[6] == '' then

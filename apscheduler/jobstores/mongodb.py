@@ -39,8 +39,12 @@ _PROJECTION = {"next_run_time": True, "job_state": True}
 _ORDER = [("next_run_time", ASCENDING), ("_id", ASCENDING)]
 # server error codes of failed authentication and missing rights
 _AUTH_ERROR_CODES = frozenset({13, 18})
-#: the most due jobs one processing pass claims; the rest wait for the next pass
-CLAIM_BATCH = 200
+#: the most due jobs one claim takes. The scheduler comes back at once for more, so a small
+#: batch costs one process little, and lets processes woken by the same due time share a
+#: burst of jobs instead of one taking it all
+CLAIM_BATCH = 25
+#: how often one claim looks again for free jobs after losing its candidates to another
+CLAIM_ATTEMPTS = 3
 
 
 class MongoDBJobStore(SharedJobStore):
@@ -274,27 +278,35 @@ class MongoDBJobStore(SharedJobStore):
         due = {"next_run_time": {"$lte": now_ts}, **leases.FREE}
         lease = leases.lease(owner, self.lease_time)
 
-        def claim() -> list[dict[str, Any]]:
+        def claim_some(limit: int) -> tuple[list[dict[str, Any]], bool]:
+            """Claim up to ``limit`` due jobs; tell whether another scheduler took any first."""
             # the candidates, then one update that leases those still free: two round trips
-            candidates = list(
-                self.collection.find(
-                    {**due, "_id": {"$nin": skip}}, _PROJECTION, sort=_ORDER, limit=CLAIM_BATCH
-                )
-            )
+            query = {**due, "_id": {"$nin": skip}}
+            candidates = list(self.collection.find(query, _PROJECTION, sort=_ORDER, limit=limit))
             if not candidates:
-                return []
+                return [], False
             ids = [document["_id"] for document in candidates]
             result = self.collection.update_many({**due, "_id": {"$in": ids}}, lease)
             if result.matched_count == len(ids):
-                return candidates
-            # another scheduler took some of them meanwhile
+                return candidates, False
             won = {
                 document["_id"]
                 for document in self.collection.find(
                     {"_id": {"$in": ids}, "lease_owner": owner}, ["_id"]
                 )
             }
-            return [document for document in candidates if document["_id"] in won]
+            return [document for document in candidates if document["_id"] in won], True
+
+        def claim() -> list[dict[str, Any]]:
+            claimed: list[dict[str, Any]] = []
+            # schedulers woken by the same due time pick the same candidates: the one that
+            # loses some of them to another looks again (a few times) for the free ones left
+            for _ in range(CLAIM_ATTEMPTS):
+                documents, contended = claim_some(CLAIM_BATCH - len(claimed))
+                claimed.extend(documents)
+                if not contended or len(claimed) >= CLAIM_BATCH:
+                    break
+            return claimed
 
         documents = self._run(claim)
         jobs, unloaded = self._load_claimed(map(self._row, documents), now)

@@ -41,8 +41,10 @@ try:
 except ImportError as exc:  # pragma: no cover
     raise ImportError("RedisJobStore requires redis installed") from exc
 
-#: the most due jobs one processing pass claims; the rest wait for the next pass
-CLAIM_BATCH = 200
+#: the most due jobs one claim takes. The scheduler comes back at once for more, so a small
+#: batch costs one process little, and lets processes woken by the same due time share a
+#: burst of jobs instead of one taking it all
+CLAIM_BATCH = 25
 
 
 def _score(run_time: datetime | None) -> str:
@@ -131,7 +133,6 @@ class RedisJobStore(SharedJobStore):
         self._add_script = self.redis.register_script(scripts.ADD)
         self._update_script = self.redis.register_script(scripts.UPDATE)
         self._remove_script = self.redis.register_script(scripts.REMOVE)
-        self._remove_all_script = self.redis.register_script(scripts.REMOVE_ALL)
         self._acquire_script = self.redis.register_script(scripts.ACQUIRE)
         self._advance_script = self.redis.register_script(scripts.ADVANCE)
         self._release_script = self.redis.register_script(scripts.RELEASE)
@@ -262,22 +263,20 @@ class RedisJobStore(SharedJobStore):
         self._forget(job.id)
 
     def remove_job(self, job_id: str) -> None:
-        args = [self.changes_channel, self._token, job_id]
         attempts = 0
 
         def remove() -> bool:
             nonlocal attempts
             attempts += 1
             # a retry after a reply that was lost finds the job gone: that is fine
-            return bool(self._remove_script(keys=self._keys, args=args)) or attempts > 1
+            return bool(self._remove_script(keys=self._keys, args=[job_id])) or attempts > 1
 
         if not self._run(remove):
             raise JobLookupError(job_id)
         self._forget(job_id)
 
     def remove_all_jobs(self) -> None:
-        args = [self.changes_channel, self._token]
-        self._run(lambda: self._remove_all_script(keys=self._keys, args=args))
+        self._run(lambda: self.redis.delete(*self._keys))
         self._claims.clear()
         self._forget()
 
