@@ -158,3 +158,15 @@ def test_without_change_streams_the_scheduler_polls(mongodb_factory, monkeypatch
     assert store._listener is None
     assert store.poll_interval == 0.25
     assert "looks for changes made by other processes every 0.25 seconds" in caplog.text
+
+
+def test_the_change_stream_is_followed_again_after_the_collection_is_dropped(mongodb_factory):
+    listening, scheduler = start_listening(mongodb_factory)
+    writer = mongodb_factory()
+    writer.collection.drop()
+    time.sleep(0.2)
+    scheduler.wakeups.clear()
+
+    add(writer, "a", T0 + timedelta(minutes=3))
+
+    assert wait_until(lambda: T0 + timedelta(minutes=3) in scheduler.wakeups)
