@@ -3,18 +3,40 @@ The interpreter that runs the reference side: a virtualenv with APScheduler 3.11
 
 It lives in a cache folder outside the repository (``~/.cache/apscheduler-bench/peer-venv``
 unless ``APSCHEDULER_BENCH_PEER_VENV`` or ``APSCHEDULER_BENCH_CACHE`` says otherwise), is built
-on first use and reused afterwards. The reference library is only installed and run there.
+on first use and reused afterwards. The reference library is only installed and run there,
+beside the client libraries the persistent-store scenarios need (SQLAlchemy, redis).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 PEER_REQUIREMENTS = ("APScheduler==3.11.*", "tzlocal")
 PEER_VERSION_PREFIX = "3.11."
+# Client libraries of the persistent-store scenarios. The reference side gets the versions this
+# interpreter has, so that a difference between the sides comes from the schedulers, not from
+# the drivers. The first two are needed; the PostgreSQL driver only where this side has it.
+STORE_CLIENTS = ("SQLAlchemy", "redis")
+OPTIONAL_STORE_CLIENTS = ("psycopg", "psycopg-binary")
+
+_PROBE = """
+import json
+from importlib import metadata
+import apscheduler
+names = json.loads(input())
+versions = {}
+for name in names:
+    try:
+        versions[name] = metadata.version(name)
+    except metadata.PackageNotFoundError:
+        versions[name] = None
+print(json.dumps({"release": apscheduler.release, "clients": versions}))
+"""
 
 
 def peer_venv_path() -> Path:
@@ -34,11 +56,25 @@ def _venv_python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-def installed_version(python: Path | str) -> str | None:
-    """Return the APScheduler version ``python`` imports, or ``None`` if it has none."""
+def store_client_versions() -> dict[str, str | None]:
+    """Return the wanted store client versions: this interpreter's, ``None`` for "any"."""
+    wanted: dict[str, str | None] = {}
+    for name in STORE_CLIENTS + OPTIONAL_STORE_CLIENTS:
+        try:
+            wanted[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            if name in STORE_CLIENTS:
+                wanted[name] = None
+
+    return wanted
+
+
+def _probe(python: Path | str, names: list[str]) -> dict | None:
+    """Ask ``python`` for its APScheduler release and the versions of ``names``."""
     try:
         completed = subprocess.run(
-            [str(python), "-c", "import apscheduler; print(apscheduler.release)"],
+            [str(python), "-c", _PROBE],
+            input=json.dumps(names) + "\n",
             capture_output=True,
             text=True,
             timeout=60,
@@ -47,7 +83,29 @@ def installed_version(python: Path | str) -> str | None:
     except OSError:
         return None
 
-    return completed.stdout.strip() if completed.returncode == 0 else None
+    if completed.returncode != 0:
+        return None
+
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def installed_version(python: Path | str) -> str | None:
+    """Return the APScheduler version ``python`` imports, or ``None`` if it has none."""
+    found = _probe(python, [])
+    return found["release"] if found else None
+
+
+def _is_complete(python: Path, wanted: dict[str, str | None]) -> bool:
+    """Whether ``python`` has APScheduler 3.11 and the wanted store clients."""
+    found = _probe(python, list(wanted))
+    if found is None or not str(found["release"]).startswith(PEER_VERSION_PREFIX):
+        return False
+
+    return all(
+        found["clients"].get(name) is not None
+        and (version is None or found["clients"][name] == version)
+        for name, version in wanted.items()
+    )
 
 
 def ensure_peer_python(log=print) -> Path:
@@ -56,13 +114,16 @@ def ensure_peer_python(log=print) -> Path:
 
     The virtualenv is built from the interpreter running this script (its base installation,
     even when that interpreter is itself in a virtualenv), so both sides run the same Python.
+    A cached virtualenv that lacks a store client, or has another version of one, gets it
+    installed.
 
     :raises RuntimeError: if the virtualenv cannot be built or holds the wrong version
     """
     venv = peer_venv_path()
     python = _venv_python(venv)
-    version = installed_version(python) if python.exists() else None
-    if version is not None and version.startswith(PEER_VERSION_PREFIX):
+    wanted = store_client_versions()
+    # a virtualenv cached by an earlier version of this script may lack the store clients
+    if python.exists() and _is_complete(python, wanted):
         return python
 
     if not python.exists():
@@ -70,7 +131,11 @@ def ensure_peer_python(log=print) -> Path:
         venv.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
 
-    log(f"Installing {' '.join(PEER_REQUIREMENTS)} into {venv}")
+    requirements = [
+        *PEER_REQUIREMENTS,
+        *(name if version is None else f"{name}=={version}" for name, version in wanted.items()),
+    ]
+    log(f"Installing {' '.join(requirements)} into {venv}")
     subprocess.run(
         [
             str(python),
@@ -79,12 +144,14 @@ def ensure_peer_python(log=print) -> Path:
             "install",
             "--quiet",
             "--disable-pip-version-check",
-            *PEER_REQUIREMENTS,
+            *requirements,
         ],
         check=True,
     )
-    version = installed_version(python)
-    if version is None or not version.startswith(PEER_VERSION_PREFIX):
-        raise RuntimeError(f"{venv} should hold APScheduler {PEER_VERSION_PREFIX}x, has {version}")
+    if not _is_complete(python, wanted):
+        raise RuntimeError(
+            f"{venv} should hold APScheduler {PEER_VERSION_PREFIX}x and {', '.join(requirements)}"
+            f" (has {installed_version(python)})"
+        )
 
     return python

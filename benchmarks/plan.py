@@ -5,9 +5,11 @@ it reports with the goal set for this library.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
@@ -129,6 +131,52 @@ def _simultaneous(added: str, title: str) -> Scenario:
         metrics=_lateness_metrics()
         + (Metric("ran", "jobs that ran (of 500)", "", True, digits=0),),
     )
+
+
+def _store_burst(store: str, title: str, fraction: int | None) -> Scenario:
+    """
+    The burst of 200 jobs due at once, kept in a persistent store.
+
+    :param fraction: the goal: our max lateness at most this fraction (1/n) of the peer's;
+        ``None`` to report the figures without a goal
+    """
+    goal: dict[str, Any] = {}
+    if fraction is not None:
+        goal = {"goal": at_most_fraction_of_peer(fraction), "goal_text": f"<= peer / {fraction}"}
+
+    return Scenario(
+        name=f"store_burst_{store}",
+        title=title,
+        script="store_burst.py",
+        args=("--store", store),
+        quick_args=("--store", store),
+        repeats=5,
+        quick_repeats=2,
+        timeout=120,
+        metrics=(
+            Metric("p50_ms", "start lateness p50", "ms", digits=2),
+            Metric("p99_ms", "start lateness p99", "ms", digits=2),
+            Metric("max_ms", "start lateness max", "ms", digits=2, **goal),
+            Metric("ran", "jobs that ran (of 200)", "", True, digits=0),
+            Metric("add_seconds", "time to add the 200 jobs", "s", digits=3),
+        ),
+    )
+
+
+def _store_bursts() -> list[Scenario]:
+    scenarios = [
+        _store_burst("sqlite", "6a. SQLite store: 200 jobs due at once, 20 threads", 3),
+        _store_burst("redis", "6b. Redis store: 200 jobs due at once, 20 threads", 2),
+    ]
+    # PostgreSQL needs a server at hand; its figures are given for context
+    if os.environ.get("POSTGRES_URL"):
+        scenarios.append(
+            _store_burst(
+                "postgresql", "6c. PostgreSQL store: 200 jobs due at once, 20 threads", None
+            )
+        )
+
+    return scenarios
 
 
 def cron_metrics() -> tuple[Metric, ...]:
@@ -272,4 +320,5 @@ def build_plan(quick: bool) -> list[Scenario]:
                 Metric("modules_loaded", "modules in sys.modules after", "", digits=0),
             ),
         ),
+        *_store_bursts(),
     ]
