@@ -198,6 +198,9 @@ class MongoDBJobStore(SharedJobStore):
         # Known broken jobs are left out here; _next_run_time() brings in their recheck times.
         # A job leased to a scheduler counts at the moment its lease expires, by this
         # scheduler's clock, or the scheduler would wake up for it again and again.
+        if self._shut_down:
+            return None
+
         query = {"next_run_time": {"$ne": None}, "_id": {"$nin": list(self._unloadable_ids())}}
 
         def fetch() -> float | None:
@@ -273,6 +276,9 @@ class MongoDBJobStore(SharedJobStore):
     # --- sharing the store with other schedulers -------------------------------------------
 
     def acquire_due_jobs(self, now: datetime, owner: str) -> list[Job]:
+        if self._shut_down:
+            return []
+
         now_ts = datetime_to_utc_timestamp(now)
         skip = self._ids_to_leave_unclaimed(now_ts)
         due = {"next_run_time": {"$lte": now_ts}, **leases.FREE}
@@ -390,12 +396,15 @@ class MongoDBJobStore(SharedJobStore):
             )
         )
 
-    def shutdown(self) -> None:
+    def _stop_listener(self, interrupt: Any = None) -> None:
         # A change stream cannot be interrupted: the listener ends after its current wait
         # (at most a second), when it finds the client closed. Nobody waits for that.
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.stop(timeout=0)
+
+    def shutdown(self) -> None:
+        super().shutdown()
         self.client.close()
 
     def __repr__(self) -> str:

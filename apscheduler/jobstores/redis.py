@@ -126,7 +126,7 @@ class RedisJobStore(SharedJobStore):
         connect_args.setdefault("retry", Retry(NoBackoff(), 1))
         self.redis = Redis(db=int(db), **connect_args)
         self._keys = [jobs_key, run_times_key, self.leases_key]
-        self._interrupt_listener: Any = None
+        self._interrupt_subscription: Any = None
         # (owner, job id) → SHA-1 of the pickle a claim found: a run is recorded only if the
         # job is still as claimed, so a change made meanwhile is never overwritten
         self._claims: dict[tuple[str, str], str] = {}
@@ -142,7 +142,7 @@ class RedisJobStore(SharedJobStore):
 
     def start(self, scheduler: Any, alias: str) -> None:
         super().start(scheduler, alias)
-        listener, self._interrupt_listener = redis_listener(
+        listener, self._interrupt_subscription = redis_listener(
             self.redis,
             self.changes_channel,
             self._on_change_message,
@@ -219,6 +219,9 @@ class RedisJobStore(SharedJobStore):
         # Known broken jobs are left out here; _next_run_time() brings in their recheck times.
         # A job leased to a scheduler counts at the moment its lease expires, by this
         # scheduler's clock, or the scheduler would wake up for it again and again.
+        if self._shut_down:
+            return None
+
         args = [repr(self._scheduler_timestamp()), *self._unloadable_ids()]
         found = self._run(lambda: self._next_run_time_script(keys=self._keys, args=args))
         return self._next_run_time([] if found is None else [(None, float(found))])
@@ -283,6 +286,9 @@ class RedisJobStore(SharedJobStore):
     # --- sharing the store with other schedulers -------------------------------------------
 
     def acquire_due_jobs(self, now: datetime, owner: str) -> list[Job]:
+        if self._shut_down:
+            return []
+
         now_ts = datetime_to_utc_timestamp(now)
         args = [repr(now_ts), owner, repr(self.lease_time), CLAIM_BATCH]
         args.extend(self._ids_to_leave_unclaimed(now_ts))
@@ -349,6 +355,10 @@ class RedisJobStore(SharedJobStore):
             self._claims.pop((owner, job_id), None)
         self._run(lambda: self._release_script(keys=self._keys, args=[owner, *job_ids]))
 
+    def _interrupt_listener(self) -> None:
+        if self._interrupt_subscription is not None:
+            self._interrupt_subscription()
+
     def shutdown(self) -> None:
-        self._stop_listener(self._interrupt_listener)
+        super().shutdown()
         self.redis.connection_pool.disconnect()

@@ -26,6 +26,7 @@ from .test_shared_redis import (  # noqa: F401  (collected here with this module
     test_a_lease_that_expires_lets_another_owner_take_the_job_over,
     test_a_released_job_can_be_claimed_by_another_owner_at_once,
     test_a_run_recorded_without_release_keeps_the_lease,
+    test_a_store_that_was_shut_down_claims_nothing,
     test_an_expired_lease_nobody_took_still_records_the_run,
     test_an_owner_does_not_claim_again_a_job_it_still_holds,
     test_concurrent_claimers_share_out_the_due_jobs_without_overlap,

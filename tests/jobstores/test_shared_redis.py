@@ -274,6 +274,17 @@ def test_the_next_run_time_is_that_of_the_first_free_job(shared_factory):
     assert second.get_next_run_time() == T0
 
 
+def test_a_store_that_was_shut_down_claims_nothing(shared_factory):
+    """A pass that runs on after its scheduler shut down must not claim jobs nobody runs."""
+    first, second = shared_factory(), shared_factory()
+    add(first, "a")
+    first.shutdown()
+
+    assert first.acquire_due_jobs(T0, "one") == []
+    assert first.get_next_run_time() is None
+    assert ids(second.acquire_due_jobs(T0, "two")) == ["a"]
+
+
 def test_jobs_stored_without_lease_data_are_claimed(shared_factory):
     """Keys or documents as APScheduler 3 left them, with nothing about leases."""
     store = shared_factory()
