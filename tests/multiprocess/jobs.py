@@ -7,9 +7,9 @@ any moment leaves whole lines only. Line format::
 
     <kind> <job id> <scheduled run time, UTC timestamp> <pid> <wall clock time of the record>
 
-Kinds: ``start`` (the store accepted the start of that run: written right after the store's
-:meth:`~apscheduler.jobstores.base.BaseJobStore.advance_claimed_job` said yes), ``run`` (the job
-function ran), ``missed`` (``EVENT_JOB_MISSED``), ``skipped`` (``EVENT_JOB_MAX_INSTANCES``),
+Kinds: ``attempt`` (the scheduler asks the store to record the start of that run: written
+right before :meth:`~apscheduler.jobstores.base.BaseJobStore.advance_claimed_job`), ``start``
+(the store accepted it: written right after), ``run`` (the job function ran), ``missed`` (``EVENT_JOB_MISSED``), ``skipped`` (``EVENT_JOB_MAX_INSTANCES``),
 and ``ready`` (the scheduler has started; job id and run time are ``-``).
 """
 

@@ -53,10 +53,15 @@ def record_starts(store) -> None:
     advance = store.advance_claimed_job
 
     def advance_and_record(job, owner, next_run_time, release):
+        if next_run_time is None:
+            return advance(job, owner, next_run_time, release)
+
+        run_time = datetime_to_utc_timestamp(next_run_time - job.trigger.interval)
+        # a SIGKILL may come between the store's answer and the record that follows it
+        jobs.record("attempt", job.id, run_time)
         accepted = advance(job, owner, next_run_time, release)
-        if accepted and next_run_time is not None:
-            run_time = next_run_time - job.trigger.interval
-            jobs.run_starts(job.id, datetime_to_utc_timestamp(run_time))
+        if accepted:
+            jobs.run_starts(job.id, run_time)
         return accepted
 
     store.advance_claimed_job = advance_and_record
