@@ -19,7 +19,8 @@ The harness works with any shared store. A store is described by a :class:`Store
 2. starts ``config.processes`` workers (``python -m tests.multiprocess.worker``), each a
    BackgroundScheduler on its own instance of the store, with ``lease_time=config.lease_time``
    added to the options; ``config.clock_offsets`` gives some of them a clock that is off
-   (seconds, by worker index) and ``config.start_delays`` starts some later;
+   (seconds, by worker index), ``config.start_delays`` starts some later and
+   ``config.die_on_claim`` makes some kill themselves with SIGKILL as soon as they hold claims;
 3. every ``config.kill_every`` seconds (plus up to 0.15 s, to land among the runs that start
    just after a fire time) kills a random worker with SIGKILL and starts a new one in its
    place, until ``config.duration`` seconds after the first fire time;
@@ -90,6 +91,8 @@ class ChaosConfig:
     threads: int = 10
     clock_offsets: dict[int, float] = field(default_factory=dict)
     start_delays: dict[int, float] = field(default_factory=dict)
+    #: workers that SIGKILL themselves right after their first claim (then start again)
+    die_on_claim: tuple[int, ...] = ()
     #: how much later than its lease a failed-over run may start
     failover_margin: float = 1.5
     #: seconds besides the lease at the end of the run that the completeness check leaves out
@@ -292,12 +295,22 @@ class Worker:
             "--clock-offset", str(self.config.clock_offsets.get(self.index, 0.0)),
             "--threads", str(self.config.threads),
         ]  # fmt: skip
+        if self.generation == 1 and self.index in self.config.die_on_claim:
+            command.append("--die-on-claim")
         self.output = self.workdir / f"{name}.out"
         with open(self.output, "wb") as output:
             self.process = subprocess.Popen(
                 command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=output,
                 stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
             )  # fmt: skip
+
+    def died_on_claim(self) -> int | None:
+        """The pid of the process if it killed itself on its first claim, as it was told to."""
+        if self.process is None or self.process.poll() != -signal.SIGKILL:
+            return None
+        if self.generation == 1 and self.index in self.config.die_on_claim:
+            return self.process.pid
+        return None
 
     def crashed(self) -> str | None:
         """The exit code and output if the process ended by itself."""
@@ -355,6 +368,10 @@ def run_chaos(spec: StoreSpec, config: ChaosConfig, workdir: Path) -> ChaosRepor
                 # mostly inside the burst of starts that follows each fire time
                 next_kill += config.kill_every - (next_kill % 1.0) + rng.uniform(0.0, 0.15)
             for worker in workers:
+                suicide = worker.died_on_claim()
+                if suicide:
+                    kills.append((time.time(), suicide))
+                    worker.start()
                 crash = worker.crashed()
                 if crash:
                     crashes.append(crash)

@@ -70,3 +70,24 @@ def test_a_process_whose_clock_runs_five_minutes_ahead_causes_no_duplicates(stor
     report.assert_no_crashes()
     report.assert_no_duplicates()
     report.assert_complete()
+
+
+def test_the_runs_a_killed_process_had_claimed_run_elsewhere_once_its_lease_ends(
+    store_spec, tmp_path
+):
+    """The first process dies holding the claims of the first fire time, before any run."""
+    config = ChaosConfig(
+        processes=2, jobs=10, duration=5.0, kill_every=0, die_on_claim=(0,),
+        start_delays={1: 4.5},
+    )  # fmt: skip
+
+    report = run_chaos(store_spec, config, tmp_path / "chaos")
+
+    print(report.summary())
+    report.assert_sound()
+    assert len(report.kills) == 1
+    first_runs = [r for r in report.of_kind("run") if r.run_time == report.first_fire_time]
+    assert len(first_runs) == config.jobs
+    lags = [r.wall_time - r.run_time for r in first_runs]
+    assert config.lease_time - 0.5 < min(lags), "taken over only once the lease had expired"
+    assert max(lags) < config.lease_time + config.failover_margin

@@ -4,7 +4,7 @@ One scheduler process of the multi-process tests (see :mod:`tests.multiprocess.h
 Run from the repository root::
 
     python -m tests.multiprocess.worker --store '{"ref": "module:Class", "options": {...}}' \
-        --record path/to/record.log [--clock-offset SECONDS] [--threads N]
+        --record path/to/record.log [--clock-offset SECONDS] [--threads N] [--die-on-claim]
 
 It starts a :class:`~apscheduler.schedulers.background.BackgroundScheduler` on the given store
 (the jobs are already in it), records every run, missed run and skipped run (see
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -67,6 +68,19 @@ def record_starts(store) -> None:
     store.advance_claimed_job = advance_and_record
 
 
+def die_on_claim(store) -> None:
+    """Make the process kill itself with SIGKILL as soon as it holds claims, before any run."""
+    acquire = store.acquire_due_jobs
+
+    def acquire_and_die(now, owner):
+        claimed = acquire(now, owner)
+        if claimed:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return claimed
+
+    store.acquire_due_jobs = acquire_and_die
+
+
 def on_event(event) -> None:
     if event.code == EVENT_JOB_MISSED:
         jobs.record("missed", event.job_id, datetime_to_utc_timestamp(event.scheduled_run_time))
@@ -81,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--record", required=True, help="file to append records to")
     parser.add_argument("--clock-offset", type=float, default=0.0)
     parser.add_argument("--threads", type=int, default=10)
+    parser.add_argument("--die-on-claim", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
 
@@ -88,6 +103,8 @@ def main(argv: list[str] | None = None) -> None:
     spec = json.loads(args.store)
     store = ref_to_obj(spec["ref"])(**spec["options"])
     record_starts(store)
+    if args.die_on_claim:
+        die_on_claim(store)
     scheduler = BackgroundScheduler(
         timezone="UTC",
         jobstores={"default": store},
