@@ -62,7 +62,7 @@ _PERMANENT_MARKERS = (
 #: idle connections the engines this store creates keep: the default thread pool's size
 POOL_SIZE = 10
 # dialects that can run single statements in autocommit mode
-_AUTOCOMMIT_DIALECTS = frozenset({"postgresql", "sqlite", "mysql", "mariadb", "mssql", "oracle"})
+_AUTOCOMMIT_DIALECTS = frozenset({"postgresql", "mysql", "mariadb", "mssql", "oracle"})
 # SQLSTATE classes of errors that go away by themselves: connection exception, insufficient
 # resources, transaction rollback (serialisation failure, deadlock), operator intervention
 _TEMPORARY_SQLSTATE_CLASSES = frozenset({"08", "53", "40", "57"})
