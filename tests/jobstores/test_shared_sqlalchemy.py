@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -505,3 +505,27 @@ def test_the_psycopg2_driver_hears_changes_too(make_postgres_store, postgres_url
     started = time.monotonic()
     second.shutdown()
     assert time.monotonic() - started < 1.0
+
+
+def test_a_background_scheduler_alone_on_the_store_runs_its_jobs_as_before(tmp_path, monkeypatch):
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from . import support
+
+    monkeypatch.setattr(support, "RUNS", [])
+    scheduler = BackgroundScheduler(
+        timezone="UTC",
+        jobstores={"default": {"type": "sqlalchemy", "url": f"sqlite:///{tmp_path / 'j.db'}"}},
+    )
+    scheduler.start()
+    try:
+        soon = datetime.now(timezone.utc) + timedelta(seconds=0.2)
+        scheduler.add_job(support.record_run, "date", run_date=soon, args=["once"], id="once")
+        scheduler.add_job(support.record_run, "interval", hours=1, args=["later"], id="later")
+
+        wait_until(lambda: support.RUNS == ["once"])
+        wait_until(lambda: [job.id for job in scheduler.get_jobs()] == ["later"])
+        store = scheduler._lookup_jobstore("default")
+        assert tuple(lease_of(store, "later")) == (None, None)
+    finally:
+        scheduler.shutdown()
