@@ -174,7 +174,8 @@ class SQLAlchemyJobStore(SharedJobStore):
 
         # Every statement but the fallback claim stands alone: in autocommit mode each costs one
         # round trip to the server instead of three (BEGIN, the statement, COMMIT or ROLLBACK)
-        if self.engine.dialect.name in _AUTOCOMMIT_DIALECTS:
+        self._autocommits = self.engine.dialect.name in _AUTOCOMMIT_DIALECTS
+        if self._autocommits:
             self._single: Engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         else:
             self._single = self.engine
@@ -305,7 +306,10 @@ class SQLAlchemyJobStore(SharedJobStore):
     # --- writing ---------------------------------------------------------------------------
 
     def _write(self, statement: Any, params: dict[str, Any]) -> int:
-        with self._single.begin() as connection:
+        if self._autocommits:
+            with self._single.connect() as connection:
+                return connection.execute(statement, params).rowcount
+        with self.engine.begin() as connection:
             return connection.execute(statement, params).rowcount
 
     def add_job(self, job: Job) -> None:
