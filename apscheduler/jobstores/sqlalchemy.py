@@ -22,20 +22,19 @@ from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.util import datetime_to_utc_timestamp, maybe_ref
 
 try:
-    from sqlalchemy import MetaData, bindparam, create_engine, event, func, select
+    from sqlalchemy import MetaData, bindparam, create_engine, func, select
     from sqlalchemy.engine import Engine
-    from sqlalchemy.exc import (
-        DBAPIError,
-        DisconnectionError,
-        IntegrityError,
-        OperationalError,
-        TimeoutError as PoolTimeoutError,
-    )
-    from sqlalchemy.pool import QueuePool
+    from sqlalchemy.exc import DBAPIError, IntegrityError
 except ImportError as exc:  # pragma: no cover
     raise ImportError("SQLAlchemyJobStore requires SQLAlchemy installed") from exc
 
 from apscheduler.jobstores._sqlclaims import SQLClaims
+from apscheduler.jobstores._sqlengine import (
+    AUTOCOMMIT_DIALECTS,
+    explain_setup_error,
+    is_temporary_error,
+    make_engine,
+)
 from apscheduler.jobstores._sqlnotify import postgres_listener
 from apscheduler.jobstores._sqlschema import (
     TableProblem,
@@ -45,54 +44,6 @@ from apscheduler.jobstores._sqlschema import (
 )
 
 __all__ = ["SQLAlchemyJobStore", "create_engine"]
-
-# words in driver messages of errors that retrying cannot fix
-_PERMANENT_MARKERS = (
-    "authentication",
-    "password",
-    "does not exist",
-    "access denied",
-    "unknown database",
-    "unknown column",
-    "permission denied",
-    "no such table",
-    "no such column",
-    "unable to open database",
-)
-#: idle connections the engines this store creates keep: the default thread pool's size
-POOL_SIZE = 10
-# dialects that can run single statements in autocommit mode
-_AUTOCOMMIT_DIALECTS = frozenset({"postgresql", "mysql", "mariadb", "mssql", "oracle"})
-# SQLSTATE classes of errors that go away by themselves: connection exception, insufficient
-# resources, transaction rollback (serialisation failure, deadlock), operator intervention
-_TEMPORARY_SQLSTATE_CLASSES = frozenset({"08", "53", "40", "57"})
-
-
-def _tune_sqlite_connection(dbapi_connection: Any, connection_record: Any) -> None:
-    # Write-ahead logging makes a commit one append to the log instead of a rewrite of the
-    # rollback journal, and lets readers work while the scheduler writes. NORMAL sync is
-    # the documented safe pairing with WAL: a power cut can lose the last commits, not corrupt.
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-    finally:
-        cursor.close()
-
-
-def _create_engine(url: str, options: dict[str, Any]) -> Engine:
-    """
-    Create the engine, keeping up to :data:`POOL_SIZE` idle connections unless told otherwise.
-
-    Each thread of the executor records the start of its runs in the store, so a pool smaller
-    than the executor's thread pool would close and open connections all the time when many
-    jobs are due at once.
-    """
-    engine = create_engine(url, **options)
-    if "pool_size" not in options and isinstance(engine.pool, QueuePool):
-        engine.dispose()
-        engine = create_engine(url, pool_size=POOL_SIZE, **options)
-    return engine
 
 
 class SQLAlchemyJobStore(SharedJobStore):
@@ -165,16 +116,13 @@ class SQLAlchemyJobStore(SharedJobStore):
         if engine:
             self.engine: Engine = maybe_ref(engine)
         elif url:
-            self.engine = _create_engine(url, engine_options or {})
-            database = self.engine.url.database
-            if self.engine.dialect.name == "sqlite" and database and database != ":memory:":
-                event.listen(self.engine, "connect", _tune_sqlite_connection)
+            self.engine = make_engine(url, engine_options or {})
         else:
             raise ValueError('Need either "engine" or "url" defined')
 
         # Every statement but the fallback claim stands alone: in autocommit mode each costs one
         # round trip to the server instead of three (BEGIN, the statement, COMMIT or ROLLBACK)
-        self._autocommits = self.engine.dialect.name in _AUTOCOMMIT_DIALECTS
+        self._autocommits = self.engine.dialect.name in AUTOCOMMIT_DIALECTS
         if self._autocommits:
             self._single: Engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         else:
@@ -215,39 +163,12 @@ class SQLAlchemyJobStore(SharedJobStore):
             raise StorageProblem(str(exc)) from None
 
     def _explain_setup_error(self, exc: Exception) -> str:
-        if not isinstance(exc, DBAPIError):
-            return super()._explain_setup_error(exc)
-
-        message = str(exc.orig).strip()
-        lowered = message.lower()
-        if "password" in lowered or "authentication" in lowered or "role" in lowered:
-            advice = "check the user name and password in the URL"
-        elif "database" in lowered and ("does not exist" in lowered or "unknown" in lowered):
-            advice = "create the database, or fix its name in the URL"
-        else:
-            advice = "check the URL, the database and the rights of its user"
-        return f"{message} ({advice}; URL: {self.engine.url})"
+        if isinstance(exc, DBAPIError):
+            return explain_setup_error(exc, self.engine)
+        return super()._explain_setup_error(exc)
 
     def _is_temporary_error(self, exc: BaseException) -> bool:
-        if isinstance(exc, (DisconnectionError, PoolTimeoutError)):
-            return True
-        if not isinstance(exc, DBAPIError):
-            return False
-        if exc.connection_invalidated:
-            return True
-        if not isinstance(exc, OperationalError):
-            return False
-
-        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-        if sqlstate:
-            return sqlstate[:2] in _TEMPORARY_SQLSTATE_CLASSES
-
-        message = str(exc.orig).lower()
-        if self.engine.dialect.name == "sqlite":
-            return "locked" in message or "busy" in message
-
-        # a connection attempt that failed without a server verdict: refused, reset, timed out
-        return not any(marker in message for marker in _PERMANENT_MARKERS)
+        return is_temporary_error(exc, self.engine)
 
     # --- reading ---------------------------------------------------------------------------
 

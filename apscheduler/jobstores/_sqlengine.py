@@ -1,0 +1,111 @@
+"""
+The engine of :class:`~apscheduler.jobstores.sqlalchemy.SQLAlchemyJobStore`: how it is made,
+and which of its errors are worth retrying.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    OperationalError,
+    TimeoutError as PoolTimeoutError,
+)
+from sqlalchemy.pool import QueuePool
+
+#: idle connections the engines this store creates keep: the default thread pool's size
+POOL_SIZE = 10
+#: dialects whose single statements run in autocommit mode: one round trip each instead of
+#: three (BEGIN, the statement, COMMIT); SQLite is left out, its isolation switch costs more
+AUTOCOMMIT_DIALECTS = frozenset({"postgresql", "mysql", "mariadb", "mssql", "oracle"})
+
+# words in driver messages of errors that retrying cannot fix
+_PERMANENT_MARKERS = (
+    "authentication",
+    "password",
+    "does not exist",
+    "access denied",
+    "unknown database",
+    "unknown column",
+    "permission denied",
+    "no such table",
+    "no such column",
+    "unable to open database",
+)
+# SQLSTATE classes of errors that go away by themselves: connection exception, insufficient
+# resources, transaction rollback (serialisation failure, deadlock), operator intervention
+_TEMPORARY_SQLSTATE_CLASSES = frozenset({"08", "53", "40", "57"})
+
+
+def _tune_sqlite_connection(dbapi_connection: Any, connection_record: Any) -> None:
+    # Write-ahead logging makes a commit one append to the log instead of a rewrite of the
+    # rollback journal, and lets readers work while the scheduler writes. NORMAL sync is
+    # the documented safe pairing with WAL: a power cut can lose the last commits, not corrupt.
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def make_engine(url: str, options: dict[str, Any]) -> Engine:
+    """
+    Create the engine for ``url``, keeping up to :data:`POOL_SIZE` idle connections unless
+    ``options`` say otherwise, and a SQLite file in write-ahead log mode.
+
+    Each thread of the executor records the start of its runs in the store, so a pool smaller
+    than the executor's thread pool would close and open connections all the time when many
+    jobs are due at once.
+    """
+    from sqlalchemy import event
+
+    engine = create_engine(url, **options)
+    if "pool_size" not in options and isinstance(engine.pool, QueuePool):
+        engine.dispose()
+        engine = create_engine(url, pool_size=POOL_SIZE, **options)
+
+    database = engine.url.database
+    if engine.dialect.name == "sqlite" and database and database != ":memory:":
+        event.listen(engine, "connect", _tune_sqlite_connection)
+    return engine
+
+
+def explain_setup_error(exc: DBAPIError, engine: Engine) -> str:
+    """Say what the user has to fix when the database refuses the store at start."""
+    message = str(exc.orig).strip()
+    lowered = message.lower()
+    if "password" in lowered or "authentication" in lowered or "role" in lowered:
+        advice = "check the user name and password in the URL"
+    elif "database" in lowered and ("does not exist" in lowered or "unknown" in lowered):
+        advice = "create the database, or fix its name in the URL"
+    else:
+        advice = "check the URL, the database and the rights of its user"
+    return f"{message} ({advice}; URL: {engine.url})"
+
+
+def is_temporary_error(exc: BaseException, engine: Engine) -> bool:
+    """Tell whether ``exc`` may go away by itself (lost connection, restart, lock, timeout)."""
+    if isinstance(exc, (DisconnectionError, PoolTimeoutError)):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if sqlstate:
+        return sqlstate[:2] in _TEMPORARY_SQLSTATE_CLASSES
+
+    message = str(exc.orig).lower()
+    if engine.dialect.name == "sqlite":
+        return "locked" in message or "busy" in message
+
+    # a connection attempt that failed without a server verdict: refused, reset, timed out
+    return not any(marker in message for marker in _PERMANENT_MARKERS)
