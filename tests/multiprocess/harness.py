@@ -21,7 +21,7 @@ The harness works with any shared store. A store is described by a :class:`Store
    added to the options; ``config.clock_offsets`` gives some of them a clock that is off
    (seconds, by worker index), ``config.start_delays`` starts some later and
    ``config.die_on_claim`` makes some kill themselves with SIGKILL as soon as they hold claims;
-3. every ``config.kill_every`` seconds (plus up to 0.15 s, to land among the runs that start
+3. every ``config.kill_every`` seconds (plus up to 0.04 s, to land among the runs that start
    just after a fire time) kills a random worker with SIGKILL and starts a new one in its
    place, until ``config.duration`` seconds after the first fire time;
 4. stops the workers with SIGTERM and reads their records (see :mod:`tests.multiprocess.jobs`)
@@ -366,7 +366,7 @@ def run_chaos(spec: StoreSpec, config: ChaosConfig, workdir: Path) -> ChaosRepor
                 kills.append((time.time(), victim.kill()))
                 victim.start()
                 # mostly inside the burst of starts that follows each fire time
-                next_kill += config.kill_every - (next_kill % 1.0) + rng.uniform(0.0, 0.15)
+                next_kill += config.kill_every - (next_kill % 1.0) + rng.uniform(0.0, 0.04)
             for worker in workers:
                 suicide = worker.died_on_claim()
                 if suicide:
