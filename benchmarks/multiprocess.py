@@ -78,6 +78,19 @@ def postgres() -> Iterator[StoreSpec | None]:
 
 
 @contextlib.contextmanager
+def sqlite() -> Iterator[StoreSpec | None]:
+    """A SQLite file in a temporary folder (the processes poll it every half second)."""
+    folder = tempfile.mkdtemp(prefix="aps-bench-sqlite-")
+    try:
+        yield StoreSpec(
+            "apscheduler.jobstores.sqlalchemy:SQLAlchemyJobStore",
+            {"url": f"sqlite:///{folder}/jobs.sqlite"},
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def redis() -> Iterator[StoreSpec | None]:
     """To be filled in: a Redis store spec (and its cleanup), or ``None``."""
     yield None
@@ -86,6 +99,7 @@ def redis() -> Iterator[StoreSpec | None]:
 STORES: dict[str, Callable[[], contextlib.AbstractContextManager[StoreSpec | None]]] = {
     "postgresql": postgres,
     "redis": redis,
+    "sqlite": sqlite,
 }
 
 
