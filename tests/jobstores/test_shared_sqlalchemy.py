@@ -353,6 +353,43 @@ def test_a_311_table_gets_the_lease_columns_in_place_and_keeps_every_job(tmp_pat
         store.shutdown()
 
 
+@external
+def test_a_3x_table_on_postgresql_gets_the_lease_columns_in_place(postgres_url):
+    """The table as APScheduler 3 made it on PostgreSQL, with a job it stored."""
+    import pickle
+    from uuid import uuid4
+
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    require_module("psycopg")
+    table = f"jobs_3x_{uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(postgres_url)
+    state = make_job(StubScheduler(), "kept", T0).__getstate__()
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            f"CREATE TABLE {table} (id VARCHAR(191) PRIMARY KEY, next_run_time FLOAT, "
+            f"job_state BYTEA NOT NULL)"
+        )
+        connection.exec_driver_sql(
+            f"CREATE INDEX ix_{table}_next_run_time ON {table} (next_run_time)"
+        )
+        connection.exec_driver_sql(
+            f"INSERT INTO {table} VALUES (%(id)s, %(run)s, %(state)s)",
+            {"id": "kept", "run": T0.timestamp(), "state": pickle.dumps(state)},
+        )
+    store = SQLAlchemyJobStore(postgres_url, tablename=table)
+    store.start(StubScheduler(), "default")
+    try:
+        columns = [c["name"] for c in sqlalchemy.inspect(engine).get_columns(table)]
+        assert columns == ["id", "next_run_time", "job_state", "lease_owner", "lease_expires"]
+        assert store.lookup_job("kept").__getstate__() == state
+        assert ids(store.acquire_due_jobs(T0, "upgraded")) == ["kept"]
+    finally:
+        store.jobs_t.drop(engine)
+        store.shutdown()
+        engine.dispose()
+
+
 def test_schedulers_starting_together_on_a_311_table_upgrade_it_once(tmp_path):
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
