@@ -23,6 +23,8 @@ import pytest
 from apscheduler.events import EVENT_ALL, SchedulerEvent
 from tests.schedulers.flavours.harnesses import (
     AsyncIOHarness,
+    BackgroundHarness,
+    BlockingHarness,
     GeventHarness,
     Harness,
     QtHarness,
@@ -36,11 +38,20 @@ from tests.services import require_module
 # QApplication draw off screen.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-ALL_FLAVOURS = ("asyncio", "uvloop", "gevent", "tornado", "twisted", "qt")
+ALL_FLAVOURS = (
+    "blocking",
+    "background",
+    "asyncio",
+    "uvloop",
+    "gevent",
+    "tornado",
+    "twisted",
+    "qt",
+)
 #: the flavours whose executors run coroutine functions as coroutines
 COROUTINE_FLAVOURS = ("asyncio", "uvloop", "tornado")
 #: the flavours whose default executors run plain functions outside the loop's thread
-THREADED_FLAVOURS = ("asyncio", "uvloop", "tornado", "twisted", "qt")
+THREADED_FLAVOURS = ("blocking", "background", "asyncio", "uvloop", "tornado", "twisted", "qt")
 
 
 def require_for_module(name: str) -> None:
@@ -108,6 +119,10 @@ def qt_app() -> Any:
 
 
 def _build_harness(name: str, request: pytest.FixtureRequest) -> Harness:
+    if name == "blocking":
+        return BlockingHarness()
+    if name == "background":
+        return BackgroundHarness()
     if name == "asyncio":
         return AsyncIOHarness("asyncio", asyncio.new_event_loop)
     if name == "uvloop":

@@ -9,7 +9,9 @@ The shared suite talks to every flavour the same way:
 * ``harness.wait_until(predicate)`` lets the framework work until ``predicate()`` holds.
 
 asyncio, uvloop, Tornado and Twisted loops run in a thread of their own; gevent and Qt run in
-the test's thread, and ``wait_until`` turns their loop while it waits.
+the test's thread, and ``wait_until`` turns their loop while it waits. A BackgroundScheduler
+brings its own thread; a BlockingScheduler's ``start()`` blocks, so a thread of the harness
+plays the program's main thread for it.
 """
 
 from __future__ import annotations
@@ -66,6 +68,68 @@ class Harness:
 
     def close(self) -> None:
         pass
+
+
+class BackgroundHarness(Harness):
+    """The scheduler runs its loop in a thread of its own: calls are made from the test."""
+
+    name = "background"
+    scheduler_path = "apscheduler.schedulers.background:BackgroundScheduler"
+    executor_path = "apscheduler.executors.pool:ThreadPoolExecutor"
+
+
+class BlockingHarness(Harness):
+    """
+    ``start()`` runs the scheduler's loop in the calling thread until shutdown, as a program's
+    main loop does; the harness makes that call from a thread of its own and returns once the
+    loop runs (or ``start()`` raised, which it raises again here).
+    """
+
+    name = "blocking"
+    scheduler_path = "apscheduler.schedulers.blocking:BlockingScheduler"
+    executor_path = "apscheduler.executors.pool:ThreadPoolExecutor"
+
+    def __init__(self) -> None:
+        self._looping: set[int] = set()
+        self._threads: list[threading.Thread] = []
+
+    def make_scheduler(self, **options: Any) -> Any:
+        scheduler = super().make_scheduler(**options)
+        main_loop = scheduler._main_loop
+
+        def note_and_loop() -> None:
+            self._looping.add(threading.get_ident())
+            main_loop()
+
+        scheduler._main_loop = note_and_loop
+        return scheduler
+
+    def call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if getattr(func, "__name__", None) != "start":
+            return func(*args, **kwargs)
+
+        failure: list[BaseException] = []
+
+        def main() -> None:
+            try:
+                func(*args, **kwargs)
+            except BaseException as exc:
+                failure.append(exc)
+
+        thread = threading.Thread(target=main, name="main-loop", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        _poll(
+            lambda: not thread.is_alive() or thread.ident in self._looping,
+            TIMEOUT,
+            lambda: time.sleep(POLL_INTERVAL),
+        )
+        if failure:
+            raise failure[0]
+
+    def close(self) -> None:
+        for thread in self._threads:
+            thread.join(TIMEOUT)
 
 
 class AsyncIOHarness(Harness):
