@@ -6,6 +6,8 @@ connections do not survive a fork, so it must not start in gunicorn's master pro
 no ``preload_app`` with a scheduler started at import time).
 """
 
+from __future__ import annotations
+
 bind = "127.0.0.1:8000"
 workers = 4
 
