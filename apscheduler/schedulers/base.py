@@ -301,6 +301,9 @@ class BaseScheduler(ComponentsAPI, JobsAPI, ListingAPI, metaclass=ABCMeta):
         if self.state == STATE_PAUSED:
             self._logger.debug("Scheduler is paused -- not processing jobs")
             return None
+        if self.state == STATE_STOPPED:
+            # a loop woken by shutdown() must not touch executors and stores it shut down
+            return None
 
         try:
             return self._process_jobs_once()

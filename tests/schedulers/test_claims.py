@@ -42,15 +42,16 @@ class LeasingMemoryStore(MemoryJobStore):
     def shutdown(self):
         pass
 
-    def _leased_to_other(self, job_id, owner):
+    def _leased(self, job_id):
+        # a live lease blocks every claimer, its holder too: the holder's runs are on their way
         lease = self._leases.get(job_id)
-        return lease is not None and lease[0] != owner and lease[1] > self._clock.now(UTC)
+        return lease is not None and lease[1] > self._clock.now(UTC)
 
     def acquire_due_jobs(self, now, owner):
         with self._guard:
             claimed = []
             for job in self.get_due_jobs(now):
-                if not self._leased_to_other(job.id, owner):
+                if not self._leased(job.id):
                     self._leases[job.id] = (owner, self._clock.now(UTC) + LEASE)
                     claimed.append(job)
             return claimed

@@ -168,3 +168,21 @@ def test_listener_mask_and_removal(scheduler):
     scheduler.remove_all_jobs()
 
     assert len(heard) == 1 and heard[0].alias is None
+
+
+class KeepingStore(MemoryJobStore):
+    """Keeps its jobs across shutdown, as a database would."""
+
+    def shutdown(self):
+        pass
+
+
+def test_a_pass_after_shutdown_touches_nothing(make_scheduler, events):
+    """A loop woken by shutdown() runs one more pass; it must not submit to stopped executors."""
+    scheduler = make_scheduler(jobstores={"default": KeepingStore()})
+    scheduler.add_job(targets.record, id="due")
+    scheduler.start(paused=True)
+    scheduler.shutdown()
+
+    assert scheduler._process_jobs() is None
+    assert EVENT_JOB_SUBMITTED not in codes(events)
