@@ -53,16 +53,20 @@ nitpick_ignore_regex = [
     # standard library modules
     (
         r"py:.*",
-        r"(datetime|collections\.abc|zoneinfo|functools|concurrent\.futures|threading|logging"
-        r"|pickle|asyncio|shelve|typing)(\..*)?",
+        (
+            r"(datetime|collections\.abc|zoneinfo|functools|concurrent\.futures|threading|logging"
+            r"|pickle|asyncio|shelve|typing)(\..*)?"
+        ),
     ),
     # names the annotations use unqualified, and the ``str|unicode`` of older docstrings
     (r"py:class", r"date|tzinfo|timedelta|unicode"),
     # the third-party libraries of the optional back ends
     (
         r"py:.*",
-        r"(sqlalchemy|pymongo|kazoo|etcd3|redis|rethinkdb|gevent|tornado|twisted|PySide\d|PyQt\d)"
-        r"(\..*)?",
+        (
+            r"(sqlalchemy|pymongo|kazoo|etcd3|redis|rethinkdb|gevent|tornado|twisted|PySide\d|PyQt\d)"
+            r"(\..*)?"
+        ),
     ),
     (r"py:class", r"Engine|MetaData|MongoClient|KazooClient|Etcd3Client"),
 ]

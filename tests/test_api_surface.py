@@ -123,9 +123,7 @@ PUBLIC_NAMES = {
 }
 
 
-@pytest.mark.parametrize(
-    ("module_name", "names"), list(PUBLIC_NAMES.items()), ids=list(PUBLIC_NAMES)
-)
+@pytest.mark.parametrize("module_name, names", list(PUBLIC_NAMES.items()), ids=list(PUBLIC_NAMES))
 def test_module_exposes_its_public_names(module_name, names):
     module = importlib.import_module(module_name)
 
@@ -150,7 +148,7 @@ def test_event_codes_are_the_3x_bit_flags():
 
 
 @pytest.mark.parametrize(
-    ("group", "base_class", "aliases"),
+    "group, base_class, aliases",
     [
         (
             "apscheduler.triggers",
