@@ -145,6 +145,39 @@ class SharedJobStore(PersistentJobStore):
         loaded = {job.id for job in jobs}
         return jobs, [row[0] for row in rows if row[0] not in loaded]
 
+    #: (owner, job id) -> what the job was when claimed (the stores that check it fill this)
+    _claims: dict[tuple[str, str], Any]
+
+    def _release_claimed_jobs(self, job_ids: list[str], owner: str) -> None:
+        """Give back the leases ``owner`` holds on ``job_ids``, changing nothing else."""
+        raise NotImplementedError
+
+    def _accept_claimed(
+        self,
+        rows: list[tuple[str, float | None, Any]],
+        now: datetime,
+        owner: str,
+        claim_token: Callable[[Any], Any],
+    ) -> list[Job]:
+        """
+        Rebuild claimed jobs, remember what each was when claimed, give back those that fail.
+
+        :param claim_token: turns a row's stored data into what :meth:`advance_claimed_job`
+            later checks, so that a job changed by a user since the claim is not overwritten
+        """
+        jobs, unloaded = self._load_claimed(rows, now)
+        loaded = {job.id for job in jobs}
+        for job_id, _, data in rows:
+            if job_id in loaded:
+                self._claims[(owner, job_id)] = claim_token(data)
+        if unloaded:
+            # a job that fails to load stays stored as it is, free for whoever can load it
+            try:
+                self._release_claimed_jobs(unloaded, owner)
+            except Exception as exc:
+                self._logger.warning("Could not release the jobs %s: %s", unloaded, exc)
+        return jobs
+
     # --- waking schedulers -----------------------------------------------------------------
 
     def _change_message(self, run_time: float | None) -> str:

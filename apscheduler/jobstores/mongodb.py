@@ -315,18 +315,8 @@ class MongoDBJobStore(SharedJobStore):
             return claimed
 
         documents = self._run(claim)
-        jobs, unloaded = self._load_claimed(map(self._row, documents), now)
-        loaded = {job.id for job in jobs}
-        for document in documents:
-            if document["_id"] in loaded:
-                self._claims[(owner, document["_id"])] = document["job_state"]
-        if unloaded:
-            # a job that fails to load stays stored as it is, free for whoever can load it
-            try:
-                self._release_claimed_jobs(unloaded, owner)
-            except Exception as exc:
-                self._logger.warning("Could not release the jobs %s: %s", unloaded, exc)
-        return jobs
+        rows = [self._row(document) for document in documents]
+        return self._accept_claimed(rows, now, owner, lambda job_state: job_state)
 
     def advance_claimed_job(
         self, job: Job, owner: str, next_run_time: datetime | None, release: bool
@@ -404,8 +394,11 @@ class MongoDBJobStore(SharedJobStore):
             listener.stop(timeout=0)
 
     def shutdown(self) -> None:
+        already_shut_down = self._shut_down
         super().shutdown()
-        self.client.close()
+        # a second shutdown must not close the client again: pymongo raises for that
+        if not already_shut_down:
+            self.client.close()
 
     def __repr__(self) -> str:
         return f"<{self.__class__.__name__} (client={self.client})>"

@@ -296,18 +296,7 @@ class RedisJobStore(SharedJobStore):
         rows = [
             (found[i].decode(), float(found[i + 1]), found[i + 2]) for i in range(0, len(found), 3)
         ]
-        jobs, unloaded = self._load_claimed(rows, now)
-        loaded = {job.id for job in jobs}
-        for job_id, _, data in rows:
-            if job_id in loaded:
-                self._claims[(owner, job_id)] = sha1(data).hexdigest()
-        if unloaded:
-            # a job that fails to load stays stored as it is, free for whoever can load it
-            try:
-                self._release_claimed_jobs(unloaded, owner)
-            except Exception as exc:
-                self._logger.warning("Could not release the jobs %s: %s", unloaded, exc)
-        return jobs
+        return self._accept_claimed(rows, now, owner, lambda data: sha1(data).hexdigest())
 
     def advance_claimed_job(
         self, job: Job, owner: str, next_run_time: datetime | None, release: bool
