@@ -9,7 +9,15 @@ VENV=.venv
 
 ensure_venv() {
     local extras=$1
-    [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+    if [ ! -x "$VENV/bin/python" ]; then
+        # Debian ships venv and ensurepip apart from the interpreter
+        if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+                python3-venv >/dev/null
+        fi
+        "$PYTHON" -m venv "$VENV"
+    fi
 
     local stamp="$VENV/.installed-${extras//,/-}"
     local wanted
