@@ -214,8 +214,7 @@ class JobsAPI:
         :raises JobLookupError: if the job was not found
         """
         trigger = self._create_trigger(trigger, trigger_args)
-        now = self._clock.now(self.timezone)
-        next_run_time = trigger.get_next_fire_time(None, now)
+        next_run_time = self._first_run_time(trigger)
         return self.modify_job(job_id, jobstore, trigger=trigger, next_run_time=next_run_time)
 
     def pause_job(self, job_id: str, jobstore: str | None = None) -> Job:
@@ -239,8 +238,7 @@ class JobsAPI:
         """
         with self._jobstores_lock:
             job, jobstore = self._lookup_job(job_id, jobstore)
-            now = self._clock.now(self.timezone)
-            next_run_time = job.trigger.get_next_fire_time(None, now)
+            next_run_time = self._first_run_time(job.trigger)
             if next_run_time:
                 return self.modify_job(job_id, jobstore, next_run_time=next_run_time)
 
@@ -387,8 +385,7 @@ class JobsAPI:
 
         # Calculate the next run time if there is none defined
         if not hasattr(job, "next_run_time"):
-            now = self._clock.now(self.timezone)
-            replacements["next_run_time"] = job.trigger.get_next_fire_time(None, now)
+            replacements["next_run_time"] = self._first_run_time(job.trigger)
 
         # Apply any replacements
         if replacements:
@@ -417,10 +414,13 @@ class JobsAPI:
         """Return the job options completed with the job defaults and the first run time."""
         completed = {**self._job_defaults, **job_kwargs}
         if "next_run_time" not in completed:
-            now = self._clock.now(self.timezone)
-            completed["next_run_time"] = completed["trigger"].get_next_fire_time(None, now)
+            completed["next_run_time"] = self._first_run_time(completed["trigger"])
 
         return completed
+
+    def _first_run_time(self, trigger: BaseTrigger) -> datetime | None:
+        """The trigger's first fire time from now, by the scheduler's clock."""
+        return trigger.get_next_fire_time(None, self._clock.now(self.timezone))
 
     def _remove_job_quietly(self, job_id: str, jobstore_alias: str) -> None:
         """Remove a job the scheduler itself is done with; a job already gone is no error."""
