@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 from abc import ABCMeta, abstractmethod
+from collections.abc import Sequence
 from datetime import datetime
+from enum import Enum
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -56,6 +58,53 @@ class UnloadableJob(NamedTuple):
     reason: str
 
 
+class RunStart(NamedTuple):
+    """
+    The due runs of a claimed job that a scheduler is about to submit (shared stores).
+
+    .. versionadded:: 3.12.0
+    """
+
+    #: the claimed job, as the scheduler holds it
+    job: Job
+    #: the run times to submit now, oldest first
+    run_times: list[datetime]
+    #: when the job runs next after these (``None``: never again)
+    next_run_time: datetime | None
+    #: names the runs in the store until :meth:`BaseJobStore.finish_runs` forgets them
+    run_id: str
+
+
+class RunStartOutcome(Enum):
+    """
+    What :meth:`BaseJobStore.start_claimed_runs` did with one start.
+
+    .. versionadded:: 3.12.0
+    """
+
+    #: the runs are recorded in progress: submit them
+    STARTED = "started"
+    #: ``max_instances`` runs were in progress already: the run times were skipped
+    MAX_INSTANCES = "max_instances"
+    #: the lease was lost (it expired and another scheduler took the job, or a user changed
+    #: or removed the job since): nothing was changed
+    LOST = "lost"
+
+
+class AbandonedRun(NamedTuple):
+    """
+    Runs that a scheduler recorded in progress and then stopped renewing.
+
+    .. versionadded:: 3.12.0
+    """
+
+    job_id: str
+    #: their scheduled run times
+    run_times: list[datetime]
+    #: the scheduler instance that started them
+    owner: str
+
+
 class BaseJobStore(metaclass=ABCMeta):
     """Abstract base class that defines the interface that every job store must implement."""
 
@@ -90,7 +139,9 @@ class BaseJobStore(metaclass=ABCMeta):
 
     #: ``True`` for a store that several scheduler processes may share. The scheduler then takes
     #: due jobs with :meth:`acquire_due_jobs` and records their runs with
-    #: :meth:`advance_claimed_job`, instead of :meth:`get_due_jobs` and :meth:`update_job`.
+    #: :meth:`start_claimed_runs`, instead of :meth:`get_due_jobs` and :meth:`update_job`, and
+    #: keeps the runs in progress recorded (:meth:`renew_runs`, :meth:`finish_runs`) so that
+    #: ``max_instances`` holds across processes and the runs of a dead process are reported.
     #:
     #: .. versionadded:: 3.12.0
     shared: bool = False
@@ -117,19 +168,56 @@ class BaseJobStore(metaclass=ABCMeta):
         """
         raise NotImplementedError(f"{self.__class__.__name__} cannot be shared")
 
-    def advance_claimed_job(
-        self, job: Job, owner: str, next_run_time: datetime | None, release: bool
-    ) -> bool:
+    def start_claimed_runs(
+        self, owner: str, starts: Sequence[RunStart]
+    ) -> list[RunStartOutcome]:
         """
-        Record that a run of a claimed job starts: set its next run time (shared stores only).
+        Record that the due runs of claimed jobs start now (shared stores only).
 
-        Atomically, and only while ``owner`` still holds the job's lease: store ``job`` with
-        ``next_run_time`` (``None`` means the schedule is finished: remove the job), and give
-        up the lease if ``release`` is true.
+        For each start, atomically and only while ``owner`` still holds the job's lease: move
+        the job to ``start.next_run_time`` (``None``: the schedule is finished, remove the
+        job), give up the lease, and record the runs as in progress under ``start.run_id``,
+        leased to ``owner`` for the store's lease time. If ``job.max_instances`` runs of the job
+        are already in progress (in any process, leases unexpired), the job is moved on all the
+        same but no run is recorded: those run times are skipped, as a single scheduler skips
+        them. A store makes as few round trips for the whole batch as it can.
 
-        :return: ``False`` if the lease was lost (expired and taken by another scheduler, or the
-            job was removed); nothing is changed then
-        :raises JobLookupError: never; a vanished job is a lost lease
+        Calling it again with the same run ids (a retry after a lost reply) must give the same
+        answer for the starts it already recorded.
+
+        :return: one outcome per start, in order
+
+        .. versionadded:: 3.12.0
+        """
+        raise NotImplementedError(f"{self.__class__.__name__} cannot be shared")
+
+    def finish_runs(self, owner: str, run_ids: Sequence[str]) -> None:
+        """
+        Forget the runs in progress ``run_ids`` of ``owner``: they have ended (shared stores).
+
+        .. versionadded:: 3.12.0
+        """
+        raise NotImplementedError(f"{self.__class__.__name__} cannot be shared")
+
+    def renew_runs(self, owner: str) -> None:
+        """
+        Extend the lease on every run in progress of ``owner`` by the store's lease time.
+
+        A scheduler calls it every few seconds while it has runs in progress, so that only the
+        runs of a scheduler that died or lost the store expire (shared stores only).
+
+        .. versionadded:: 3.12.0
+        """
+        raise NotImplementedError(f"{self.__class__.__name__} cannot be shared")
+
+    def take_abandoned_runs(self) -> list[AbandonedRun]:
+        """
+        Remove and return the runs in progress whose lease has expired (shared stores only).
+
+        Their scheduler stopped renewing them: it died (or lost the store for longer than the
+        lease) while they were submitted or running, so nobody can tell whether they ran to
+        the end. The caller reports them as missed. Atomic: each such run is returned to one
+        caller only.
 
         .. versionadded:: 3.12.0
         """
