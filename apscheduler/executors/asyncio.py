@@ -50,8 +50,6 @@ class AsyncIOExecutor(BaseExecutor):
     Plugin alias: ``asyncio``
     """
 
-    records_run_starts = True
-
     _eventloop: asyncio.AbstractEventLoop | None = None
 
     def __init__(self) -> None:

@@ -17,7 +17,7 @@ from apscheduler.events import (
     EVENT_JOB_MISSED,
     JobExecutionEvent,
 )
-from apscheduler.schedulers._claims import start_gate
+from apscheduler.schedulers._claims import ClaimedRunTimes
 
 if TYPE_CHECKING:
     from apscheduler.job import Job
@@ -40,14 +40,6 @@ class MaxInstancesReachedError(Exception):
 class BaseExecutor(metaclass=ABCMeta):
     """Abstract base class that defines the interface that every executor must implement."""
 
-    #: Whether jobs run in this process through :func:`run_job` / :func:`run_coroutine_job`.
-    #: For jobs claimed from a store shared by several schedulers, such executors record each
-    #: run in the store the moment it starts; for the others (a process pool, a remote
-    #: executor) the scheduler records the runs when it submits them.
-    #:
-    #: .. versionadded:: 3.12.0
-    records_run_starts: bool = False
-
     _scheduler: BaseScheduler | None = None
     _lock: Any = None
     _logger = logging.getLogger("apscheduler.executors")
@@ -55,6 +47,8 @@ class BaseExecutor(metaclass=ABCMeta):
     def __init__(self) -> None:
         super().__init__()
         self._instances: defaultdict[str, int] = defaultdict(int)
+        # submissions of jobs claimed from shared stores, by job id, until their instance ends
+        self._claims: defaultdict[str, list[ClaimedRunTimes]] = defaultdict(list)
 
     def start(self, scheduler: BaseScheduler, alias: str) -> None:
         """
@@ -92,6 +86,8 @@ class BaseExecutor(metaclass=ABCMeta):
             # counted before submitting: an executor that runs the job synchronously releases
             # the instance before _do_submit_job returns
             self._instances[job.id] += 1
+            if isinstance(run_times, ClaimedRunTimes):
+                self._claims[job.id].append(run_times)
             try:
                 self._do_submit_job(job, run_times)
             except BaseException:
@@ -107,6 +103,25 @@ class BaseExecutor(metaclass=ABCMeta):
             self._instances[job_id] -= 1
             if self._instances[job_id] <= 0:
                 del self._instances[job_id]
+            claim = self._pop_claim(job_id)
+        if claim is not None:
+            claim.finish()
+
+    def _pop_claim(self, job_id: str) -> ClaimedRunTimes | None:
+        """
+        Take the claimed submission of ``job_id`` whose instance ended.
+
+        That is one that :func:`run_job` marked ended, else the oldest: executors that run jobs
+        in other processes cannot mark theirs.
+        """
+        claims = self._claims.get(job_id)
+        if not claims:
+            return None
+        index = next((i for i, claim in enumerate(claims) if claim.ended), 0)
+        claim = claims.pop(index)
+        if not claims:
+            del self._claims[job_id]
+        return claim
 
     def _run_job_success(self, job_id: str, events: list[JobExecutionEvent]) -> None:
         """
@@ -175,13 +190,10 @@ def _now(job: Job) -> datetime:
     return datetime.now(UTC)
 
 
-def _claimed_elsewhere(run_times: list[datetime], index: int) -> bool:
-    """
-    For a job claimed from a shared store: record the start of run ``index`` there, and tell
-    whether another scheduler process owns the run instead (then it must not start here).
-    """
-    claim = start_gate(run_times)
-    return claim is not None and not claim.start(index)
+def _mark_ended(run_times: list[datetime]) -> None:
+    """Tell the executor which claimed submission has just ended (see ``_pop_claim``)."""
+    if isinstance(run_times, ClaimedRunTimes):
+        run_times.ended = True
 
 
 def run_job(
@@ -195,10 +207,7 @@ def run_job(
     """
     events = []
     logger = logging.getLogger(logger_name)
-    for index, run_time in enumerate(run_times):
-        if _claimed_elsewhere(run_times, index):
-            continue
-
+    for run_time in run_times:
         missed = _run_time_missed(job, jobstore_alias, run_time, logger)
         if missed:
             events.append(missed)
@@ -212,6 +221,7 @@ def run_job(
         else:
             events.append(_success_event(job, jobstore_alias, run_time, retval, logger))
 
+    _mark_ended(run_times)
     return events
 
 
@@ -221,10 +231,7 @@ async def run_coroutine_job(
     """Coroutine twin of :func:`run_job`: awaits the job's coroutine once per run time."""
     events = []
     logger = logging.getLogger(logger_name)
-    for index, run_time in enumerate(run_times):
-        if _claimed_elsewhere(run_times, index):
-            continue
-
+    for run_time in run_times:
         missed = _run_time_missed(job, jobstore_alias, run_time, logger)
         if missed:
             events.append(missed)
@@ -240,6 +247,7 @@ async def run_coroutine_job(
         else:
             events.append(_success_event(job, jobstore_alias, run_time, retval, logger))
 
+    _mark_ended(run_times)
     return events
 
 

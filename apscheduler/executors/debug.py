@@ -24,8 +24,6 @@ class DebugExecutor(BaseExecutor):
     Plugin alias: ``debug``
     """
 
-    records_run_starts = True
-
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
         try:
             events = run_job(job, job._jobstore_alias, run_times, self._logger.name)

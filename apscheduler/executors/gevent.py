@@ -49,8 +49,6 @@ class GeventExecutor(BaseExecutor):
     Plugin alias: ``gevent``
     """
 
-    records_run_starts = True
-
     def __init__(self) -> None:
         super().__init__()
         self._greenlets: set[Greenlet] = set()

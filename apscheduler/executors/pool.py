@@ -138,8 +138,6 @@ class ThreadPoolExecutor(BasePoolExecutor):
         ThreadPoolExecutor constructor
     """
 
-    records_run_starts = True
-
     def __init__(self, max_workers: int = 10, pool_kwargs: dict[str, Any] | None = None) -> None:
         # configuration files deliver numbers as text
         self._max_workers = int(max_workers)

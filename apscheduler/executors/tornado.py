@@ -38,8 +38,6 @@ class TornadoExecutor(BaseExecutor):
     :param max_workers: the maximum number of threads for jobs that are not coroutines
     """
 
-    records_run_starts = True
-
     _ioloop: IOLoop | None = None
 
     def __init__(self, max_workers: int = 10) -> None:

@@ -31,8 +31,6 @@ class TwistedExecutor(BaseExecutor):
     Plugin alias: ``twisted``
     """
 
-    records_run_starts = True
-
     def start(self, scheduler: BaseScheduler, alias: str) -> None:
         super().start(scheduler, alias)
         self._reactor = scheduler._reactor

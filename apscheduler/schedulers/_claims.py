@@ -1,91 +1,176 @@
 """
-Running a job claimed from a store that several scheduler processes share.
+Runs of jobs claimed from a store that several scheduler processes share.
 
-A claimed job is leased to this scheduler for a short time. Each of its run times is recorded
-in the store (the job's next run time moves past it) at the moment the run starts, in the
-thread that runs it, and only if the lease is still ours. So a run time is started by exactly
-one process: if this process dies before a run starts, the lease expires and another process
-runs it (or reports it missed); once a run has started, the store no longer offers it.
+A scheduler records in the store the runs it submits, as *runs in progress* leased to it, and
+keeps renewing that lease until each run ends. This is how ``max_instances`` holds across
+processes (the store counts a job's runs in progress), and how a run is never silently lost:
+if the process dies after submitting a run, its lease expires and another scheduler reports
+the run as missed, since nobody can tell whether it ran to the end. A run that was claimed but
+not yet submitted is simply claimed again by another scheduler once the job's lease expires.
+
+:class:`RunKeeper` does the renewing and the forgetting for one scheduler, in a thread of its
+own, so that job threads never wait for the store: a run that ends is queued, and the queue is
+flushed in one round trip per store.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from apscheduler.job import Job
     from apscheduler.jobstores.base import BaseJobStore
 
-_logger = logging.getLogger("apscheduler.scheduler")
+#: seconds a run in progress stays leased, for stores that do not say
+DEFAULT_LEASE_TIME = 5.0
 
 
 class ClaimedRunTimes(list):
     """
-    The run times of a claimed job, as handed to an executor, with the gate each run must pass.
+    The run times of one submission of a claimed job, as handed to an executor.
 
-    It is a plain list to every executor (the 3.x ``run_job`` contract); :func:`run_job` asks
-    :meth:`start` before each run. Pickled (for a process pool), it becomes a plain list: the
-    scheduler records such runs at submission instead.
+    It is a plain list to every executor (the 3.x ``run_job`` contract). The executor base
+    class calls :meth:`finish` when it releases the job instance, which lets the scheduler
+    forget the runs in the store. Pickled (for a process pool), it becomes a plain list.
     """
 
     def __init__(
-        self,
-        run_times: Sequence[datetime],
-        job: Job,
-        store: BaseJobStore,
-        owner: str,
-        final_next_run_time: datetime | None,
+        self, run_times: Sequence[datetime], keeper: RunKeeper, store: BaseJobStore, run_id: str
     ) -> None:
         super().__init__(run_times)
-        self._job = job
+        self.run_id = run_id
+        self._keeper = keeper
         self._store = store
-        self._owner = owner
-        self._final_next_run_time = final_next_run_time
+        self._finished = False
+        #: set by :func:`~apscheduler.executors.base.run_job` once the runs have ended, so that
+        #: the executor finishes this submission, not another of the same job
+        self.ended = False
 
     def __reduce__(self) -> tuple:
         return list, (list(self),)
 
-    def next_run_time_after(self, index: int) -> datetime | None:
-        """The job's next run time once the run at ``index`` has started."""
-        if index + 1 < len(self):
-            return self[index + 1]
+    def finish(self) -> None:
+        """Forget the runs in the store (once; later calls do nothing)."""
+        if not self._finished:
+            self._finished = True
+            self._keeper.finish(self._store, self.run_id)
 
-        return self._final_next_run_time
 
-    def start(self, index: int) -> bool:
+class RunKeeper:
+    """
+    Keeps one scheduler's runs in progress alive in the shared stores, and forgets ended ones.
+
+    The thread starts with the first run it keeps; a scheduler that never submits claimed
+    runs has none.
+
+    :param owner: the scheduler instance the runs are leased to
+    """
+
+    def __init__(self, owner: str, logger: logging.Logger) -> None:
+        self.owner = owner
+        self._logger = logger
+        self._condition = threading.Condition()
+        self._in_progress: defaultdict[BaseJobStore, set[str]] = defaultdict(set)
+        self._ended: defaultdict[BaseJobStore, list[str]] = defaultdict(list)
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._abandoned_checks: dict[BaseJobStore, float] = {}
+
+    def abandoned_runs_check_due(self, store: BaseJobStore, now: float) -> bool:
         """
-        Record in the store that the run at ``index`` starts now; tell whether it may start.
+        Tell whether it is time to look for runs that died with their scheduler in ``store``.
 
-        ``False`` means the lease was lost (another process owns these runs now) or the store
-        could not be reached; either way the run is not ours to start, and it is not lost: the
-        store still offers it.
+        Such runs appear only when a lease expires, so looking once per lease time is enough.
+
+        :param now: the time of the scheduler's pass, as a timestamp
         """
-        is_last = index + 1 == len(self)
-        try:
-            return self._store.advance_claimed_job(
-                self._job, self._owner, self.next_run_time_after(index), release=is_last
-            )
-        except Exception:
-            _logger.exception(
-                'Could not record the start of job "%s" in its store; leaving the run to the '
-                "next scheduler that claims it",
-                self._job,
-            )
+        if self._abandoned_checks.get(store, 0.0) > now:
             return False
+        self._abandoned_checks[store] = now + getattr(store, "lease_time", DEFAULT_LEASE_TIME)
+        return True
 
-    def skip_all(self) -> None:
-        """Record that none of these runs happens (not submitted): move past them, release."""
+    def track(self, store: BaseJobStore, run_id: str) -> None:
+        """Keep the runs ``run_id`` (just recorded in ``store``) alive until they end."""
+        with self._condition:
+            self._in_progress[store].add(run_id)
+            if self._thread is None and not self._stopping:
+                self._thread = threading.Thread(
+                    target=self._run, name="APScheduler run keeper", daemon=True
+                )
+                self._thread.start()
+
+    def finish(self, store: BaseJobStore, run_id: str) -> None:
+        """The runs ``run_id`` ended: forget them in the store soon."""
+        with self._condition:
+            self._in_progress[store].discard(run_id)
+            self._ended[store].append(run_id)
+            self._condition.notify()
+
+    def flush(self, store: BaseJobStore) -> None:
+        """Forget the ended runs of ``store`` now (so that its counts are exact)."""
+        with self._condition:
+            run_ids, self._ended[store] = self._ended[store], []
+        self._forget(store, run_ids)
+
+    def stop(self) -> None:
+        """Forget every ended run, and stop renewing (the scheduler is shutting down)."""
+        with self._condition:
+            self._stopping = True
+            self._condition.notify()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        for store in list(self._ended):
+            self.flush(store)
+
+    def _forget(self, store: BaseJobStore, run_ids: list[str]) -> None:
+        if not run_ids:
+            return
         try:
-            self._store.advance_claimed_job(
-                self._job, self._owner, self._final_next_run_time, release=True
+            store.finish_runs(self.owner, run_ids)
+        except Exception as exc:
+            # their lease runs out on its own; other schedulers then report them missed
+            self._logger.warning(
+                "Could not record the end of %d job runs in %r: %s", len(run_ids), store, exc
             )
-        except Exception:
-            _logger.exception('Could not move job "%s" past its skipped run times', self._job)
 
+    def _renew_interval(self) -> float:
+        lease_times = [
+            getattr(store, "lease_time", DEFAULT_LEASE_TIME) for store in self._in_progress
+        ]
+        return min(lease_times, default=DEFAULT_LEASE_TIME) / 3
 
-def start_gate(run_times: Sequence[datetime]) -> ClaimedRunTimes | None:
-    """Return the claim behind ``run_times``, if the job was claimed from a shared store."""
-    return run_times if isinstance(run_times, ClaimedRunTimes) else None
+    def _run(self) -> None:
+        # real time, not the scheduler's clock: leases run out on the store's clock
+        renew_due = time.monotonic() + self._renew_interval()
+        while True:
+            with self._condition:
+                while not self._stopping and not any(self._ended.values()):
+                    remaining = renew_due - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._condition.wait(remaining)
+                if self._stopping:
+                    return
+                ended = [(store, run_ids) for store, run_ids in self._ended.items() if run_ids]
+                for store, _ in ended:
+                    self._ended[store] = []
+                renewing = [store for store, run_ids in self._in_progress.items() if run_ids]
+
+            for store, run_ids in ended:
+                self._forget(store, run_ids)
+            if time.monotonic() >= renew_due:
+                for store in renewing:
+                    self._renew(store)
+                renew_due = time.monotonic() + self._renew_interval()
+
+    def _renew(self, store: BaseJobStore) -> None:
+        try:
+            store.renew_runs(self.owner)
+        except Exception as exc:
+            self._logger.warning("Could not renew the runs in progress in %r: %s", store, exc)

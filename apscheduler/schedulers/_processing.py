@@ -5,14 +5,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from threading import TIMEOUT_MAX
 from typing import TYPE_CHECKING
+from uuid import uuid4
 
 from apscheduler.events import (
     EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
     EVENT_JOB_SUBMITTED,
+    JobExecutionEvent,
     JobSubmissionEvent,
     SchedulerEvent,
 )
 from apscheduler.executors.base import MaxInstancesReachedError
+from apscheduler.jobstores.base import RunStart, RunStartOutcome
 from apscheduler.schedulers._claims import ClaimedRunTimes
 
 if TYPE_CHECKING:
@@ -76,6 +80,7 @@ class ProcessingPass:
         claimed = jobstore.shared
         try:
             if claimed:
+                self._report_abandoned_runs(jobstore_alias, jobstore)
                 due_jobs = jobstore.acquire_due_jobs(self.now, self.scheduler._instance_id)
             else:
                 due_jobs = jobstore.get_due_jobs(self.now)
@@ -86,14 +91,15 @@ class ProcessingPass:
             self.retry_store_later()
             return None
 
-        # Every due job is submitted before any is rescheduled: with many jobs due at once, the
-        # store writes would otherwise delay the later jobs' start.
-        reschedules = [
-            self.process_job(job, jobstore_alias, jobstore, claimed) for job in due_jobs
-        ]
-        for reschedule in reschedules:
-            if reschedule is not None:
-                self._reschedule(jobstore_alias, jobstore, *reschedule)
+        if claimed:
+            self._start_claimed(jobstore_alias, jobstore, due_jobs)
+        else:
+            # Every due job is submitted before any is rescheduled: with many jobs due at once,
+            # the store writes would otherwise delay the later jobs' start.
+            reschedules = [self.process_job(job, jobstore_alias, jobstore) for job in due_jobs]
+            for reschedule in reschedules:
+                if reschedule is not None:
+                    self._reschedule(jobstore_alias, jobstore, *reschedule)
 
         try:
             store_next_run_time = jobstore.get_next_run_time()
@@ -114,14 +120,14 @@ class ProcessingPass:
             poll_at = self.now + timedelta(seconds=poll_interval)
             self.next_wakeup_time = earliest(self.next_wakeup_time, poll_at)
 
-    def process_job(
-        self, job: Job, jobstore_alias: str, jobstore: BaseJobStore, claimed: bool
-    ) -> tuple[Job, datetime | None] | None:
+    def _due_runs(
+        self, job: Job, jobstore_alias: str, jobstore: BaseJobStore
+    ) -> tuple[BaseExecutor, list[datetime], datetime | None] | None:
         """
-        Submit the due runs of ``job``.
+        Find the executor, the due run times and the next run time of ``job``.
 
-        :return: the job and its next run time, for the caller to store once every due job has
-            been submitted (``None`` when there is nothing left to store)
+        :return: ``None`` if the job cannot run (no such executor: it is removed; a trigger
+            that raises: the job is paused)
         """
         scheduler = self.scheduler
         try:
@@ -141,18 +147,25 @@ class ProcessingPass:
                 job.trigger.get_next_fire_time(run_times[-1], self.now) if run_times else None
             )
         except Exception:
-            self._pause_broken_job(job, jobstore, claimed)
+            self._pause_broken_job(job, jobstore)
             return None
 
-        if not run_times:
-            if claimed:
-                jobstore.release_claimed_job(job.id, scheduler._instance_id)
+        return executor, run_times, job_next_run
+
+    def process_job(
+        self, job: Job, jobstore_alias: str, jobstore: BaseJobStore
+    ) -> tuple[Job, datetime | None] | None:
+        """
+        Submit the due runs of ``job``.
+
+        :return: the job and its next run time, for the caller to store once every due job has
+            been submitted (``None`` when there is nothing left to store)
+        """
+        due = self._due_runs(job, jobstore_alias, jobstore)
+        if due is None or not due[1]:
             return None
 
-        if claimed:
-            self._submit_claimed(job, jobstore_alias, jobstore, executor, run_times, job_next_run)
-            return None
-
+        executor, run_times, job_next_run = due
         self._submit(job, jobstore_alias, executor, run_times)
         return job, job_next_run
 
@@ -171,40 +184,72 @@ class ProcessingPass:
             )
             self.retry_store_later()
 
-    def _submit_claimed(
-        self,
-        job: Job,
-        jobstore_alias: str,
-        jobstore: BaseJobStore,
-        executor: BaseExecutor,
-        run_times: list[datetime],
-        job_next_run: datetime | None,
-    ) -> None:
+    def _start_claimed(self, jobstore_alias: str, jobstore: BaseJobStore, jobs: list[Job]) -> None:
         """
-        Submit the runs of a job claimed from a shared store.
+        Record the due runs of the jobs claimed from a shared store as started, then submit them.
 
-        Executors that run jobs in this process record each run's start in the store as it
-        starts (so a run that never started is not lost if this process dies); for the others,
-        the runs are recorded as started when they are submitted.
+        One batch for all the claimed jobs, so that a burst of due jobs costs a few round trips
+        to the store, not one per job.
         """
-        owner = self.scheduler._instance_id
-        claim = ClaimedRunTimes(run_times, job, jobstore, owner, job_next_run)
-        if executor.records_run_starts:
-            if not self._submit(job, jobstore_alias, executor, claim):
-                claim.skip_all()
+        keeper = self.scheduler._run_keeper
+        owner = keeper.owner
+        starts: list[RunStart] = []
+        executors: list[BaseExecutor] = []
+        for job in jobs:
+            due = self._due_runs(job, jobstore_alias, jobstore)
+            if due is None:
+                continue
+            executor, run_times, job_next_run = due
+            if not run_times:
+                jobstore.release_claimed_job(job.id, owner)
+                continue
+            starts.append(RunStart(job, run_times, job_next_run, uuid4().hex))
+            executors.append(executor)
+        if not starts:
             return None
 
+        # runs that ended since the last look must not count against max_instances
+        keeper.flush(jobstore)
         try:
-            still_ours = jobstore.advance_claimed_job(job, owner, job_next_run, release=True)
+            outcomes = jobstore.start_claimed_runs(owner, starts)
         except Exception as exc:
+            # the claims run out on their own; this or another scheduler then takes them again
             self.logger.warning(
-                'Error updating job "%s" in job store %r: %s', job, jobstore_alias, exc
+                "Error recording job starts in job store %r: %s", jobstore_alias, exc
             )
             self.retry_store_later()
             return None
 
-        if still_ours:
-            self._submit(job, jobstore_alias, executor, list(run_times))
+        for start, executor, outcome in zip(starts, executors, outcomes, strict=True):
+            if outcome is RunStartOutcome.STARTED:
+                keeper.track(jobstore, start.run_id)
+                claim = ClaimedRunTimes(start.run_times, keeper, jobstore, start.run_id)
+                if not self._submit(start.job, jobstore_alias, executor, claim):
+                    claim.finish()
+            elif outcome is RunStartOutcome.MAX_INSTANCES:
+                self._report_max_instances(start.job, jobstore_alias, start.run_times)
+            else:
+                self.logger.debug(
+                    'Job "%s" was taken over by another scheduler before it started', start.job
+                )
+
+    def _report_abandoned_runs(self, jobstore_alias: str, jobstore: BaseJobStore) -> None:
+        """Report the runs that a scheduler which has died left in progress in ``jobstore``."""
+        if not self.scheduler._run_keeper.abandoned_runs_check_due(jobstore, self.now.timestamp()):
+            return None
+
+        for run in jobstore.take_abandoned_runs():
+            for run_time in run.run_times:
+                self.logger.warning(
+                    'Run of job "%s" (scheduled at %s) was interrupted: the scheduler %s that '
+                    "started it stopped or lost its job store; reporting it as missed",
+                    run.job_id,
+                    run_time,
+                    run.owner,
+                )
+                self.events.append(
+                    JobExecutionEvent(EVENT_JOB_MISSED, run.job_id, jobstore_alias, run_time)
+                )
 
     def _submit(
         self, job: Job, jobstore_alias: str, executor: BaseExecutor, run_times: list[datetime]
@@ -213,16 +258,7 @@ class ProcessingPass:
         try:
             executor.submit_job(job, run_times)
         except MaxInstancesReachedError:
-            self.logger.warning(
-                'Execution of job "%s" skipped: maximum number of running instances reached (%d)',
-                job,
-                job.max_instances,
-            )
-            self.events.append(
-                JobSubmissionEvent(
-                    EVENT_JOB_MAX_INSTANCES, job.id, jobstore_alias, list(run_times)
-                )
-            )
+            self._report_max_instances(job, jobstore_alias, run_times)
             return False
         except Exception:
             self.logger.exception('Error submitting job "%s" to executor "%s"', job, job.executor)
@@ -233,7 +269,19 @@ class ProcessingPass:
         )
         return True
 
-    def _pause_broken_job(self, job: Job, jobstore: BaseJobStore, claimed: bool) -> None:
+    def _report_max_instances(
+        self, job: Job, jobstore_alias: str, run_times: list[datetime]
+    ) -> None:
+        self.logger.warning(
+            'Execution of job "%s" skipped: maximum number of running instances reached (%d)',
+            job,
+            job.max_instances,
+        )
+        self.events.append(
+            JobSubmissionEvent(EVENT_JOB_MAX_INSTANCES, job.id, jobstore_alias, list(run_times))
+        )
+
+    def _pause_broken_job(self, job: Job, jobstore: BaseJobStore) -> None:
         """A trigger that raises would make the job due forever; pause it instead of losing it."""
         self.logger.exception(
             'The trigger of job "%s" raised an error -- pausing the job; fix the trigger and '
@@ -243,7 +291,7 @@ class ProcessingPass:
         try:
             job._modify(next_run_time=None)
             jobstore.update_job(job)
-            if claimed:
+            if jobstore.shared:
                 jobstore.release_claimed_job(job.id, self.scheduler._instance_id)
         except Exception:
             self.logger.exception('Could not pause job "%s"', job)

@@ -21,6 +21,7 @@ from apscheduler.events import (
 from apscheduler.executors.base import BaseExecutor
 from apscheduler.jobstores.base import BaseJobStore
 from apscheduler.schedulers import SchedulerAlreadyRunningError, SchedulerNotRunningError
+from apscheduler.schedulers._claims import RunKeeper
 from apscheduler.schedulers._components import ComponentsAPI
 from apscheduler.schedulers._config import (
     build_plugin_instance,
@@ -86,6 +87,7 @@ class BaseScheduler(ComponentsAPI, JobsAPI, ListingAPI, metaclass=ABCMeta):
         self._wakeup_deadline: Any = None
         # names this scheduler in the leases it takes on jobs of shared stores
         self._instance_id = _new_instance_id()
+        self._run_keeper = RunKeeper(self._instance_id, getLogger("apscheduler.scheduler"))
         self.state = STATE_STOPPED
         self.configure(gconfig or {}, **options)
 
@@ -154,6 +156,7 @@ class BaseScheduler(ComponentsAPI, JobsAPI, ListingAPI, metaclass=ABCMeta):
 
         self._check_uwsgi()
         self._instance_id = _new_instance_id()
+        self._run_keeper = RunKeeper(self._instance_id, self._logger)
 
         with self._executors_lock:
             if "default" not in self._executors:
@@ -198,6 +201,8 @@ class BaseScheduler(ComponentsAPI, JobsAPI, ListingAPI, metaclass=ABCMeta):
         with self._executors_lock, self._jobstores_lock:
             for executor in self._executors.values():
                 executor.shutdown(wait)
+            # the runs that ended are forgotten in the shared stores before those close
+            self._run_keeper.stop()
             for jobstore in self._jobstores.values():
                 jobstore.shutdown()
 

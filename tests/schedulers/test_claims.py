@@ -8,15 +8,17 @@ are checked against real servers and real processes in ``tests/jobstores``.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from datetime import datetime, timedelta, timezone as dt_timezone
 
 import pytest
 
-from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
+from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 from apscheduler.executors.pool import ProcessPoolExecutor
+from apscheduler.jobstores.base import AbandonedRun, RunStart, RunStartOutcome
 from apscheduler.jobstores.memory import MemoryJobStore
-from apscheduler.schedulers._claims import ClaimedRunTimes
 from tests.schedulers import targets
 
 UTC = dt_timezone.utc
@@ -28,11 +30,14 @@ class LeasingMemoryStore(MemoryJobStore):
 
     shared = True
     poll_interval = 1.0
+    lease_time = LEASE.total_seconds()
 
     def __init__(self, clock):
         super().__init__()
         self._clock = clock
         self._leases: dict[str, tuple[str, datetime]] = {}
+        #: run id -> (job id, owner, run times, lease expiry)
+        self.runs: dict[str, tuple[str, str, list[datetime], datetime]] = {}
         self._guard = threading.Lock()
 
     def start(self, scheduler, alias):
@@ -42,34 +47,62 @@ class LeasingMemoryStore(MemoryJobStore):
     def shutdown(self):
         pass
 
+    def _now(self):
+        return self._clock.now(UTC)
+
     def _leased(self, job_id):
         # a live lease blocks every claimer, its holder too: the holder's runs are on their way
         lease = self._leases.get(job_id)
-        return lease is not None and lease[1] > self._clock.now(UTC)
+        return lease is not None and lease[1] > self._now()
 
     def acquire_due_jobs(self, now, owner):
         with self._guard:
             claimed = []
             for job in self.get_due_jobs(now):
                 if not self._leased(job.id):
-                    self._leases[job.id] = (owner, self._clock.now(UTC) + LEASE)
+                    self._leases[job.id] = (owner, self._now() + LEASE)
                     claimed.append(job)
             return claimed
 
-    def advance_claimed_job(self, job, owner, next_run_time, release):
+    def start_claimed_runs(self, owner, starts):
         with self._guard:
-            lease = self._leases.get(job.id)
-            if lease is None or lease[0] != owner or job.id not in self._jobs:
-                return False
-            if next_run_time is None:
-                self.remove_job(job.id)
-                self._leases.pop(job.id, None)
-                return True
-            job._modify(next_run_time=next_run_time)
+            return [self._start(owner, start) for start in starts]
+
+    def _start(self, owner, start):
+        job = start.job
+        if start.run_id in self.runs:
+            return RunStartOutcome.STARTED
+        if self._leases.get(job.id, (None,))[0] != owner or job.id not in self._jobs:
+            return RunStartOutcome.LOST
+        del self._leases[job.id]
+        if start.next_run_time is None:
+            self.remove_job(job.id)
+        else:
+            job._modify(next_run_time=start.next_run_time)
             self.update_job(job)
-            if release:
-                self._leases.pop(job.id, None)
-            return True
+        in_progress = [run for run in self.runs.values() if run[0] == job.id]
+        if sum(run[3] >= self._now() for run in in_progress) >= job.max_instances:
+            return RunStartOutcome.MAX_INSTANCES
+        self.runs[start.run_id] = (job.id, owner, list(start.run_times), self._now() + LEASE)
+        return RunStartOutcome.STARTED
+
+    def finish_runs(self, owner, run_ids):
+        with self._guard:
+            for run_id in run_ids:
+                if self.runs.get(run_id, (None, None))[1] == owner:
+                    del self.runs[run_id]
+
+    def renew_runs(self, owner):
+        with self._guard:
+            for run_id, (job_id, run_owner, run_times, _) in list(self.runs.items()):
+                if run_owner == owner:
+                    self.runs[run_id] = (job_id, owner, run_times, self._now() + LEASE)
+
+    def take_abandoned_runs(self):
+        with self._guard:
+            expired = [run_id for run_id, run in self.runs.items() if run[3] < self._now()]
+            taken = [self.runs.pop(run_id) for run_id in expired]
+            return [AbandonedRun(job_id, times, owner) for job_id, owner, times, _ in taken]
 
     def release_claimed_job(self, job_id, owner):
         with self._guard:
@@ -90,6 +123,19 @@ def pair(make_scheduler, shared_store):
     first.start()
     second.start()
     return first, second
+
+
+def missed(events):
+    return [(e.job_id, e.scheduled_run_time) for e in events if e.code == EVENT_JOB_MISSED]
+
+
+def wait_for(condition, timeout):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def executed(events):
@@ -137,15 +183,14 @@ def test_runs_too_late_after_failover_are_reported_missed(pair, shared_store, ev
     fake_clock.advance(seconds=6)
     second._process_jobs()
 
-    missed = [(e.job_id, e.scheduled_run_time) for e in events if e.code == EVENT_JOB_MISSED]
-    assert missed == [("tick", datetime(2026, 3, 1, 12, 1, tzinfo=UTC))]
+    assert missed(events) == [("tick", datetime(2026, 3, 1, 12, 1, tzinfo=UTC))]
     assert executed(events) == []
 
 
-def test_a_run_whose_lease_was_lost_before_it_started_is_not_started(
+def test_runs_whose_lease_was_lost_before_they_started_are_not_submitted(
     pair, shared_store, events, fake_clock
 ):
-    """The executor was slow: another scheduler took over, so the late start stays out."""
+    """The first scheduler stalled after claiming: the second took over and ran the job."""
     first, second = pair
     first.add_job(targets.record, "interval", seconds=10, id="tick", misfire_grace_time=30)
     fake_clock.advance(seconds=10)
@@ -153,8 +198,8 @@ def test_a_run_whose_lease_was_lost_before_it_started_is_not_started(
     fake_clock.advance(seconds=6)
     second._process_jobs()  # takes over the expired lease and runs 12:00:10
 
-    stale = ClaimedRunTimes([job.next_run_time], job, shared_store, first._instance_id, None)
-    assert stale.start(0) is False
+    late = RunStart(job, [job.next_run_time], None, "late")
+    assert shared_store.start_claimed_runs(first._instance_id, [late]) == [RunStartOutcome.LOST]
     assert len(executed(events)) == 1
 
 
@@ -168,15 +213,16 @@ def test_a_finished_one_shot_job_is_removed_when_its_run_starts(pair, shared_sto
     assert shared_store.get_all_jobs() == []
 
 
-def test_process_pool_runs_are_recorded_at_submission(make_scheduler, shared_store, fake_clock):
-    """A process pool cannot call back into the store, so the scheduler records the runs."""
+def test_a_run_is_in_progress_in_the_store_until_the_executor_is_done_with_it(
+    make_scheduler, shared_store, fake_clock
+):
+    """A process pool cannot call back into the store; its runs end when its future does."""
 
-    class RecordingPool(ProcessPoolExecutor):
+    class HoldingPool(ProcessPoolExecutor):
         def _do_submit_job(self, job, run_times):
-            self.submitted = (job.id, list(run_times), type(run_times))
-            self._release_instance(job.id)
+            self.submitted = (job.id, list(run_times))
 
-    pool = RecordingPool(max_workers=1)
+    pool = HoldingPool(max_workers=1)
     scheduler = make_scheduler(executors={"default": pool}, jobstores={"default": shared_store})
     scheduler.start()
     scheduler.add_job(targets.record, "interval", seconds=10, id="tick")
@@ -184,11 +230,80 @@ def test_process_pool_runs_are_recorded_at_submission(make_scheduler, shared_sto
 
     scheduler._process_jobs()
 
-    assert pool.submitted[0] == "tick" and pool.submitted[2] is list
+    assert pool.submitted == ("tick", [datetime(2026, 3, 1, 12, 0, 10, tzinfo=UTC)])
     assert shared_store.lookup_job("tick").next_run_time == datetime(
         2026, 3, 1, 12, 0, 20, tzinfo=UTC
     )
+    assert [run[0] for run in shared_store.runs.values()] == ["tick"]
     assert shared_store._leases == {}
+
+    pool._release_instance("tick")
+    scheduler._run_keeper.flush(shared_store)
+    assert shared_store.runs == {}
+
+
+def test_max_instances_holds_across_schedulers(pair, shared_store, events, fake_clock):
+    first, second = pair
+    first.add_job(targets.record, "interval", seconds=10, id="tick", max_instances=1)
+    fake_clock.advance(seconds=10)
+    [job] = shared_store.acquire_due_jobs(fake_clock.now(UTC), "elsewhere")
+    # another process runs 12:00:10 and has not finished it
+    shared_store.start_claimed_runs(
+        "elsewhere", [RunStart(job, [job.next_run_time], job.next_run_time + LEASE * 2, "r1")]
+    )
+    fake_clock.advance(seconds=10)
+    shared_store.renew_runs("elsewhere")  # as the live process's keeper does
+
+    second._process_jobs()
+
+    skipped = [
+        (e.job_id, e.scheduled_run_times) for e in events if e.code == EVENT_JOB_MAX_INSTANCES
+    ]
+    assert skipped == [("tick", [datetime(2026, 3, 1, 12, 0, 20, tzinfo=UTC)])]
+    assert executed(events) == []
+
+    shared_store.finish_runs("elsewhere", ["r1"])
+    fake_clock.advance(seconds=10)
+    second._process_jobs()
+    assert executed(events) == [("tick", datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC))]
+
+
+def test_runs_left_in_progress_by_a_dead_scheduler_are_reported_missed(
+    pair, shared_store, events, fake_clock
+):
+    """Nobody can tell whether they ran to the end, so they are not silently taken as done."""
+    first, second = pair
+    first.add_job(targets.record, "interval", seconds=10, id="tick", misfire_grace_time=30)
+    fake_clock.advance(seconds=10)
+    [job] = shared_store.acquire_due_jobs(fake_clock.now(UTC), "dead")
+    shared_store.start_claimed_runs(
+        "dead", [RunStart(job, [job.next_run_time], job.next_run_time + LEASE * 2, "r1")]
+    )
+    second._process_jobs()
+    assert missed(events) == []
+
+    fake_clock.advance(seconds=6)  # past the run's lease
+    second._process_jobs()
+
+    assert missed(events) == [("tick", datetime(2026, 3, 1, 12, 0, 10, tzinfo=UTC))]
+    assert executed(events) == []
+
+
+def test_a_live_scheduler_keeps_its_runs_in_progress_renewed(
+    make_scheduler, shared_store, fake_clock
+):
+    from apscheduler.schedulers._claims import RunKeeper
+
+    shared_store.lease_time = 0.3  # the keeper renews every third of it
+    keeper = RunKeeper("alive", logging.getLogger(__name__))
+    shared_store.runs["r1"] = ("tick", "alive", [], fake_clock.now(UTC))
+    keeper.track(shared_store, "r1")
+    fake_clock.advance(seconds=1)
+
+    renewed = wait_for(lambda: shared_store.runs["r1"][3] > fake_clock.now(UTC), timeout=5)
+    keeper.stop()
+
+    assert renewed
 
 
 def test_a_shared_store_makes_the_scheduler_poll(pair, fake_clock):
