@@ -7,10 +7,9 @@ any moment leaves whole lines only. Line format::
 
     <kind> <job id> <scheduled run time, UTC timestamp> <pid> <wall clock time of the record>
 
-Kinds: ``attempt`` (the scheduler asks the store to record the start of that run: written
-right before :meth:`~apscheduler.jobstores.base.BaseJobStore.advance_claimed_job`), ``start``
-(the store accepted it: written right after), ``run`` (the job function ran), ``missed`` (``EVENT_JOB_MISSED``), ``skipped`` (``EVENT_JOB_MAX_INSTANCES``),
-and ``ready`` (the scheduler has started; job id and run time are ``-``).
+Kinds: ``run`` (the job function ran), ``missed`` (``EVENT_JOB_MISSED``), ``skipped``
+(``EVENT_JOB_MAX_INSTANCES``), and ``ready`` (the scheduler has started; job id and run time
+are ``-``).
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import threading
 import time
 
 _record_fd: int | None = None
-# the run time whose start the store accepted last in this thread: the run about to happen
+# the run time the executor is about to run in this thread
 _current = threading.local()
 
 
@@ -35,10 +34,9 @@ def record(kind: str, job_id: str = "-", run_time: float | None = None) -> None:
     os.write(_record_fd, f"{kind} {job_id} {run} {os.getpid()} {time.time()!r}\n".encode())
 
 
-def run_starts(job_id: str, run_time: float) -> None:
-    """Called in the executor thread when the store has accepted the start of a run."""
+def running(run_time: float) -> None:
+    """Called in the executor thread right before the job function runs for ``run_time``."""
     _current.run_time = run_time
-    record("start", job_id, run_time)
 
 
 def tick(job_id: str) -> None:

@@ -44,28 +44,18 @@ class OffsetClock:
         return time.monotonic()
 
 
-def record_starts(store) -> None:
+class RunTimeTap(logging.Filter):
     """
-    Make ``store`` record each run whose start it accepts, in the thread that runs it.
+    Tells each job which of its run times it is running, in the thread that runs it.
 
-    The run time is the one before the new next run time: the jobs are interval jobs, whose
-    fire times are one interval apart.
+    The executor logs "Running job ... (scheduled at <run time>)" in that thread right before
+    it calls the job function, so this filter on its logger sees the run time first.
     """
-    advance = store.advance_claimed_job
 
-    def advance_and_record(job, owner, next_run_time, release):
-        if next_run_time is None:
-            return advance(job, owner, next_run_time, release)
-
-        run_time = datetime_to_utc_timestamp(next_run_time - job.trigger.interval)
-        # a SIGKILL may come between the store's answer and the record that follows it
-        jobs.record("attempt", job.id, run_time)
-        accepted = advance(job, owner, next_run_time, release)
-        if accepted:
-            jobs.run_starts(job.id, run_time)
-        return accepted
-
-    store.advance_claimed_job = advance_and_record
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg.startswith("Running job") and len(record.args) == 2:
+            jobs.running(datetime_to_utc_timestamp(record.args[1]))
+        return record.levelno >= logging.WARNING
 
 
 def die_on_claim(store) -> None:
@@ -102,7 +92,6 @@ def main(argv: list[str] | None = None) -> None:
     jobs.open_record(args.record)
     spec = json.loads(args.store)
     store = ref_to_obj(spec["ref"])(**spec["options"])
-    record_starts(store)
     if args.die_on_claim:
         die_on_claim(store)
     scheduler = BackgroundScheduler(
@@ -112,6 +101,9 @@ def main(argv: list[str] | None = None) -> None:
         clock=OffsetClock(args.clock_offset) if args.clock_offset else None,
     )
     scheduler.add_listener(on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+    executor_logger = logging.getLogger("apscheduler.executors.default")
+    executor_logger.setLevel(logging.INFO)
+    executor_logger.addFilter(RunTimeTap())
 
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
