@@ -93,8 +93,41 @@ def sqlite() -> Iterator[StoreSpec | None]:
 
 @contextlib.contextmanager
 def redis() -> Iterator[StoreSpec | None]:
-    """To be filled in: a Redis store spec (and its cleanup), or ``None``."""
-    yield None
+    """Keys on ``REDIS_URL``, or on a throwaway server if ``redis-server`` is installed."""
+    from urllib.parse import urlsplit
+
+    server = None
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        executable = shutil.which("redis-server")
+        if executable is None:
+            yield None
+            return
+        from tests.servers import RedisServer
+
+        server = RedisServer(executable)
+        server.start()
+        url = server.url
+    parts = urlsplit(url)
+    prefix = f"bench_{uuid4().hex[:8]}"
+    spec = StoreSpec(
+        "apscheduler.jobstores.redis:RedisJobStore",
+        {
+            "host": parts.hostname,
+            "port": parts.port or 6379,
+            "jobs_key": f"{prefix}.jobs",
+            "run_times_key": f"{prefix}.run_times",
+        },
+    )
+    try:
+        yield spec
+    finally:
+        store = spec.make()
+        store.start(None, "cleanup")
+        store.remove_all_jobs()
+        store.shutdown()
+        if server is not None:
+            server.close()
 
 
 STORES: dict[str, Callable[[], contextlib.AbstractContextManager[StoreSpec | None]]] = {
