@@ -53,8 +53,10 @@ class SharedJobStore(PersistentJobStore):
     """
     Base class of the persistent stores that several scheduler processes may use at once.
 
-    Subclasses implement :meth:`acquire_due_jobs`, :meth:`advance_claimed_job` and
-    :meth:`release_claimed_job` with one atomic operation each on their storage, and may start
+    Subclasses implement the claim methods of :class:`~apscheduler.jobstores.base.BaseJobStore`
+    (:meth:`acquire_due_jobs`, :meth:`start_claimed_runs`, :meth:`release_claimed_job`,
+    :meth:`renew_runs`, :meth:`finish_runs`, :meth:`take_abandoned_runs`) with as few atomic
+    operations on their storage as each allows, and may start
     a :class:`ChangeListener` so that other processes' changes wake the scheduler at once.
 
     :param lease_time: seconds a claimed job stays leased to the scheduler that claimed it; if
@@ -162,7 +164,7 @@ class SharedJobStore(PersistentJobStore):
         """
         Rebuild claimed jobs, remember what each was when claimed, give back those that fail.
 
-        :param claim_token: turns a row's stored data into what :meth:`advance_claimed_job`
+        :param claim_token: turns a row's stored data into what :meth:`start_claimed_runs`
             later checks, so that a job changed by a user since the claim is not overwritten
         """
         jobs, unloaded = self._load_claimed(rows, now)
