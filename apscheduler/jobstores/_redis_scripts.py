@@ -1,11 +1,13 @@
 """
-The server-side (Lua) scripts of :class:`~apscheduler.jobstores.redis.RedisJobStore`.
+The server-side (Lua) scripts of :class:`~apscheduler.jobstores.redis.RedisJobStore` that keep
+its jobs and their leases (those of the runs in progress are in
+:mod:`apscheduler.jobstores._redis_runs`).
 
-Every script gets the same three keys: the hash of pickled jobs, the sorted set of run times
-(both as APScheduler 3 kept them) and the hash of leases (job id → ``"owner|expiry"``, the expiry
-in seconds by the Redis server's clock). A job without an entry in the lease hash is free, so
-keys written by APScheduler 3 need no conversion. Each script runs atomically on the server and
-costs one round trip.
+Every script here gets the same three keys: the hash of pickled jobs, the sorted set of run
+times (both as APScheduler 3 kept them) and the hash of leases (job id → ``"owner|expiry"``, the
+expiry in seconds by the Redis server's clock). A job without an entry in the lease hash is
+free, so keys written by APScheduler 3 need no conversion. Each script runs atomically on the
+server and costs one round trip.
 
 The scripts that give a job a run time publish a change message on the change channel (the
 writing store's token, a space, and the run time as a UTC timestamp), so the other schedulers
@@ -15,9 +17,9 @@ published: nobody has to wake up for them.
 
 from __future__ import annotations
 
-# Helpers every script starts with. Lua returns integers for numbers, so times leave the
-# scripts as text.
-_PRELUDE = """
+# The server's clock, for every script that reads it. Lua returns integers for numbers, so
+# times leave the scripts as text.
+CLOCK = """
 -- lets writes follow TIME on servers older than Redis 5 (a no-op later)
 if redis.replicate_commands then redis.replicate_commands() end
 
@@ -25,6 +27,12 @@ local function clock()
     local t = redis.call('TIME')
     return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
+"""
+
+# Helpers every script of jobs starts with.
+PRELUDE = (
+    CLOCK
+    + """
 
 -- the owner of a job's lease and its expiry (server time), or nil for a free job
 local function lease_of(id)
@@ -36,10 +44,11 @@ local function lease_of(id)
     return owner, tonumber(expiry)
 end
 """
+)
 
 #: ARGV: channel, token, job id, pickled job, score ('' for a paused job)
 ADD = (
-    _PRELUDE
+    PRELUDE
     + """
 if redis.call('HSETNX', KEYS[1], ARGV[3], ARGV[4]) == 0 then
     return 0
@@ -58,7 +67,7 @@ return 1
 
 #: ARGV: channel, token, job id, pickled job, score ('' for a paused job)
 UPDATE = (
-    _PRELUDE
+    PRELUDE
     + """
 if redis.call('HEXISTS', KEYS[1], ARGV[3]) == 0 then
     return 0
@@ -76,7 +85,7 @@ return 1
 
 #: ARGV: job id
 REMOVE = (
-    _PRELUDE
+    PRELUDE
     + """
 local removed = redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
@@ -91,7 +100,7 @@ return removed
 #: ARGV: now (UTC timestamp), owner, lease time, most jobs to claim, ids to skip...
 #: returns id, score, pickled job for each claimed job, in run time order
 ACQUIRE = (
-    _PRELUDE
+    PRELUDE
     + """
 local now = clock()
 local lease = ARGV[2] .. '|' .. string.format('%.6f', now + tonumber(ARGV[3]))
@@ -132,71 +141,9 @@ return claimed
 """
 )
 
-# Returns 1 when the run is recorded, 0 when the lease is lost, 2 when the job was changed by
-# someone else since it was claimed (the claim is stale: it is given up, and the job is offered
-# again as it is now).
-# A run recorded without release (more runs of the claim follow) renews the lease, so that a
-# long series of runs does not outlast it.
-#: ARGV: channel, token, job id, owner, pickled job ('' to remove the finished job),
-#:       score ('' for none), release ('1'/'0'), SHA-1 of the claimed pickle ('' not to
-#:       check), retry ('1' when an earlier attempt may have been applied), lease time
-ADVANCE = (
-    _PRELUDE
-    + """
-local id = ARGV[3]
-local state = redis.call('HGET', KEYS[1], id)
-local holder = lease_of(id)
-if ARGV[9] == '1' then
-    -- the reply to an attempt that was applied got lost: report success again
-    if ARGV[5] == '' and not state then
-        return 1
-    end
-    if state and state == ARGV[5] then
-        if holder == ARGV[4] and ARGV[7] == '1' then
-            redis.call('HDEL', KEYS[3], id)
-        end
-        return 1
-    end
-end
-if holder ~= ARGV[4] then
-    return 0
-end
-if not state then
-    redis.call('HDEL', KEYS[3], id)
-    return 0
-end
-if ARGV[8] ~= '' and redis.sha1hex(state) ~= ARGV[8] then
-    redis.call('HDEL', KEYS[3], id)
-    return 2
-end
-
-if ARGV[5] == '' then
-    redis.call('HDEL', KEYS[1], id)
-    redis.call('ZREM', KEYS[2], id)
-    redis.call('HDEL', KEYS[3], id)
-    return 1
-else
-    redis.call('HSET', KEYS[1], id, ARGV[5])
-    if ARGV[6] == '' then
-        redis.call('ZREM', KEYS[2], id)
-    else
-        redis.call('ZADD', KEYS[2], ARGV[6], id)
-    end
-    if ARGV[7] ~= '1' then
-        local expiry = string.format('%.6f', clock() + tonumber(ARGV[10]))
-        redis.call('HSET', KEYS[3], id, ARGV[4] .. '|' .. expiry)
-        return 1
-    end
-    redis.call('HDEL', KEYS[3], id)
-end
-redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. ARGV[6])
-return 1
-"""
-)
-
 #: ARGV: owner, job ids...
 RELEASE = (
-    _PRELUDE
+    PRELUDE
     + """
 local released = 0
 for i = 2, #ARGV do
@@ -216,7 +163,7 @@ return released
 #: ARGV: local now (UTC timestamp), ids to leave out...
 #: returns the time as text, or false when no job has a run time
 NEXT_RUN_TIME = (
-    _PRELUDE
+    PRELUDE
     + """
 local now = clock()
 local local_now = tonumber(ARGV[1])

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import math
 import pickle
+from collections.abc import Sequence
 from datetime import datetime
 from hashlib import sha1
 from typing import Any
+from uuid import uuid4
 
 from apscheduler.job import Job
-from apscheduler.jobstores import _redis_scripts as scripts
+from apscheduler.jobstores import _redis_runs as runs, _redis_scripts as scripts
 from apscheduler.jobstores._persistent import (
     DEFAULT_RECHECK_INTERVAL,
     DEFAULT_RETRY_TIMEOUT,
@@ -21,7 +24,13 @@ from apscheduler.jobstores._shared import (
     DEFAULT_POLL_INTERVAL,
     SharedJobStore,
 )
-from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
+from apscheduler.jobstores.base import (
+    AbandonedRun,
+    ConflictingIdError,
+    JobLookupError,
+    RunStart,
+    RunStartOutcome,
+)
 from apscheduler.util import datetime_to_utc_timestamp
 
 try:
@@ -62,10 +71,12 @@ class RedisJobStore(SharedJobStore):
 
     Several scheduler processes, on one machine or many, may share the keys: each due run time
     is started exactly once. A scheduler claims due jobs by taking a lease on them (owner and
-    expiry, by the Redis server's clock, in the hash ``<jobs_key>.leases``), and records each run
-    in the store as it starts, while it still holds the lease. If a process dies holding a
+    expiry, by the Redis server's clock, in the hash ``<jobs_key>.leases``), and records its
+    runs in progress in the keys ``<jobs_key>.runs*`` as it starts them, while it still holds
+    the lease, so that ``max_instances`` holds across processes. If a process dies holding a
     lease, the lease expires after ``lease_time`` seconds and another process runs the job (or
-    reports the run missed, past its ``misfire_grace_time``). Every change to the jobs is
+    reports the run missed, past its ``misfire_grace_time``); the runs it had in progress are
+    reported missed once their leases expire. Every change to the jobs is
     published on the channel ``<jobs_key>.changes``, which every store listens on, so a job
     added, changed or removed in one process is acted on by the others at once. Keys written by
     APScheduler 3 are used as they are; a process of APScheduler 3 itself must not use them at
@@ -126,15 +137,24 @@ class RedisJobStore(SharedJobStore):
         connect_args.setdefault("retry", Retry(NoBackoff(), 1))
         self.redis = Redis(db=int(db), **connect_args)
         self._keys = [jobs_key, run_times_key, self.leases_key]
+        # the runs in progress: new keys, which remove_all_jobs() leaves alone (runs still
+        # going count for max_instances)
+        self._run_keys = [f"{jobs_key}{suffix}" for suffix in runs.RUN_KEY_SUFFIXES]
         self._interrupt_subscription: Any = None
         # (owner, job id) → SHA-1 of the pickle a claim found: a run is recorded only if the
         # job is still as claimed, so a change made meanwhile is never overwritten
         self._claims: dict[tuple[str, str], str] = {}
+        self._register_scripts()
+
+    def _register_scripts(self) -> None:
         self._add_script = self.redis.register_script(scripts.ADD)
         self._update_script = self.redis.register_script(scripts.UPDATE)
         self._remove_script = self.redis.register_script(scripts.REMOVE)
         self._acquire_script = self.redis.register_script(scripts.ACQUIRE)
-        self._advance_script = self.redis.register_script(scripts.ADVANCE)
+        self._start_runs_script = self.redis.register_script(runs.START_RUNS)
+        self._finish_runs_script = self.redis.register_script(runs.FINISH_RUNS)
+        self._renew_runs_script = self.redis.register_script(runs.RENEW_RUNS)
+        self._take_abandoned_script = self.redis.register_script(runs.TAKE_ABANDONED_RUNS)
         self._release_script = self.redis.register_script(scripts.RELEASE)
         self._next_run_time_script = self.redis.register_script(scripts.NEXT_RUN_TIME)
 
@@ -153,15 +173,19 @@ class RedisJobStore(SharedJobStore):
         self._start_listener(listener)
 
     def _setup_storage(self) -> None:
+        # Redis makes keys on first write: only a key of the wrong type can stand in the way
+        keys = [*self._keys, *self._run_keys]
+        wanted_types = ("hash", "zset", "hash", *runs.RUN_KEY_TYPES)
+        kept = ("jobs", "run times", "leases", *["runs in progress"] * len(self._run_keys))
         pipe = self.redis.pipeline(transaction=False)
-        for key in self._keys:
+        for key in keys:
             pipe.type(key)
-        wanted_types = ("hash", "zset", "hash")
-        for key, found, wanted in zip(self._keys, pipe.execute(), wanted_types, strict=True):
+        found_types = pipe.execute()
+        for key, found, wanted, what in zip(keys, found_types, wanted_types, kept, strict=True):
             found = found.decode() if isinstance(found, bytes) else found
             if found not in (wanted, "none"):
                 raise StorageProblem(
-                    f"the Redis key {key!r} holds a {found}, not a {wanted} of jobs; "
+                    f"the Redis key {key!r} holds a {found}, not a {wanted} of {what}; "
                     f"pass other jobs_key= and run_times_key= values or delete that key"
                 )
 
@@ -298,42 +322,70 @@ class RedisJobStore(SharedJobStore):
         ]
         return self._accept_claimed(rows, now, owner, lambda data: sha1(data).hexdigest())
 
-    def advance_claimed_job(
-        self, job: Job, owner: str, next_run_time: datetime | None, release: bool
-    ) -> bool:
-        claim = (owner, job.id)
-        if next_run_time is None:
+    def start_claimed_runs(self, owner: str, starts: Sequence[RunStart]) -> list[RunStartOutcome]:
+        if not starts:
+            return []
+
+        args: list[Any] = [self.changes_channel, self._token, owner, repr(self.lease_time)]
+        for start in starts:
+            args.extend(self._start_fields(owner, start))
+        keys = [*self._keys, *self._run_keys]
+        # one script for the whole batch; a retry finds the runs it recorded by their ids
+        codes = self._run(lambda: self._start_runs_script(keys=keys, args=args))
+
+        earliest = None
+        changed = False
+        for start, code in zip(starts, codes, strict=True):
+            job_id = start.job.id
+            self._claims.pop((owner, job_id), None)
+            if runs.OUTCOMES[code] is RunStartOutcome.LOST:
+                changed = changed or code == runs.CHANGED
+                continue
+            self._forget(job_id)
+            if start.next_run_time is not None and (
+                earliest is None or start.next_run_time < earliest
+            ):
+                earliest = start.next_run_time
+        if changed:
+            # a job changed by someone else since it was claimed is offered again as it is now
+            self._wake_scheduler()
+        # while leased, the jobs counted at their lease expiry, which may come later
+        self._wake_scheduler_for(earliest)
+        return [runs.OUTCOMES[code] for code in codes]
+
+    def _start_fields(self, owner: str, start: RunStart) -> list[Any]:
+        """The arguments of one start for the script, the job moved on to its next run time."""
+        job = start.job
+        if start.next_run_time is None:
             data, score = b"", ""
         else:
-            job._modify(next_run_time=next_run_time)
-            data, score = self._serialize(job), _score(next_run_time)
+            job._modify(next_run_time=start.next_run_time)
+            data, score = self._serialize(job), _score(start.next_run_time)
+        return [
+            job.id,
+            start.run_id,
+            data,
+            score,
+            self._claims.get((owner, job.id), ""),
+            job.max_instances,
+            runs.run_times_text(start.run_times),
+        ]
 
-        fixed_args = [self.changes_channel, self._token, job.id, owner, data, score]
-        fixed_args += ["1" if release else "0", self._claims.get(claim, "")]
-        attempts = 0
+    def finish_runs(self, owner: str, run_ids: Sequence[str]) -> None:
+        if run_ids:
+            args = [owner, *run_ids]
+            self._run(lambda: self._finish_runs_script(keys=self._run_keys, args=args))
 
-        def advance() -> int:
-            nonlocal attempts
-            attempts += 1
-            retry = "1" if attempts > 1 else "0"
-            args = [*fixed_args, retry, repr(self.lease_time)]
-            return self._advance_script(keys=self._keys, args=args)
+    def renew_runs(self, owner: str) -> None:
+        args = [owner, repr(self.lease_time)]
+        self._run(lambda: self._renew_runs_script(keys=self._run_keys, args=args))
 
-        outcome = self._run(advance)
-        if outcome == 1 and next_run_time is not None and not release:
-            self._claims[claim] = sha1(data).hexdigest()
-            return True
-
-        self._claims.pop(claim, None)
-        if outcome == 1:
-            # while leased, the job counted at its lease expiry, which may come later
-            self._wake_scheduler_for(next_run_time)
-            return True
-        if outcome == 2:
-            # changed by someone else since it was claimed: the claim was given up; the job is
-            # offered again as it is now
-            self._wake_scheduler()
-        return False
+    def take_abandoned_runs(self) -> list[AbandonedRun]:
+        # the receipt lets a retry after a lost reply get the runs this call took
+        keys = [f"{self.jobs_key}.runs_taken:{uuid4().hex}", *self._run_keys]
+        args = [runs.ABANDONED_BATCH, 60 + math.ceil(self.retry_timeout)]
+        records = self._run(lambda: self._take_abandoned_script(keys=keys, args=args))
+        return runs.decode_abandoned(records)
 
     def release_claimed_job(self, job_id: str, owner: str) -> None:
         self._release_claimed_jobs([job_id], owner)

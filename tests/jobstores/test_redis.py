@@ -1,14 +1,34 @@
-"""RedisJobStore: options, the key layout of APScheduler 3 and errors that need the user."""
+"""
+RedisJobStore: options, its keys (those of APScheduler 3 and those of shared stores), errors that
+need the user, and the change messages of stores shared by several schedulers.
+"""
 
 from __future__ import annotations
 
+import json
 import pickle
+from datetime import timedelta
 
 import pytest
 
-from .support import T0, RecordingScheduler, make_job
+from apscheduler.jobstores.base import AbandonedRun, RunStart
 
-pytest.importorskip("redis")
+from .support import T0, RecordingScheduler, make_job
+from .test_shared_redis import (
+    LOST,
+    MAX_INSTANCES,
+    SHORT_LEASE,
+    STARTED,
+    WakeRecorder,
+    add,
+    claim_and_start,
+    wait_until,
+)
+
+redis = pytest.importorskip("redis")
+
+#: the keys next to ``jobs_key`` that hold the runs in progress
+RUN_KEY_SUFFIXES = (".runs", ".runs_expiry", ".runs_by_job", ".runs_by_owner")
 
 from apscheduler.jobstores.redis import RedisJobStore  # noqa: E402
 
@@ -65,3 +85,253 @@ def test_wrong_credentials_fail_start_with_advice(redis_factory):
 
     with pytest.raises(RuntimeError, match="check the username= and password="):
         store.start(RecordingScheduler(), "default")
+
+
+def server_time(store):
+    seconds, microseconds = store.redis.time()
+    return seconds + microseconds / 1_000_000
+
+
+def lose_first_reply(monkeypatch, store, attribute):
+    """Make the script ``attribute`` of ``store`` run, but lose its first reply; log results."""
+    script = getattr(store, attribute)
+    results = []
+
+    def reply_lost_once(**kwargs):
+        result = script(**kwargs)
+        results.append(result)
+        if len(results) == 1:
+            raise redis.exceptions.ConnectionError("connection reset after the script ran")
+        return result
+
+    monkeypatch.setattr(store, attribute, reply_lost_once)
+    return results
+
+
+# --- keys of shared stores -----------------------------------------------------------------
+
+
+@pytest.mark.external_service
+def test_leases_live_in_a_hash_beside_the_keys_of_apscheduler_3(redis_factory):
+    store = redis_factory()
+    add(store, "a")
+    store.acquire_due_jobs(T0, "host:1:abc")
+
+    owner, expiry = store.redis.hget(f"{store.jobs_key}.leases", "a").decode().rsplit("|", 1)
+    assert owner == "host:1:abc"
+    assert 0 < float(expiry) - server_time(store) <= store.lease_time
+    assert pickle.loads(store.redis.hget(store.jobs_key, "a"))["id"] == "a"
+
+
+@pytest.mark.external_service
+def test_runs_in_progress_live_in_keys_of_their_own(redis_factory):
+    store = redis_factory()
+    add(store, "a")
+    claim_and_start(store, "host:1:abc", T0, "run-1")
+    key = store.jobs_key
+
+    assert json.loads(store.redis.hget(f"{key}.runs", "run-1")) == [
+        "a",
+        "host:1:abc",
+        repr(T0.timestamp()),
+    ]
+    expiry = store.redis.zscore(f"{key}.runs_expiry", "run-1")
+    assert 0 < expiry - server_time(store) <= store.lease_time
+    assert store.redis.zrange(f"{key}.runs_by_job", 0, -1) == [b"1:a:run-1"]
+    assert store.redis.zrange(f"{key}.runs_by_owner", 0, -1) == [b"10:host:1:abc:run-1"]
+
+    store.finish_runs("host:1:abc", ["run-1"])
+
+    assert [store.redis.exists(f"{key}{suffix}") for suffix in RUN_KEY_SUFFIXES] == [0] * 4
+
+
+@pytest.mark.external_service
+def test_the_runs_of_one_job_are_told_from_those_of_a_job_whose_id_extends_it(redis_factory):
+    """Index entries carry the id's length, so job "a" never counts the runs of job "a:b"."""
+    store = redis_factory()
+    add(store, "a:b", max_instances=1)
+    add(store, "a", T0 + timedelta(seconds=1), max_instances=1)
+    claim_and_start(store, "one", T0, "1")
+
+    assert claim_and_start(store, "one", T0 + timedelta(seconds=1), "b:1") is STARTED
+
+
+@pytest.mark.external_service
+def test_keys_of_apscheduler_3_get_runs_in_progress_beside_them_unchanged(redis_factory):
+    writer = redis_factory(start=False)
+    for job_id, run_time in [("a", T0), ("b", T0 + timedelta(hours=1)), ("paused", None)]:
+        state = make_job(RecordingScheduler(), job_id, run_time).__getstate__()
+        writer.redis.hset(writer.jobs_key, job_id, pickle.dumps(state, protocol=2))
+        if run_time is not None:
+            writer.redis.zadd(writer.run_times_key, {job_id: run_time.timestamp()})
+
+    store = redis_factory()
+    assert claim_and_start(store, "one", T0, "run-1", T0 + timedelta(minutes=1)) is STARTED
+
+    assert [(job.id, job.next_run_time) for job in store.get_all_jobs()] == [
+        ("a", T0 + timedelta(minutes=1)),
+        ("b", T0 + timedelta(hours=1)),
+        ("paused", None),
+    ]
+    assert store.redis.hexists(f"{store.jobs_key}.runs", "run-1")
+
+
+@pytest.mark.external_service
+def test_a_run_key_of_another_type_is_refused_at_start_with_advice(redis_factory):
+    store = redis_factory(start=False)
+    store.redis.set(f"{store.jobs_key}.runs_expiry", "something else")
+
+    with pytest.raises(RuntimeError, match=r"holds a string, not a zset of runs in progress"):
+        store.start(RecordingScheduler(), "default")
+    store.redis.delete(f"{store.jobs_key}.runs_expiry")
+
+
+# --- round trips and lost replies ----------------------------------------------------------
+
+
+@pytest.mark.external_service
+def test_a_batch_of_starts_is_one_script_call(redis_factory, monkeypatch):
+    store = redis_factory()
+    for job_id in "abc":
+        add(store, job_id)
+    starts = [
+        RunStart(job, [T0], T0 + timedelta(minutes=1), f"{job.id}-1")
+        for job in store.acquire_due_jobs(T0, "one")
+    ]
+    script = store._start_runs_script
+    calls = []
+    monkeypatch.setattr(store, "_start_runs_script", lambda **kw: calls.append(kw) or script(**kw))
+
+    assert store.start_claimed_runs("one", starts) == [STARTED] * 3
+    assert len(calls) == 1
+
+
+@pytest.mark.external_service
+def test_runs_started_by_a_call_whose_reply_was_lost_are_started_once(redis_factory, monkeypatch):
+    store = redis_factory(lease_time=SHORT_LEASE)
+    add(store, "a")
+    add(store, "b")
+    jobs = store.acquire_due_jobs(T0, "one")
+    store.remove_job("b")
+    results = lose_first_reply(monkeypatch, store, "_start_runs_script")
+    starts = [RunStart(job, [T0], T0 + timedelta(minutes=1), f"{job.id}-1") for job in jobs]
+
+    assert store.start_claimed_runs("one", starts) == [STARTED, LOST]
+
+    assert results == [[1, 0], [1, 0]]
+    assert store.lookup_job("a").next_run_time == T0 + timedelta(minutes=1)
+    assert wait_until(lambda: store.take_abandoned_runs() == [AbandonedRun("a", [T0], "one")])
+
+
+@pytest.mark.external_service
+def test_abandoned_runs_taken_by_a_call_whose_reply_was_lost_are_returned(
+    redis_factory, monkeypatch
+):
+    store = redis_factory(lease_time=SHORT_LEASE)
+    job_id, owner = 'réunion "1/2"\n', "host:1:ü"  # ids of any text come back as they were
+    add(store, job_id)
+    claim_and_start(store, owner, T0, "run-1")
+    assert wait_until(
+        lambda: store.redis.zrangebyscore(
+            f"{store.jobs_key}.runs_expiry", "-inf", server_time(store)
+        )
+    )
+    results = lose_first_reply(monkeypatch, store, "_take_abandoned_script")
+
+    assert store.take_abandoned_runs() == [AbandonedRun(job_id, [T0], owner)]
+
+    assert len(results) == 2
+    assert store.take_abandoned_runs() == []
+
+
+# --- change messages -----------------------------------------------------------------------
+
+
+@pytest.mark.external_service
+def test_a_change_in_another_process_wakes_the_scheduler(redis_factory):
+    listening = redis_factory(start=False)
+    scheduler = WakeRecorder()
+    listening.start(scheduler, "default")
+    writer = redis_factory()
+    assert wait_until(lambda: listening._listener.live)
+    scheduler.wakeups.clear()
+
+    add(writer, "a", T0 + timedelta(minutes=1))
+
+    assert wait_until(lambda: scheduler.wakeups == [T0 + timedelta(minutes=1)])
+
+
+@pytest.mark.external_service
+def test_a_store_is_not_woken_by_its_own_changes(redis_factory):
+    listening = redis_factory(start=False)
+    scheduler = WakeRecorder()
+    listening.start(scheduler, "default")
+    writer = redis_factory()
+    assert wait_until(lambda: listening._listener.live)
+    scheduler.wakeups.clear()
+
+    add(listening, "own")
+    add(writer, "other", T0 + timedelta(minutes=2))
+
+    assert wait_until(lambda: scheduler.wakeups)
+    assert scheduler.wakeups == [T0 + timedelta(minutes=2)]
+
+
+@pytest.mark.external_service
+def test_a_batch_of_starts_wakes_the_others_once_for_its_earliest_next_run_time(redis_factory):
+    listening = redis_factory(start=False)
+    scheduler = WakeRecorder()
+    listening.start(scheduler, "default")
+    runner = redis_factory()
+    add(runner, "a", max_instances=1)
+    add(runner, "b")
+    assert wait_until(lambda: listening._listener.live)
+    a, b = runner.acquire_due_jobs(T0, "one")
+    runner.start_claimed_runs("one", [RunStart(a, [T0], T0 + timedelta(seconds=5), "a-1")])
+    assert wait_until(lambda: T0 + timedelta(seconds=5) in scheduler.wakeups)
+    (a,) = runner.acquire_due_jobs(T0 + timedelta(seconds=5), "one")
+    scheduler.wakeups.clear()
+
+    outcomes = runner.start_claimed_runs(
+        "one",
+        [
+            RunStart(b, [T0], T0 + timedelta(seconds=20), "b-1"),
+            RunStart(a, [a.next_run_time], T0 + timedelta(seconds=10), "a-2"),
+        ],
+    )
+
+    assert outcomes == [STARTED, MAX_INSTANCES]
+    assert wait_until(lambda: scheduler.wakeups)
+    assert scheduler.wakeups == [T0 + timedelta(seconds=10)]
+
+
+@pytest.mark.external_service
+def test_the_scheduler_polls_slowly_while_changes_are_heard(redis_factory):
+    store = redis_factory(start=False, poll_interval=0.5)
+    assert store.poll_interval == 0.5, "not listening yet"
+
+    store.start(WakeRecorder(), "default")
+
+    assert wait_until(lambda: store.poll_interval == 5.0)
+    store.shutdown()
+    assert store.poll_interval == 0.5
+
+
+@pytest.mark.external_service
+def test_the_listener_comes_back_after_a_server_restart_and_wakes_the_scheduler(
+    redis_factory, redis_server
+):
+    scheduler = WakeRecorder()
+    store = redis_factory(start=False)
+    store.start(scheduler, "default")
+    assert wait_until(lambda: store._listener.live)
+
+    redis_server.stop()
+    try:
+        assert wait_until(lambda: not store._listener.live)
+        scheduler.wakeups.clear()
+    finally:
+        redis_server.start()
+
+    assert wait_until(lambda: store._listener.live, timeout=10)
+    assert None in scheduler.wakeups, "changes made meanwhile were not heard: look again"

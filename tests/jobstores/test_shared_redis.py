@@ -1,13 +1,13 @@
 """
-RedisJobStore shared by several schedulers: claims, leases and change messages on a real server.
+RedisJobStore shared by several schedulers: claims and runs in progress on a real server.
 
-The tests of the claim protocol at the top take the store from the ``shared_factory`` fixture,
-so ``test_shared_mongodb`` runs them on MongoDB as well.
+The tests take the store from the ``shared_factory`` fixture, so ``test_shared_mongodb`` can run
+them on MongoDB as well; what only Redis does (its keys, its change messages) is tested in
+``test_redis``.
 """
 
 from __future__ import annotations
 
-import pickle
 import threading
 import time
 from datetime import datetime, timedelta
@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from apscheduler.executors.debug import DebugExecutor
+from apscheduler.jobstores.base import AbandonedRun, RunStart, RunStartOutcome
 from tests.conftest import FakeClock
 
 from . import support
@@ -61,6 +62,24 @@ def add(store, job_id, run_time=T0, **options):
 
 def ids(jobs):
     return [job.id for job in jobs]
+
+
+STARTED = RunStartOutcome.STARTED
+MAX_INSTANCES = RunStartOutcome.MAX_INSTANCES
+LOST = RunStartOutcome.LOST
+
+
+def start_run(store, owner, job, next_run_time, run_id, run_times=None):
+    """Start the runs of one claimed job, as a scheduler pass does; return the outcome."""
+    start = RunStart(job, run_times or [job.next_run_time], next_run_time, run_id)
+    (outcome,) = store.start_claimed_runs(owner, [start])
+    return outcome
+
+
+def claim_and_start(store, owner, now, run_id, next_run_time=None):
+    """Claim the one due job at ``now`` and start its run; return the outcome."""
+    (job,) = store.acquire_due_jobs(now, owner)
+    return start_run(store, owner, job, next_run_time or now + timedelta(minutes=1), run_id)
 
 
 def wait_until(condition, timeout=5.0):
@@ -124,8 +143,9 @@ def test_a_lease_that_expires_lets_another_owner_take_the_job_over(shared_factor
     assert second.acquire_due_jobs(T0, "alive") == []
 
     assert wait_until(lambda: ids(second.acquire_due_jobs(T0, "alive")) == ["a"])
-    assert first.advance_claimed_job(job, "dead", T0 + timedelta(minutes=1), True) is False
+    assert start_run(first, "dead", job, T0 + timedelta(minutes=1), "dead-run") is LOST
     assert first.lookup_job("a").next_run_time == T0, "the lost claim changed nothing"
+    assert first.take_abandoned_runs() == [], "and recorded no run"
 
 
 def test_an_expired_lease_nobody_took_still_records_the_run(shared_factory):
@@ -134,16 +154,16 @@ def test_an_expired_lease_nobody_took_still_records_the_run(shared_factory):
     job = store.acquire_due_jobs(T0, "slow")[0]
     time.sleep(SHORT_LEASE + 0.1)
 
-    assert store.advance_claimed_job(job, "slow", T0 + timedelta(minutes=1), True) is True
+    assert start_run(store, "slow", job, T0 + timedelta(minutes=1), "run") is STARTED
     assert store.lookup_job("a").next_run_time == T0 + timedelta(minutes=1)
 
 
-def test_recording_a_run_moves_the_job_on_and_frees_it(shared_factory):
+def test_starting_a_run_moves_the_job_on_and_frees_it(shared_factory):
     first, second = shared_factory(), shared_factory()
     add(first, "a", args=(1,))
     job = first.acquire_due_jobs(T0, "one")[0]
 
-    assert first.advance_claimed_job(job, "one", T0 + timedelta(minutes=1), True) is True
+    assert start_run(first, "one", job, T0 + timedelta(minutes=1), "run") is STARTED
 
     stored = second.lookup_job("a")
     assert stored.next_run_time == T0 + timedelta(minutes=1)
@@ -151,37 +171,12 @@ def test_recording_a_run_moves_the_job_on_and_frees_it(shared_factory):
     assert ids(second.acquire_due_jobs(T0 + timedelta(minutes=1), "two")) == ["a"]
 
 
-def test_a_run_recorded_without_release_keeps_the_lease(shared_factory):
-    first, second = shared_factory(), shared_factory()
-    add(first, "a")
-    job = first.acquire_due_jobs(T0 + timedelta(minutes=5), "one")[0]
-
-    assert first.advance_claimed_job(job, "one", T0 + timedelta(minutes=1), False) is True
-    assert second.acquire_due_jobs(T0 + timedelta(minutes=5), "two") == []
-    assert first.advance_claimed_job(job, "one", T0 + timedelta(minutes=2), True) is True
-    assert ids(second.acquire_due_jobs(T0 + timedelta(minutes=5), "two")) == ["a"]
-    assert second.lookup_job("a").next_run_time == T0 + timedelta(minutes=2)
-
-
-def test_each_run_recorded_without_release_renews_the_lease(shared_factory):
-    first = shared_factory(lease_time=SHORT_LEASE)
-    second = shared_factory(lease_time=SHORT_LEASE)
-    add(first, "a")
-    job = first.acquire_due_jobs(T0 + timedelta(minutes=5), "one")[0]
-    time.sleep(SHORT_LEASE * 2 / 3)
-
-    assert first.advance_claimed_job(job, "one", T0 + timedelta(minutes=1), False) is True
-    time.sleep(SHORT_LEASE * 2 / 3)  # past the first lease, not past the renewed one
-
-    assert second.acquire_due_jobs(T0 + timedelta(minutes=5), "two") == []
-
-
 def test_a_finished_schedule_removes_the_job_when_its_last_run_starts(shared_factory):
     store = shared_factory()
     add(store, "once")
     job = store.acquire_due_jobs(T0, "one")[0]
 
-    assert store.advance_claimed_job(job, "one", None, True) is True
+    assert start_run(store, "one", job, None, "last-run") is STARTED
     assert store.lookup_job("once") is None
     assert store.get_all_jobs() == []
 
@@ -213,7 +208,7 @@ def test_a_job_removed_while_claimed_is_a_lost_lease(shared_factory):
     job = first.acquire_due_jobs(T0, "one")[0]
     second.remove_job("a")
 
-    assert first.advance_claimed_job(job, "one", T0 + timedelta(minutes=1), True) is False
+    assert start_run(first, "one", job, T0 + timedelta(minutes=1), "run") is LOST
     assert first.lookup_job("a") is None
 
 
@@ -225,7 +220,7 @@ def test_a_change_made_while_claimed_is_not_overwritten_by_the_claim(shared_fact
     changed._modify(args=("new",))
     second.update_job(changed)
 
-    assert first.advance_claimed_job(job, "one", T0 + timedelta(minutes=1), True) is False
+    assert start_run(first, "one", job, T0 + timedelta(minutes=1), "run") is LOST
 
     assert second.lookup_job("a").args == ("new",)
     offered_again = second.acquire_due_jobs(T0, "two")
@@ -321,112 +316,137 @@ def test_two_schedulers_start_each_run_time_once(shared_factory, monkeypatch):
         scheduler.shutdown()
 
 
-# --- Redis only --------------------------------------------------------------------------
+# --- runs in progress --------------------------------------------------------------------
 
 
-def test_leases_live_in_a_hash_beside_the_keys_of_apscheduler_3(redis_factory):
-    store = redis_factory()
-    add(store, "a")
-    store.acquire_due_jobs(T0, "host:1:abc")
+def test_a_run_in_progress_elsewhere_makes_the_next_start_skip_at_max_instances(shared_factory):
+    first, second = shared_factory(), shared_factory()
+    add(first, "a", max_instances=1)
+    assert claim_and_start(first, "one", T0, "run-1") is STARTED
 
-    owner, expiry = store.redis.hget(f"{store.jobs_key}.leases", "a").decode().rsplit("|", 1)
-    server_now = float("{}.{:06}".format(*store.redis.time()))
-    assert owner == "host:1:abc"
-    assert 0 < float(expiry) - server_now <= store.lease_time
-    assert pickle.loads(store.redis.hget(store.jobs_key, "a"))["id"] == "a"
+    outcome = claim_and_start(second, "two", T0 + timedelta(minutes=1), "run-2")
+
+    assert outcome is MAX_INSTANCES
+    assert second.lookup_job("a").next_run_time == T0 + timedelta(minutes=2), "moved on"
+    assert ids(first.acquire_due_jobs(T0 + timedelta(minutes=2), "one")) == ["a"], "released"
 
 
-def test_a_reply_lost_after_the_run_was_recorded_still_counts(redis_factory, monkeypatch):
-    from redis.exceptions import ConnectionError as RedisConnectionError
+def test_max_instances_counts_the_runs_in_progress_of_every_owner(shared_factory):
+    first, second = shared_factory(), shared_factory()
+    add(first, "a", max_instances=2)
+    assert claim_and_start(first, "one", T0, "run-1") is STARTED
+    assert claim_and_start(second, "two", T0 + timedelta(minutes=1), "run-2") is STARTED
 
-    store = redis_factory()
-    add(store, "a")
+    assert claim_and_start(first, "one", T0 + timedelta(minutes=2), "run-3") is MAX_INSTANCES
+
+
+def test_a_finished_run_no_longer_counts_for_max_instances(shared_factory):
+    first, second = shared_factory(), shared_factory()
+    add(first, "a", max_instances=1)
+    assert claim_and_start(first, "one", T0, "run-1") is STARTED
+    second.finish_runs("two", ["run-1"])  # not the owner: changes nothing
+    assert claim_and_start(second, "two", T0 + timedelta(minutes=1), "run-2") is MAX_INSTANCES
+
+    first.finish_runs("one", ["run-1", "never-started"])
+
+    assert claim_and_start(second, "two", T0 + timedelta(minutes=2), "run-3") is STARTED
+
+
+def test_a_run_whose_lease_expired_no_longer_counts_for_max_instances(shared_factory):
+    dead = shared_factory(lease_time=SHORT_LEASE)
+    alive = shared_factory()
+    add(dead, "a", max_instances=1)
+    assert claim_and_start(dead, "dead", T0, "run-1") is STARTED
+    time.sleep(SHORT_LEASE + 0.1)
+
+    assert claim_and_start(alive, "alive", T0 + timedelta(minutes=1), "run-2") is STARTED
+
+
+def test_a_start_retried_with_the_same_run_id_is_started_once(shared_factory):
+    store = shared_factory(lease_time=SHORT_LEASE)
+    add(store, "a", max_instances=5)
     job = store.acquire_due_jobs(T0, "one")[0]
-    script = store._advance_script
-    calls = []
+    assert start_run(store, "one", job, T0 + timedelta(minutes=1), "run-1") is STARTED
 
-    def reply_lost_once(**kwargs):
-        result = script(**kwargs)
-        calls.append(result)
-        if len(calls) == 1:
-            raise RedisConnectionError("connection reset after the script ran")
-        return result
+    assert start_run(store, "one", job, T0 + timedelta(minutes=1), "run-1") is STARTED
 
-    monkeypatch.setattr(store, "_advance_script", reply_lost_once)
-
-    assert store.advance_claimed_job(job, "one", T0 + timedelta(minutes=1), True) is True
-    assert calls == [1, 1]
     assert store.lookup_job("a").next_run_time == T0 + timedelta(minutes=1)
+    time.sleep(SHORT_LEASE + 0.1)
+    assert store.take_abandoned_runs() == [AbandonedRun("a", [T0], "one")], "one record"
 
 
-def test_a_change_in_another_process_wakes_the_scheduler(redis_factory):
-    listening = redis_factory(start=False)
-    scheduler = WakeRecorder()
-    listening.start(scheduler, "default")
-    writer = redis_factory()
-    assert wait_until(lambda: listening._listener.live)
-    scheduler.wakeups.clear()
+def test_one_call_starts_a_batch_with_an_outcome_for_each_start_in_order(shared_factory):
+    first, second = shared_factory(), shared_factory()
+    add(first, "busy", max_instances=1)
+    assert claim_and_start(first, "one", T0, "busy-1") is STARTED
+    add(first, "fine")
+    add(first, "removed")
+    jobs = {job.id: job for job in second.acquire_due_jobs(T0 + timedelta(minutes=1), "two")}
+    first.remove_job("removed")
+    later = T0 + timedelta(minutes=2)
+    starts = [
+        RunStart(jobs["removed"], [T0], later, "removed-1"),
+        RunStart(jobs["fine"], [T0], later, "fine-1"),
+        RunStart(jobs["busy"], [T0 + timedelta(minutes=1)], later, "busy-2"),
+    ]
 
-    add(writer, "a", T0 + timedelta(minutes=1))
-
-    assert wait_until(lambda: scheduler.wakeups == [T0 + timedelta(minutes=1)])
-
-
-def test_a_store_is_not_woken_by_its_own_changes(redis_factory):
-    listening = redis_factory(start=False)
-    scheduler = WakeRecorder()
-    listening.start(scheduler, "default")
-    writer = redis_factory()
-    assert wait_until(lambda: listening._listener.live)
-    scheduler.wakeups.clear()
-
-    add(listening, "own")
-    add(writer, "other", T0 + timedelta(minutes=2))
-
-    assert wait_until(lambda: scheduler.wakeups)
-    assert scheduler.wakeups == [T0 + timedelta(minutes=2)]
+    assert second.start_claimed_runs("two", starts) == [LOST, STARTED, MAX_INSTANCES]
+    assert [(job.id, job.next_run_time) for job in second.get_all_jobs()] == [
+        ("busy", later),
+        ("fine", later),
+    ]
 
 
-def test_a_recorded_run_wakes_the_other_schedulers_for_the_next_run_time(redis_factory):
-    listening = redis_factory(start=False)
-    scheduler = WakeRecorder()
-    listening.start(scheduler, "default")
-    runner = redis_factory()
-    add(runner, "a")
-    assert wait_until(lambda: listening._listener.live)
-    job = runner.acquire_due_jobs(T0, "one")[0]
-    scheduler.wakeups.clear()
+def test_renewed_runs_stay_in_progress_past_their_first_lease(shared_factory):
+    first = shared_factory(lease_time=0.5)
+    second = shared_factory()
+    add(first, "a", max_instances=1)
+    assert claim_and_start(first, "one", T0, "run-1") is STARTED
+    time.sleep(0.3)
 
-    runner.advance_claimed_job(job, "one", T0 + timedelta(seconds=10), True)
+    first.renew_runs("one")
+    second.renew_runs("two")  # renews nothing of the first owner's
+    time.sleep(0.3)  # past the first lease, not past the renewed one
 
-    assert wait_until(lambda: scheduler.wakeups == [T0 + timedelta(seconds=10)])
-
-
-def test_the_scheduler_polls_slowly_while_changes_are_heard(redis_factory):
-    store = redis_factory(start=False, poll_interval=0.5)
-    assert store.poll_interval == 0.5, "not listening yet"
-
-    store.start(WakeRecorder(), "default")
-
-    assert wait_until(lambda: store.poll_interval == 5.0)
-    store.shutdown()
-    assert store.poll_interval == 0.5
+    assert second.take_abandoned_runs() == []
+    assert claim_and_start(second, "two", T0 + timedelta(minutes=1), "run-2") is MAX_INSTANCES
 
 
-def test_the_listener_comes_back_after_a_server_restart_and_wakes_the_scheduler(
-    redis_factory, redis_server
-):
-    scheduler = WakeRecorder()
-    store = redis_factory(start=False)
-    store.start(scheduler, "default")
-    assert wait_until(lambda: store._listener.live)
+def test_abandoned_runs_are_taken_once_and_live_ones_stay(shared_factory):
+    dead = shared_factory(lease_time=SHORT_LEASE)
+    alive = shared_factory()
+    add(dead, "a", max_instances=1)
+    first_run = T0 - timedelta(microseconds=123456)
+    (a,) = dead.acquire_due_jobs(T0, "dead")
+    assert start_run(dead, "dead", a, T0 + timedelta(minutes=1), "a-1", [first_run, T0]) is STARTED
+    add(alive, "b", max_instances=1)
+    assert claim_and_start(alive, "alive", T0, "b-1") is STARTED
+    time.sleep(SHORT_LEASE + 0.1)
 
-    redis_server.stop()
-    try:
-        assert wait_until(lambda: not store._listener.live)
-        scheduler.wakeups.clear()
-    finally:
-        redis_server.start()
+    assert alive.take_abandoned_runs() == [AbandonedRun("a", [first_run, T0], "dead")]
+    assert dead.take_abandoned_runs() == [], "each abandoned run is taken once"
+    starts = [
+        RunStart(job, [job.next_run_time], None, f"{job.id}-2")
+        for job in alive.acquire_due_jobs(T0 + timedelta(minutes=1), "alive")
+    ]
+    assert alive.start_claimed_runs("alive", starts) == [STARTED, MAX_INSTANCES]
 
-    assert wait_until(lambda: store._listener.live, timeout=10)
-    assert None in scheduler.wakeups, "changes made meanwhile were not heard: look again"
+
+def test_removing_every_job_leaves_the_runs_in_progress(shared_factory):
+    first, second = shared_factory(), shared_factory()
+    add(first, "a", max_instances=1)
+    assert claim_and_start(first, "one", T0, "run-1") is STARTED
+
+    first.remove_all_jobs()
+    add(first, "a", T0 + timedelta(minutes=1), max_instances=1)
+
+    assert claim_and_start(second, "two", T0 + timedelta(minutes=1), "run-2") is MAX_INSTANCES
+
+
+def test_an_empty_batch_changes_nothing(shared_factory):
+    store = shared_factory()
+    add(store, "a")
+
+    assert store.start_claimed_runs("one", []) == []
+    store.finish_runs("one", [])
+    assert store.lookup_job("a").next_run_time == T0
