@@ -29,7 +29,7 @@ local function clock()
 end
 """
 
-# Helpers every script of jobs starts with.
+# The Lua functions every script of jobs starts with.
 PRELUDE = (
     CLOCK
     + """
