@@ -34,6 +34,7 @@ NEXT = T0 + timedelta(minutes=1)
     params=[
         pytest.param("sqlite", id="sqlite"),
         pytest.param("postgresql", id="postgresql", marks=external),
+        pytest.param("mysql", id="mysql", marks=external),
         pytest.param("redis", id="redis", marks=external),
         pytest.param("mongodb", id="mongodb", marks=external),
     ]
@@ -49,8 +50,8 @@ def add(store, job_id, **options):
     return job
 
 
-def claim_one(store, owner, job_id="a"):
-    claimed = {job.id: job for job in store.acquire_due_jobs(T0, owner)}
+def claim_one(store, owner, job_id="a", now=T0):
+    claimed = {job.id: job for job in store.acquire_due_jobs(now, owner)}
     return claimed[job_id]
 
 
@@ -115,7 +116,7 @@ def test_a_run_in_progress_elsewhere_makes_the_next_start_skip_for_max_instances
     add(first, "a", max_instances=1)
     start(first, "one", claim_one(first, "one"))
 
-    job = claim_one(second, "two")
+    job = claim_one(second, "two", now=NEXT)
     outcome, _ = start(second, "two", job, next_run_time=NEXT + timedelta(minutes=1))
 
     assert outcome is MAX_INSTANCES
