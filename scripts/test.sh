@@ -15,6 +15,8 @@ source scripts/venv.sh
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+# Debian puts mariadbd in /usr/sbin, which is not on every user's PATH
+PATH="$PATH:/usr/sbin" command -v mariadbd >/dev/null 2>&1 || missing+=(mariadb-server)
 [ -f /usr/share/java/zookeeper.jar ] || missing+=(zookeeper)
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 # Debian ships venv and ensurepip apart from the interpreter.

@@ -2,7 +2,7 @@
 Real database servers for the tests, one per session, each on a free loopback port.
 
 Every service follows the same rule: if its environment variable (``REDIS_URL``,
-``POSTGRES_URL``, ``MONGODB_URL``, ``ZOOKEEPER_HOSTS``, ``ETCD_ENDPOINT``) is set, that server
+``POSTGRES_URL``, ``MYSQL_URL``, ``MONGODB_URL``, ``ZOOKEEPER_HOSTS``, ``ETCD_ENDPOINT``) is set, that server
 is used and nothing is started. Otherwise a throwaway server runs as a child process in a
 fresh temporary folder and is stopped and deleted when the session ends. A server that is not
 installed skips its tests, except under ``CI=true``, where it fails them: a green CI run must
@@ -27,6 +27,7 @@ from tests.servers import (
     EtcdServer,
     ExternalServer,
     LocalServer,
+    MariaDBServer,
     PostgresServer,
     RedisServer,
     SecantusServer,
@@ -83,6 +84,17 @@ def _make_postgres() -> PostgresServer:
     return PostgresServer(bindirs[-1])
 
 
+def _make_mariadb() -> MariaDBServer:
+    # Debian puts the server in /usr/sbin, which is not on the PATH of users other than root.
+    search_path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
+    mariadbd = shutil.which("mariadbd", path=search_path)
+    install_db = shutil.which("mariadb-install-db", path=search_path)
+    if mariadbd is None or install_db is None:
+        unavailable("MariaDB is not installed (Debian package mariadb-server)")
+
+    return MariaDBServer(mariadbd, install_db)
+
+
 def _make_secantus() -> SecantusServer:
     if importlib.util.find_spec("secantus") is None:
         unavailable("SecantusDB is not installed (pip install SecantusDB==0.7.0b3)")
@@ -130,6 +142,18 @@ def postgres_server() -> Iterator[LocalServer | ExternalServer]:
 def postgres_url(postgres_server: LocalServer | ExternalServer) -> str:
     """SQLAlchemy URL of a PostgreSQL database, using the psycopg 3 driver."""
     return postgres_server.url
+
+
+@pytest.fixture(scope="session")
+def mysql_server() -> Iterator[LocalServer | ExternalServer]:
+    """A MariaDB server (``.url`` for SQLAlchemy) that can be stopped and started again."""
+    yield from _serve("MYSQL_URL", _make_mariadb)
+
+
+@pytest.fixture(scope="session")
+def mysql_url(mysql_server: LocalServer | ExternalServer) -> str:
+    """SQLAlchemy URL of a MySQL-family database, such as ``mysql+pymysql://root@HOST:PORT/db``."""
+    return mysql_server.url
 
 
 @pytest.fixture(scope="session")

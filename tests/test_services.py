@@ -71,6 +71,47 @@ def test_postgres_keeps_its_data_across_a_restart(postgres_server):
     assert value == "kept"
 
 
+def test_mysql_server_runs_queries_in_its_test_database(mysql_url):
+    require_module("sqlalchemy")
+    require_module("pymysql")
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(mysql_url)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT 1 + 1, DATABASE()")).one() == (
+                2,
+                "apscheduler_tests",
+            )
+    finally:
+        engine.dispose()
+
+
+def test_mysql_keeps_its_data_across_a_restart(mysql_server):
+    require_module("sqlalchemy")
+    require_module("pymysql")
+    from sqlalchemy import create_engine, exc, text
+
+    engine = create_engine(mysql_server.url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE test_services_restart (value text)"))
+            connection.execute(text("INSERT INTO test_services_restart VALUES ('kept')"))
+        mysql_server.stop()
+        with pytest.raises(exc.OperationalError):
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+
+        mysql_server.start()
+        with engine.begin() as connection:
+            value = connection.execute(text("SELECT value FROM test_services_restart")).scalar()
+            connection.execute(text("DROP TABLE test_services_restart"))
+    finally:
+        engine.dispose()
+
+    assert value == "kept"
+
+
 def test_mongodb_server_answers_ping(mongodb_url):
     require_module("pymongo")
     from pymongo import MongoClient

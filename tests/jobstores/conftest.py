@@ -27,6 +27,7 @@ STORE_CLASSES = {
     "memory": ("apscheduler.jobstores.memory", "MemoryJobStore", None),
     "sqlite": ("apscheduler.jobstores.sqlalchemy", "SQLAlchemyJobStore", "sqlalchemy"),
     "postgresql": ("apscheduler.jobstores.sqlalchemy", "SQLAlchemyJobStore", "psycopg"),
+    "mysql": ("apscheduler.jobstores.sqlalchemy", "SQLAlchemyJobStore", "pymysql"),
     "redis": ("apscheduler.jobstores.redis", "RedisJobStore", "redis"),
     "mongodb": ("apscheduler.jobstores.mongodb", "MongoDBJobStore", "pymongo"),
     "zookeeper": ("apscheduler.jobstores.zookeeper", "ZooKeeperJobStore", "kazoo"),
@@ -35,6 +36,7 @@ STORE_CLASSES = {
 PERSISTENT_KINDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql", id="postgresql", marks=external),
+    pytest.param("mysql", id="mysql", marks=external),
     pytest.param("redis", id="redis", marks=external),
     pytest.param("mongodb", id="mongodb", marks=external),
     pytest.param("zookeeper", id="zookeeper", marks=external),
@@ -49,6 +51,8 @@ def store_options(kind: str, request: pytest.FixtureRequest, tmp_path: Path, ns:
         return {"url": f"sqlite:///{tmp_path / 'jobs.sqlite'}"}
     if kind == "postgresql":
         return {"url": request.getfixturevalue("postgres_url"), "tablename": f"jobs_{ns}"}
+    if kind == "mysql":
+        return {"url": request.getfixturevalue("mysql_url"), "tablename": f"jobs_{ns}"}
     if kind == "redis":
         url = urlsplit(request.getfixturevalue("redis_url"))
         return {
@@ -79,8 +83,9 @@ def store_options(kind: str, request: pytest.FixtureRequest, tmp_path: Path, ns:
 
 def wipe(store: Any, kind: str) -> None:
     """Delete everything the store put on its server, table or collection included."""
-    if kind == "postgresql":
-        store.jobs_t.drop(store.engine, checkfirst=True)
+    if kind in ("postgresql", "mysql"):
+        # the job table and every table made with it, such as its runs in progress
+        store.jobs_t.metadata.drop_all(store.engine, checkfirst=True)
     elif kind == "mongodb":
         store.collection.drop()
     elif kind == "zookeeper":

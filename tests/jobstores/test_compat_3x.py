@@ -100,11 +100,13 @@ def write_311_sql_table(store, records):
     from sqlalchemy import text
 
     blob = "BYTEA" if store.engine.dialect.name == "postgresql" else "BLOB"
+    # 3.11's Float(25): a bare FLOAT is single precision on MySQL, too coarse for timestamps
+    real = "FLOAT(25)" if store.engine.dialect.name == "mysql" else "FLOAT"
     table = store.jobs_t.name
     with store.engine.begin() as connection:
         connection.execute(
             text(
-                f"CREATE TABLE {table} (id VARCHAR(191) NOT NULL, next_run_time FLOAT, "
+                f"CREATE TABLE {table} (id VARCHAR(191) NOT NULL, next_run_time {real}, "
                 f"job_state {blob} NOT NULL, PRIMARY KEY (id))"
             )
         )
@@ -158,6 +160,7 @@ def write_311_etcd_keys(store, records):
 WRITERS = {
     "sqlite": write_311_sql_table,
     "postgresql": write_311_sql_table,
+    "mysql": write_311_sql_table,
     "redis": write_311_redis_keys,
     "mongodb": write_311_mongodb_documents,
     "zookeeper": write_311_zookeeper_nodes,
