@@ -62,21 +62,12 @@ def lease(owner: str, lease_time: float) -> list[dict[str, Any]]:
     return [{"$set": {"lease_owner": owner, "lease_expires": expires}}]
 
 
-def record_run(
-    next_run_time: float, job_state: bytes, release: bool, lease_time: float
-) -> list[dict[str, Any]]:
-    """
-    The pipeline update that records a run: the new run time and state, and the lease given
-    up, or else renewed, so that a long series of runs does not outlast it.
-    """
-    changes: dict[str, Any] = {
-        "next_run_time": next_run_time,
-        "job_state": {"$literal": job_state},
+def move_on(next_run_time: float, job_state: bytes) -> dict[str, Any]:
+    """The update that records a claimed job's new run time and state and gives the lease up."""
+    return {
+        "$set": {"next_run_time": next_run_time, "job_state": job_state},
+        "$unset": {"lease_owner": "", "lease_expires": ""},
     }
-    if release:
-        return [{"$set": changes}, {"$unset": ["lease_owner", "lease_expires"]}]
-    changes["lease_expires"] = {"$add": [SERVER_NOW, lease_time]}
-    return [{"$set": changes}]
 
 
 def earliest_lease_end(local_now: float, before: float | None) -> list[dict[str, Any]]:

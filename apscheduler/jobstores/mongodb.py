@@ -11,11 +11,7 @@ from typing import Any
 from apscheduler.job import Job
 from apscheduler.jobstores import _mongo_shared as leases
 from apscheduler.jobstores._persistent import DEFAULT_RECHECK_INTERVAL, DEFAULT_RETRY_TIMEOUT
-from apscheduler.jobstores._shared import (
-    DEFAULT_LEASE_TIME,
-    DEFAULT_POLL_INTERVAL,
-    SharedJobStore,
-)
+from apscheduler.jobstores._shared import DEFAULT_LEASE_TIME, DEFAULT_POLL_INTERVAL
 from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.util import datetime_to_utc_timestamp, maybe_ref
 
@@ -30,6 +26,8 @@ try:
         PyMongoError,
         WTimeoutError,
     )
+
+    from apscheduler.jobstores._mongo_runs import RUNS_SUFFIX, MongoRunBook
 except ImportError as exc:  # pragma: no cover
     raise ImportError("MongoDBJobStore requires PyMongo installed") from exc
 
@@ -47,7 +45,7 @@ CLAIM_BATCH = 25
 CLAIM_ATTEMPTS = 3
 
 
-class MongoDBJobStore(SharedJobStore):
+class MongoDBJobStore(MongoRunBook):
     """
     Stores jobs in a MongoDB collection. Any leftover keyword arguments are directly passed to
     pymongo's :class:`~pymongo.mongo_client.MongoClient`.
@@ -57,14 +55,17 @@ class MongoDBJobStore(SharedJobStore):
     Several scheduler processes, on one machine or many, may share the collection: each due run
     time is started exactly once. A scheduler claims due jobs by taking a lease on them (the
     fields ``lease_owner`` and ``lease_expires``, the expiry by the server's clock, ``$$NOW``),
-    and records each run in the store as it starts, while it still holds the lease. If a
-    process dies holding a lease, the lease expires after ``lease_time`` seconds and another
-    process runs the job (or reports the run missed, past its ``misfire_grace_time``). This
-    needs MongoDB 4.2 or later. On a replica set (one node will do), a change stream wakes the
-    other schedulers as soon as a job is added or rescheduled; on a standalone server, each
-    scheduler looks at the collection every ``poll_interval`` seconds instead. Documents
-    written by APScheduler 3 are used as they are; a process of APScheduler 3 itself must not
-    use the collection at the same time, as it knows nothing of leases.
+    and, while it still holds the lease, moves each job on and records its runs as in progress
+    in the collection named after this one with ``_runs`` added (created at start if missing),
+    where ``max_instances`` counts the runs of every process. If a process dies holding a lease,
+    the lease expires after ``lease_time`` seconds and another process runs the job (or reports
+    the run missed, past its ``misfire_grace_time``); the runs it had in progress expire as
+    well, and are reported missed by another process. This needs MongoDB 4.2 or later. On a
+    replica set (one node will do), a change stream wakes the other schedulers as soon as a job
+    is added or rescheduled; on a standalone server, each scheduler looks at the collection
+    every ``poll_interval`` seconds instead. Documents written by APScheduler 3 are used as
+    they are; a process of APScheduler 3 itself must not use the collection at the same time,
+    as it knows nothing of leases.
 
     Plugin alias: ``mongodb``
 
@@ -112,9 +113,11 @@ class MongoDBJobStore(SharedJobStore):
 
         self.client: MongoClient = maybe_ref(client) if client else MongoClient(**connect_args)
         self.collection = self.client[database][collection]
+        self.runs_collection = self.client[database][collection + RUNS_SUFFIX]
         # (owner, job id) → the pickle a claim found: a run is recorded only if the job is
         # still as claimed, so a change made meanwhile is never overwritten
         self._claims: dict[tuple[str, str], bytes] = {}
+        self._unrenewed_runs: set[str] = set()
 
     @property
     def connection(self) -> MongoClient:
@@ -164,6 +167,7 @@ class MongoDBJobStore(SharedJobStore):
 
     def _setup_storage(self) -> None:
         self.collection.create_index("next_run_time", sparse=True)
+        self._set_up_run_book()
 
     def _explain_setup_error(self, exc: Exception) -> str:
         message = super()._explain_setup_error(exc)
@@ -317,62 +321,6 @@ class MongoDBJobStore(SharedJobStore):
         documents = self._run(claim)
         rows = [self._row(document) for document in documents]
         return self._accept_claimed(rows, now, owner, lambda job_state: job_state)
-
-    def advance_claimed_job(
-        self, job: Job, owner: str, next_run_time: datetime | None, release: bool
-    ) -> bool:
-        claim = (owner, job.id)
-        ours: dict[str, Any] = {"_id": job.id, "lease_owner": owner}
-        claimed_state = self._claims.get(claim)
-        if claimed_state is not None:
-            # the stored job must still be the one claimed (or last recorded)
-            ours["job_state"] = claimed_state
-        data = None
-        if next_run_time is not None:
-            job._modify(next_run_time=next_run_time)
-            data = Binary(self._serialize(job))
-        attempts = 0
-
-        def advance() -> int:
-            nonlocal attempts
-            attempts += 1
-            if data is None:
-                if self.collection.delete_one(ours).deleted_count:
-                    return 1
-            else:
-                update = leases.record_run(
-                    datetime_to_utc_timestamp(next_run_time), data, release, self.lease_time
-                )
-                if self.collection.update_one(ours, update).matched_count:
-                    return 1
-            if attempts > 1 and self._applied_before(job.id, data):
-                return 1
-            # still leased to us, but changed by someone else since it was claimed: give the
-            # stale claim up, so that the job is offered again as it is now
-            stale = {"_id": job.id, "lease_owner": owner}
-            return 2 if self.collection.update_one(stale, leases.UNLEASE).matched_count else 0
-
-        outcome = self._run(advance)
-        if outcome == 1 and data is not None and not release:
-            self._claims[claim] = data
-            return True
-
-        self._claims.pop(claim, None)
-        if outcome == 1:
-            # while leased, the job counted at its lease expiry, which may come later
-            self._wake_scheduler_for(next_run_time)
-            return True
-        if outcome == 2:
-            self._wake_scheduler()
-        return False
-
-    def _applied_before(self, job_id: str, data: bytes | None) -> bool:
-        """After a lost reply: tell whether the first attempt at recording a run went through."""
-        document = self.collection.find_one(job_id, ["job_state"])
-        if data is None:
-            return document is None
-        # as bytes: a Binary equals nothing but another Binary
-        return document is not None and bytes(document["job_state"]) == bytes(data)
 
     def release_claimed_job(self, job_id: str, owner: str) -> None:
         self._release_claimed_jobs([job_id], owner)

@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from .support import T0, make_job
+from .support import T0, RecordingScheduler, make_job
 
 pytest.importorskip("pymongo")
 
@@ -64,3 +64,28 @@ def test_the_client_may_be_given_as_a_text_reference(mongodb_factory, monkeypatc
     store = MongoDBJobStore(client=f"{support.__name__}:CLIENT")
 
     assert store.client is client
+
+
+@pytest.mark.external_service
+def test_a_collection_of_apscheduler_3_gets_its_runs_collection_at_start(mongodb_factory):
+    from bson.binary import Binary
+
+    writer = mongodb_factory(start=False)
+    state = make_job(RecordingScheduler(), "a", T0).__getstate__()
+    document = {
+        "_id": "a",
+        "next_run_time": T0.timestamp(),
+        "job_state": Binary(pickle.dumps(state)),
+    }
+    writer.collection.insert_one(document)
+    database = writer.collection.database
+    assert writer.runs_collection.name not in database.list_collection_names()
+
+    store = mongodb_factory()
+
+    assert writer.runs_collection.name in database.list_collection_names()
+    assert "job_id_1" in store.runs_collection.index_information()
+    stored = store.collection.find_one("a")
+    assert set(stored) == {"_id", "next_run_time", "job_state"}
+    assert bytes(stored["job_state"]) == bytes(document["job_state"])
+    assert store.lookup_job("a").next_run_time == T0
