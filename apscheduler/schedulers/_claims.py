@@ -80,6 +80,9 @@ class RunKeeper:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._abandoned_checks: dict[BaseJobStore, float] = {}
+        # held while ended runs are taken and forgotten, so that flush() also waits for a
+        # forget that the thread has under way
+        self._forgetting = threading.Lock()
 
     def abandoned_runs_check_due(self, store: BaseJobStore, now: float) -> bool:
         """
@@ -113,9 +116,19 @@ class RunKeeper:
 
     def flush(self, store: BaseJobStore) -> None:
         """Forget the ended runs of ``store`` now (so that its counts are exact)."""
-        with self._condition:
-            run_ids, self._ended[store] = self._ended[store], []
-        self._forget(store, run_ids)
+        with self._forgetting:
+            with self._condition:
+                run_ids, self._ended[store] = self._ended[store], []
+            self._forget(store, run_ids)
+
+    def _flush_all(self) -> None:
+        with self._forgetting:
+            with self._condition:
+                ended = [(store, run_ids) for store, run_ids in self._ended.items() if run_ids]
+                for store, _ in ended:
+                    self._ended[store] = []
+            for store, run_ids in ended:
+                self._forget(store, run_ids)
 
     def stop(self) -> None:
         """Forget every ended run, and stop renewing (the scheduler is shutting down)."""
@@ -125,8 +138,7 @@ class RunKeeper:
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join()
-        for store in list(self._ended):
-            self.flush(store)
+        self._flush_all()
 
     def _forget(self, store: BaseJobStore, run_ids: list[str]) -> None:
         if not run_ids:
@@ -157,13 +169,9 @@ class RunKeeper:
                     self._condition.wait(remaining)
                 if self._stopping:
                     return
-                ended = [(store, run_ids) for store, run_ids in self._ended.items() if run_ids]
-                for store, _ in ended:
-                    self._ended[store] = []
                 renewing = [store for store, run_ids in self._in_progress.items() if run_ids]
 
-            for store, run_ids in ended:
-                self._forget(store, run_ids)
+            self._flush_all()
             if time.monotonic() >= renew_due:
                 for store in renewing:
                     self._renew(store)
