@@ -101,7 +101,7 @@ def write_311_sql_table(store, records):
 
     blob = "BYTEA" if store.engine.dialect.name == "postgresql" else "BLOB"
     # 3.11's Float(25): a bare FLOAT is single precision on MySQL, too coarse for timestamps
-    real = "FLOAT(25)" if store.engine.dialect.name == "mysql" else "FLOAT"
+    real = "FLOAT(25)" if store.engine.dialect.name in ("mysql", "mariadb") else "FLOAT"
     table = store.jobs_t.name
     with store.engine.begin() as connection:
         connection.execute(
