@@ -42,7 +42,7 @@ def _lease() -> Any:
     return bindparam("lease", type_=Float)
 
 
-def _skips_locked_rows(dialect: Dialect) -> bool:
+def skips_locked_rows(dialect: Dialect) -> bool:
     """Whether ``SELECT … FOR UPDATE SKIP LOCKED`` works on this database."""
     version = dialect.server_version_info or ()
     if dialect.name == "postgresql":
@@ -107,16 +107,9 @@ class SQLClaims:
         self._due = due
         self._claim_one = update(table).where(c.id == bindparam("job_id"), free).values(leased)
 
-        self.advance = self.announced(
-            update(table)
-            .where(*ours)
-            .values(
-                next_run_time=bindparam("run_time"),
-                job_state=bindparam("state"),
-                lease_expires=self.clock + _lease(),
-            )
-        )
-        self.advance_and_release = self.announced(
+        # Starting a claimed job's runs moves it on (or, with no next run time, removes it) and
+        # gives its lease up, if the lease is still the starter's: see SQLRuns
+        self.move_on = self.announced(
             update(table)
             .where(*ours)
             .values(next_run_time=bindparam("run_time"), job_state=bindparam("state"), **unleased)
@@ -141,8 +134,8 @@ class SQLClaims:
         self.lease_end = select(func.min(c.lease_expires), self.clock).where(
             c.lease_expires >= self.clock
         )
-        self.row_of = select(c.next_run_time, c.job_state, c.lease_owner).where(
-            c.id == bindparam("job_id")
+        self.rows_of = select(c.id, c.next_run_time, c.job_state, c.lease_owner).where(
+            c.id.in_(bindparam("job_ids", expanding=True))
         )
 
     def announced(self, statement: Any, with_run_time: bool = True) -> Any:
@@ -174,7 +167,7 @@ class SQLClaims:
             return connection.execute(self._claim, params).all()
 
         candidates = self._due
-        if _skips_locked_rows(self.dialect):
+        if skips_locked_rows(self.dialect):
             candidates = candidates.with_for_update(skip_locked=True)
         claimed = []
         for row in connection.execute(candidates, params).all():

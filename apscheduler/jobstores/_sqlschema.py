@@ -1,6 +1,11 @@
 """
-The job table of :class:`~apscheduler.jobstores.sqlalchemy.SQLAlchemyJobStore`: its columns,
-making it (or upgrading an APScheduler 3 table in place) and the database's clock.
+The tables of :class:`~apscheduler.jobstores.sqlalchemy.SQLAlchemyJobStore`: their columns,
+making them (or upgrading an APScheduler 3 table in place) and the database's clock.
+
+Next to the job table lives ``<tablename>_runs``: the runs that schedulers sharing the table have
+started and not yet finished, so that ``max_instances`` holds across processes and the runs of a
+process that died are reported. Nothing of the job table's layout depends on it, so a job table
+of APScheduler 3, or of an earlier release of this store, only gains the new table at start.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     Table,
+    Text,
     Unicode,
     cast,
     extract,
@@ -57,13 +63,37 @@ def make_table(tablename: str, metadata: MetaData, schema: str | None) -> Table:
     # Finds the next lease to expire without a scan. Only leased jobs are indexed where the
     # database can (most jobs hold no lease), so adding an idle job costs no extra index entry.
     held = table.c.lease_expires.is_not(None)
+    # named by the metadata's naming convention ("ix_<tablename>_lease_expires" by default),
+    # which SQLAlchemy shortens for databases whose names have to be shorter
     Index(
-        f"ix_{tablename}_lease_expires",
+        None,
         table.c.lease_expires,
         postgresql_where=held,
         sqlite_where=held,
     )
     return table
+
+
+def make_runs_table(jobs: Table) -> Table:
+    """
+    The table of runs in progress that goes with the job table ``jobs``.
+
+    Each row is one batch of run times of a job that a scheduler submitted, leased to that
+    scheduler (``owner``) until ``expires`` (on the database's clock); ``run_times`` holds their
+    UTC timestamps, separated by spaces. There is no foreign key to the job table: a removed
+    job's runs go on and still count against ``max_instances`` of a job added again with its id.
+    """
+    return Table(
+        f"{jobs.name}_runs",
+        jobs.metadata,
+        Column("run_id", Unicode(191), primary_key=True),
+        # counting one job's runs and renewing one scheduler's runs must not scan the table
+        Column("job_id", Unicode(191), nullable=False, index=True),
+        Column("owner", Unicode(191), nullable=False, index=True),
+        Column("run_times", Text, nullable=False),
+        Column("expires", Float(25), nullable=False),
+        schema=jobs.schema,
+    )
 
 
 def database_clock(dialect: Dialect) -> ColumnElement[Any] | None:
@@ -105,21 +135,35 @@ def notification_channel(table: Table) -> str:
     return channel
 
 
-def set_up_table(engine: Engine, table: Table) -> None:
+def set_up_tables(engine: Engine, table: Table, runs: Table) -> None:
     """
-    Make the job table, or check an existing one and add the lease columns it lacks.
+    Make the job table and its table of runs, or complete what exists of them.
 
-    Several processes may do this at once: whatever one of them fails at because another
-    got there first is checked again, not reported.
+    An existing job table is checked and gets the lease columns it lacks; the table of runs is
+    made if missing. Several processes may do this at once: whatever one of them fails at
+    because another got there first is checked again, not reported.
 
-    :raises TableProblem: if the table exists but was not made by APScheduler
+    :raises TableProblem: if the job table exists but was not made by APScheduler
     """
+    _create(engine, table)
+    _upgrade_job_table(engine, table)
+    if not inspect(engine).has_table(runs.name, schema=runs.schema):
+        _create(engine, runs)
+        _logger.info("Made the table %r for the runs in progress", runs.fullname)
+    # a process stopped between making the table and its indexes (SQLite makes them one by
+    # one, outside any transaction) leaves them to the next one
+    _create_missing_indexes(engine, runs, [column.name for column in runs.columns])
+
+
+def _create(engine: Engine, table: Table) -> None:
     try:
         table.create(engine, checkfirst=True)
     except DBAPIError:
         if not inspect(engine).has_table(table.name, schema=table.schema):
             raise
 
+
+def _upgrade_job_table(engine: Engine, table: Table) -> None:
     missing = _missing_columns(engine, table)
     base_missing = sorted(set(BASE_COLUMNS) & missing)
     if base_missing:
@@ -137,13 +181,24 @@ def set_up_table(engine: Engine, table: Table) -> None:
             ", ".join(lease_missing),
             table.fullname,
         )
-        for index in table.indexes:
-            if any(column.name in lease_missing for column in index.columns):
-                try:
-                    index.create(engine, checkfirst=True)
-                except DBAPIError:
-                    if not _has_index(engine, table, index.name):
-                        raise
+        _create_missing_indexes(engine, table, lease_missing)
+
+
+def _create_missing_indexes(engine: Engine, table: Table, columns: list[str]) -> None:
+    """Make the indexes of ``table`` on any of ``columns`` that the database lacks."""
+    wanted = [
+        index for index in table.indexes if any(column.name in columns for column in index.columns)
+    ]
+    if not wanted:
+        return
+    for index in wanted:
+        if _has_index(engine, table, index):
+            continue
+        try:
+            index.create(engine)
+        except DBAPIError:
+            if not _has_index(engine, table, index):
+                raise
 
 
 def _missing_columns(engine: Engine, table: Table) -> set[str]:
@@ -151,9 +206,11 @@ def _missing_columns(engine: Engine, table: Table) -> set[str]:
     return {column.name for column in table.columns} - {c["name"].lower() for c in found}
 
 
-def _has_index(engine: Engine, table: Table, name: str | None) -> bool:
+def _has_index(engine: Engine, table: Table, index: Index) -> bool:
+    # the name the database knows, which SQLAlchemy may have shortened from index.name
+    name = engine.dialect.identifier_preparer.format_index(index).strip('"`[]').lower()
     indexes = inspect(engine).get_indexes(table.name, schema=table.schema)
-    return any(index["name"] == name for index in indexes)
+    return any((found["name"] or "").lower() == name for found in indexes)
 
 
 def _add_columns(engine: Engine, table: Table, names: list[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,13 @@ from apscheduler.jobstores._shared import (
     DEFAULT_POLL_INTERVAL,
     SharedJobStore,
 )
-from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
+from apscheduler.jobstores.base import (
+    AbandonedRun,
+    ConflictingIdError,
+    JobLookupError,
+    RunStart,
+    RunStartOutcome,
+)
 from apscheduler.util import datetime_to_utc_timestamp, maybe_ref
 
 try:
@@ -36,11 +43,19 @@ from apscheduler.jobstores._sqlengine import (
     make_engine,
 )
 from apscheduler.jobstores._sqlnotify import postgres_listener
+from apscheduler.jobstores._sqlruns import (
+    LOST,
+    RunEntry,
+    SQLRuns,
+    run_entries,
+    unique_job_batches,
+)
 from apscheduler.jobstores._sqlschema import (
     TableProblem,
+    make_runs_table,
     make_table,
     notification_channel,
-    set_up_table,
+    set_up_tables,
 )
 
 __all__ = ["SQLAlchemyJobStore", "create_engine"]
@@ -53,8 +68,9 @@ class SQLAlchemyJobStore(SharedJobStore):
     The table has the columns ``id``, ``next_run_time`` (UTC timestamp) and ``job_state``
     (pickled job), as APScheduler 3 made it, so an existing table keeps working, plus the
     columns ``lease_owner`` and ``lease_expires``, which let several scheduler processes share
-    the table (see :doc:`/multiprocess`). The table is created at start if missing; a table of
-    APScheduler 3 gets the two lease columns added in place.
+    the table (see :doc:`/multiprocess`). Those processes record the runs they have in progress
+    in a second table, named after the first with ``_runs`` appended. Both tables are created at
+    start if missing; a table of APScheduler 3 gets the two lease columns added in place.
 
     When this store creates the engine for a SQLite database file, it switches the file to the
     write-ahead log journal (``PRAGMA journal_mode=WAL``), which makes adding jobs several times
@@ -132,6 +148,9 @@ class SQLAlchemyJobStore(SharedJobStore):
         self._channel = notification_channel(self.jobs_t)
         notify = (self._channel, self._token) if self.engine.dialect.name == "postgresql" else None
         self._sql = SQLClaims(self.jobs_t, self.engine.dialect, notify)
+        #: the runs in progress of the schedulers sharing the table
+        self.runs_t = make_runs_table(self.jobs_t)
+        self._runs = SQLRuns(self.runs_t, self._sql)
 
         table = self.jobs_t.c
         every_column = select(table.id, table.next_run_time, table.job_state)
@@ -158,7 +177,7 @@ class SQLAlchemyJobStore(SharedJobStore):
 
     def _setup_storage(self) -> None:
         try:
-            set_up_table(self.engine, self.jobs_t)
+            set_up_tables(self.engine, self.jobs_t, self.runs_t)
         except TableProblem as exc:
             raise StorageProblem(str(exc)) from None
 
@@ -311,65 +330,60 @@ class SQLAlchemyJobStore(SharedJobStore):
             self._release(unloaded, owner)
         return jobs
 
-    def advance_claimed_job(
-        self, job: Job, owner: str, next_run_time: datetime | None, release: bool
-    ) -> bool:
-        if next_run_time is None:
-            return self._finish_claimed_job(job.id, owner)
+    def start_claimed_runs(self, owner: str, starts: Sequence[RunStart]) -> list[RunStartOutcome]:
+        entries = run_entries(starts, self._serialize)
+        outcomes: list[RunStartOutcome] = []
+        for batch in unique_job_batches(entries):
+            outcomes.extend(self._start_batch(owner, batch))
 
-        job._modify(next_run_time=next_run_time)
-        run_time = datetime_to_utc_timestamp(next_run_time)
-        state = self._serialize(job)
-        statement = self._sql.advance_and_release if release else self._sql.advance
+        moved_on = [
+            start for start, outcome in zip(starts, outcomes, strict=True) if outcome is not LOST
+        ]
+        for start in moved_on:
+            self._forget(start.job.id)
+        next_times = [start.next_run_time for start in moved_on if start.next_run_time]
+        if next_times:
+            # this scheduler may mean to sleep until the end of the leases just given up
+            self._wake_scheduler_for(min(next_times))
+        return outcomes
+
+    def _start_batch(self, owner: str, entries: list[RunEntry]) -> list[RunStartOutcome]:
+        engine = self._single if self._runs.starts_in_one_statement else self.engine
         attempts = 0
 
-        def write() -> bool:
+        def start() -> list[RunStartOutcome]:
             nonlocal attempts
             attempts += 1
-            params = self._sql.params(
-                job_id=job.id, owner=owner, run_time=run_time, state=state, lease=self.lease_time
+            params = self._sql.params(owner=owner, run_owner=owner, lease=self.lease_time)
+            with engine.begin() as connection:
+                outcomes = self._runs.start(connection, entries, params)
+            if attempts > 1 and LOST in outcomes:
+                # a retry after a commit whose reply was lost finds its jobs moved on already
+                with self._single.connect() as connection:
+                    return self._runs.recognise_moves(connection, entries, outcomes)
+            return outcomes
+
+        return self._run(start)
+
+    def finish_runs(self, owner: str, run_ids: Sequence[str]) -> None:
+        if run_ids:
+            params = {"run_owner": owner, "run_ids": list(run_ids)}
+            self._run(lambda: self._write(self._runs.finish, params))
+
+    def renew_runs(self, owner: str) -> None:
+        self._run(
+            lambda: self._write(
+                self._runs.renew, self._sql.params(run_owner=owner, lease=self.lease_time)
             )
-            if self._write(statement, params):
-                return True
-            # a retry after a commit whose reply was lost finds the row as it left it
-            return attempts > 1 and self._holds_write(job.id, run_time, state, owner, release)
-
-        advanced = self._run(write)
-        if advanced:
-            self._forget(job.id)
-            if release:
-                # this scheduler may mean to sleep until the end of the lease just given up
-                self._wake_scheduler_for(next_run_time)
-        return advanced
-
-    def _finish_claimed_job(self, job_id: str, owner: str) -> bool:
-        attempts = 0
-
-        def delete_row() -> bool:
-            nonlocal attempts
-            attempts += 1
-            if self._write(self._sql.finish, {"job_id": job_id, "owner": owner}):
-                return True
-            return attempts > 1 and self._fetch_row(job_id) is None
-
-        finished = self._run(delete_row)
-        if finished:
-            self._forget(job_id)
-        return finished
-
-    def _fetch_row(self, job_id: str) -> Any:
-        with self._single.connect() as connection:
-            return connection.execute(self._sql.row_of, {"job_id": job_id}).first()
-
-    def _holds_write(
-        self, job_id: str, run_time: float, state: bytes, owner: str, released: bool
-    ) -> bool:
-        row = self._fetch_row(job_id)
-        return (
-            row is not None
-            and (row.next_run_time, row.job_state) == (run_time, state)
-            and row.lease_owner == (None if released else owner)
         )
+
+    def take_abandoned_runs(self) -> list[AbandonedRun]:
+        def take() -> list[AbandonedRun]:
+            in_one = self._runs.takes_in_one_statement
+            with (self._single if in_one else self.engine).begin() as connection:
+                return self._runs.take_abandoned(connection, self._sql.params())
+
+        return self._run(take)
 
     def release_claimed_job(self, job_id: str, owner: str) -> None:
         self._release([job_id], owner)

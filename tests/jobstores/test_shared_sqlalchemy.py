@@ -4,6 +4,7 @@ SQLAlchemyJobStore shared by several schedulers: claims, leases, upgrades and no
 Two store instances on one table stand for two scheduler processes: each has its own engine
 and its own owner name, exactly as two processes would. Leases end by the database's clock,
 so the few tests about expiry use a half-second lease and wait for it, on the real clock.
+The runs in progress are tested in ``test_shared_sqlalchemy_runs``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from apscheduler.jobstores.base import RunStart, RunStartOutcome
 from tests.conftest import FakeClock
 from tests.services import require_module
 
@@ -64,6 +66,7 @@ def _store_maker(kind, request, tmp_path):
     params=[
         pytest.param("sqlite", id="sqlite"),
         pytest.param("postgresql", id="postgresql", marks=external),
+        pytest.param("mysql", id="mysql", marks=external),
     ]
 )
 def make_store(request, tmp_path):
@@ -91,6 +94,13 @@ def add(store, *job_ids, run_time=T0):
 
 def ids(jobs):
     return [job.id for job in jobs]
+
+
+def start(store, owner, job, next_run_time=T0 + timedelta(minutes=1), run_id=None):
+    """Record the start of the one due run of a claimed job; return the outcome."""
+    run = RunStart(job, [job.next_run_time or T0], next_run_time, run_id or f"run-{job.id}")
+    [outcome] = store.start_claimed_runs(owner, [run])
+    return outcome
 
 
 def lease_of(store, job_id):
@@ -166,7 +176,7 @@ def test_an_expired_lease_is_taken_over_and_its_first_holder_loses_the_run(make_
     time.sleep(SHORT_LEASE + 0.2)
     assert ids(second.acquire_due_jobs(T0, "second")) == ["a"]
 
-    assert first.advance_claimed_job(claimed, "first", T0 + timedelta(minutes=1), True) is False
+    assert start(first, "first", claimed) is RunStartOutcome.LOST
     assert first.lookup_job("a").next_run_time == T0
 
 
@@ -186,83 +196,10 @@ def test_an_expired_lease_nobody_took_is_still_honoured(make_store):
     (claimed,) = store.acquire_due_jobs(T0, "first")
     time.sleep(SHORT_LEASE + 0.2)
 
-    assert store.advance_claimed_job(claimed, "first", T0 + timedelta(minutes=1), True)
+    assert start(store, "first", claimed) is RunStartOutcome.STARTED
 
 
-# --- recording runs and giving leases back -------------------------------------------------
-
-
-def test_advancing_a_claimed_job_stores_its_next_run_time_and_releases_it(pair):
-    first, second = pair
-    add(first, "a")
-    (claimed,) = first.acquire_due_jobs(T0, "first")
-    claimed._modify(args=("changed by the run",))
-
-    assert first.advance_claimed_job(claimed, "first", T0 + timedelta(minutes=1), release=True)
-
-    stored = second.lookup_job("a")
-    assert (stored.next_run_time, stored.args) == (
-        T0 + timedelta(minutes=1),
-        ("changed by the run",),
-    )
-    assert tuple(lease_of(second, "a")) == (None, None)
-    assert ids(second.acquire_due_jobs(T0 + timedelta(minutes=1), "second")) == ["a"]
-
-
-def test_advancing_without_releasing_keeps_the_lease(pair):
-    """A claim with several run times keeps the job until its last run has started."""
-    first, second = pair
-    add(first, "a")
-    (claimed,) = first.acquire_due_jobs(T0, "first")
-
-    assert first.advance_claimed_job(claimed, "first", T0 + timedelta(seconds=1), release=False)
-
-    assert lease_of(second, "a").lease_owner == "first"
-    assert second.acquire_due_jobs(T0 + timedelta(seconds=1), "second") == []
-    assert first.advance_claimed_job(claimed, "first", T0 + timedelta(seconds=2), release=True)
-
-
-def test_advancing_to_no_next_run_time_removes_the_finished_job(pair):
-    first, second = pair
-    add(first, "a")
-    (claimed,) = first.acquire_due_jobs(T0, "first")
-
-    assert first.advance_claimed_job(claimed, "first", None, release=True)
-
-    assert second.lookup_job("a") is None
-
-
-def test_only_the_lease_holder_may_advance_or_finish_a_job(pair):
-    first, second = pair
-    add(first, "a")
-    (claimed,) = first.acquire_due_jobs(T0, "first")
-
-    assert second.advance_claimed_job(claimed, "second", T0 + timedelta(hours=1), True) is False
-    assert second.advance_claimed_job(claimed, "second", None, True) is False
-    assert first.lookup_job("a").next_run_time == T0
-
-
-def test_a_removed_job_cannot_be_advanced(pair):
-    first, second = pair
-    add(first, "a")
-    (claimed,) = first.acquire_due_jobs(T0, "first")
-    second.remove_job("a")
-
-    assert first.advance_claimed_job(claimed, "first", T0 + timedelta(minutes=1), True) is False
-    assert first.lookup_job("a") is None
-
-
-def test_a_change_by_the_user_ends_the_claim_so_the_stale_copy_is_not_written_back(pair):
-    first, second = pair
-    add(first, "a")
-    (claimed,) = first.acquire_due_jobs(T0, "first")
-    modified = second.lookup_job("a")
-    modified._modify(args=("new",))
-    second.update_job(modified)
-
-    assert first.advance_claimed_job(claimed, "first", T0 + timedelta(minutes=1), True) is False
-    (again,) = second.acquire_due_jobs(T0, "second")
-    assert again.args == ("new",)
+# --- giving leases back ------------------------------------------------------------------
 
 
 def test_releasing_gives_the_job_back_unchanged(pair):
@@ -322,7 +259,7 @@ def test_jobs_nobody_holds_count_with_their_run_time(pair):
 # --- tables of APScheduler 3 -------------------------------------------------------------
 
 
-def test_a_311_table_gets_the_lease_columns_in_place_and_keeps_every_job(tmp_path):
+def test_a_311_table_gets_the_lease_columns_and_a_runs_table_and_keeps_every_job(tmp_path):
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
     database = tmp_path / "jobs.sqlite"
@@ -345,6 +282,8 @@ def test_a_311_table_gets_the_lease_columns_in_place_and_keeps_every_job(tmp_pat
         assert [tuple(row[:3]) for row in after] == [tuple(row) for row in before]
         assert {row[3:] for row in after} == {(None, None)}
         assert ["lease_expires"] in [index["column_names"] for index in indexes]
+        runs_indexes = sqlalchemy.inspect(store.engine).get_indexes("apscheduler_jobs_runs")
+        assert sorted(index["column_names"] for index in runs_indexes) == [["job_id"], ["owner"]]
         due = [
             row.id for row in before if row.next_run_time and row.next_run_time <= T0.timestamp()
         ]
@@ -354,7 +293,7 @@ def test_a_311_table_gets_the_lease_columns_in_place_and_keeps_every_job(tmp_pat
 
 
 @external
-def test_a_3x_table_on_postgresql_gets_the_lease_columns_in_place(postgres_url):
+def test_a_3x_table_on_postgresql_gets_the_lease_columns_and_a_runs_table(postgres_url):
     """The table as APScheduler 3 made it on PostgreSQL, with a job it stored."""
     import pickle
     from uuid import uuid4
@@ -382,9 +321,12 @@ def test_a_3x_table_on_postgresql_gets_the_lease_columns_in_place(postgres_url):
     try:
         columns = [c["name"] for c in sqlalchemy.inspect(engine).get_columns(table)]
         assert columns == ["id", "next_run_time", "job_state", "lease_owner", "lease_expires"]
+        assert sqlalchemy.inspect(engine).has_table(f"{table}_runs")
         assert store.lookup_job("kept").__getstate__() == state
-        assert ids(store.acquire_due_jobs(T0, "upgraded")) == ["kept"]
+        [job] = store.acquire_due_jobs(T0, "upgraded")
+        assert start(store, "upgraded", job) is RunStartOutcome.STARTED
     finally:
+        store.runs_t.drop(engine)
         store.jobs_t.drop(engine)
         store.shutdown()
         engine.dispose()
@@ -396,11 +338,11 @@ def test_schedulers_starting_together_on_a_311_table_upgrade_it_once(tmp_path):
     database = tmp_path / "jobs.sqlite"
     shutil.copy(DATA / "apscheduler-3.11.sqlite", database)
     stores = [SQLAlchemyJobStore(url=f"sqlite:///{database}") for _ in range(4)]
-    start = threading.Barrier(4)
+    barrier = threading.Barrier(4)
     errors = []
 
     def start_store(store):
-        start.wait()
+        barrier.wait()
         try:
             store.start(StubScheduler(), "default")
         except Exception as exc:  # pragma: no cover - reported below
@@ -415,6 +357,7 @@ def test_schedulers_starting_together_on_a_311_table_upgrade_it_once(tmp_path):
         assert errors == []
         columns = sqlalchemy.inspect(stores[0].engine).get_columns("apscheduler_jobs")
         assert [column["name"] for column in columns][-2:] == ["lease_owner", "lease_expires"]
+        assert sqlalchemy.inspect(stores[0].engine).has_table("apscheduler_jobs_runs")
     finally:
         for store in stores:
             store.shutdown()
@@ -463,14 +406,14 @@ def test_a_job_added_by_another_process_wakes_the_scheduler_for_its_run_time(pos
 
 
 @external
-def test_runs_recorded_and_releases_elsewhere_announce_the_next_run_time(postgres_pair):
+def test_runs_started_elsewhere_announce_the_next_run_time(postgres_pair):
     first, second = postgres_pair
     add(first, "a")
     wait_until(lambda: second._scheduler.wakeups)
     second._scheduler.wakeups.clear()
     (claimed,) = first.acquire_due_jobs(T0, "first")
 
-    first.advance_claimed_job(claimed, "first", T0 + timedelta(seconds=1), release=True)
+    start(first, "first", claimed, next_run_time=T0 + timedelta(seconds=1))
 
     wait_until(lambda: second._scheduler.wakeups)
     assert second._scheduler.wakeups == [T0 + timedelta(seconds=1)]
