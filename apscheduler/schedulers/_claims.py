@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 #: seconds a run in progress stays leased, for stores that do not say
 DEFAULT_LEASE_TIME = 5.0
+#: seconds between tries to forget ended runs while their store fails
+RETRY_PAUSE = 1.0
 
 
 class ClaimedRunTimes(list):
@@ -121,14 +123,15 @@ class RunKeeper:
                 run_ids, self._ended[store] = self._ended[store], []
             self._forget(store, run_ids)
 
-    def _flush_all(self) -> None:
+    def _flush_all(self) -> bool:
+        """Forget the ended runs of every store; tell whether all of that worked."""
         with self._forgetting:
             with self._condition:
                 ended = [(store, run_ids) for store, run_ids in self._ended.items() if run_ids]
                 for store, _ in ended:
                     self._ended[store] = []
-            for store, run_ids in ended:
-                self._forget(store, run_ids)
+            results = [self._forget(store, run_ids) for store, run_ids in ended]
+        return all(results)
 
     def stop(self) -> None:
         """Forget every ended run, and stop renewing (the scheduler is shutting down)."""
@@ -140,16 +143,25 @@ class RunKeeper:
             thread.join()
         self._flush_all()
 
-    def _forget(self, store: BaseJobStore, run_ids: list[str]) -> None:
+    def _forget(self, store: BaseJobStore, run_ids: list[str]) -> bool:
+        """Forget ended runs in ``store``; on failure keep them for the next try."""
         if not run_ids:
-            return
+            return True
         try:
             store.finish_runs(self.owner, run_ids)
         except Exception as exc:
-            # their lease runs out on its own; other schedulers then report them missed
+            # kept for the next try: until they are forgotten, they count against max_instances
+            # (and if this process dies meanwhile, other schedulers report them missed)
             self._logger.warning(
-                "Could not record the end of %d job runs in %r: %s", len(run_ids), store, exc
+                "Could not record the end of %d job runs in %r (will try again): %s",
+                len(run_ids),
+                store,
+                exc,
             )
+            with self._condition:
+                self._ended[store][:0] = run_ids
+            return False
+        return True
 
     def _renew_interval(self) -> float:
         lease_times = [
@@ -171,7 +183,11 @@ class RunKeeper:
                     return
                 renewing = [store for store, run_ids in self._in_progress.items() if run_ids]
 
-            self._flush_all()
+            if not self._flush_all():
+                # the store is away (its own retries already took a while): pause before the
+                # next try, unless the scheduler stops meanwhile
+                with self._condition:
+                    self._condition.wait(RETRY_PAUSE)
             if time.monotonic() >= renew_due:
                 for store in renewing:
                     self._renew(store)

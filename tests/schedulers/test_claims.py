@@ -311,3 +311,31 @@ def test_a_shared_store_makes_the_scheduler_poll(pair, fake_clock):
     first.add_job(targets.record, "interval", hours=1)
 
     assert first._process_jobs() == 1.0
+
+
+def test_ended_runs_the_store_failed_to_forget_are_forgotten_on_the_next_try(
+    shared_store, fake_clock
+):
+    """Until forgotten, they would count against max_instances (a mock outage: one failure)."""
+    from apscheduler.schedulers._claims import RunKeeper
+
+    keeper = RunKeeper("alive", logging.getLogger(__name__))
+    shared_store.runs["r1"] = ("tick", "alive", [], fake_clock.now(UTC) + LEASE)
+    finish_runs = shared_store.finish_runs
+    calls = []
+
+    def fail_once(owner, run_ids):
+        calls.append(list(run_ids))
+        if len(calls) == 1:
+            raise ConnectionError("store unreachable")
+        finish_runs(owner, run_ids)
+
+    shared_store.finish_runs = fail_once
+    keeper.finish(shared_store, "r1")
+    keeper.flush(shared_store)
+    assert "r1" in shared_store.runs
+
+    keeper.flush(shared_store)
+
+    assert calls == [["r1"], ["r1"]]
+    assert shared_store.runs == {}
