@@ -116,7 +116,13 @@ def database_clock(dialect: Dialect) -> ColumnElement[Any] | None:
         # days since the Julian epoch, whose day 2440587.5 began at the Unix epoch
         return (func.julianday(literal("now")) - 2440587.5) * 86400.0
     if name in ("mysql", "mariadb"):
-        return func.unix_timestamp(func.now(6))
+        # UTC_TIMESTAMP() is free of the session's time zone, unlike UNIX_TIMESTAMP(NOW()):
+        # in the hour that a change from summer time repeats, that reads the first of the two
+        # equal local times, an hour behind, and makes leases taken just before last an hour
+        microseconds = func.timestampdiff(
+            literal_column("MICROSECOND"), literal("1970-01-01"), func.utc_timestamp(6)
+        )
+        return microseconds * literal_column("0.000001")
     if name == "mssql":
         milliseconds = func.datediff_big(
             literal_column("millisecond"), literal("19700101"), func.sysutcdatetime()
