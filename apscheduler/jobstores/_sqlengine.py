@@ -20,8 +20,10 @@ from sqlalchemy.pool import QueuePool
 #: idle connections the engines this store creates keep: the default thread pool's size
 POOL_SIZE = 10
 #: dialects whose single statements run in autocommit mode: one round trip each instead of
-#: three (BEGIN, the statement, COMMIT); SQLite is left out, its isolation switch costs more
-AUTOCOMMIT_DIALECTS = frozenset({"postgresql", "mysql", "mariadb", "mssql", "oracle"})
+#: three (BEGIN, the statement, COMMIT); SQLite is left out, its isolation switch costs more,
+#: and so are MySQL and MariaDB, whose switch on and back off takes statements of its own:
+#: six in all for one write, against the statement, COMMIT and the pool's ROLLBACK without it
+AUTOCOMMIT_DIALECTS = frozenset({"postgresql", "mssql", "oracle"})
 
 # words in driver messages of errors that retrying cannot fix
 _PERMANENT_MARKERS = (

@@ -2,8 +2,8 @@
 SQLAlchemyJobStore on the MySQL family (MariaDB in these tests): what its SQL must get right
 there and nowhere else.
 
-The tests freeze the server's clock for a store with the session variable ``timestamp``, set
-on each of the store's connections, so that they can put the server at any moment they like.
+A test that needs the server at a given moment freezes the server's clock for a store: the
+session variable ``timestamp`` is set on each of the store's connections.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from uuid import uuid4
 
 import pytest
 
-from tests.services import require_module
+from tests.services import require_module, unavailable
 
 from .support import T0, RecordingScheduler, make_job
 
@@ -38,21 +38,18 @@ def local_time_at(url, moment):
 
 @pytest.fixture
 def store_at(mysql_url):
-    """Makes started stores on one table, each on a server clock frozen where the test says."""
+    """Makes started stores on one table, on a server clock frozen at ``moment`` if given."""
     require_module("pymysql")
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
     tablename = f"jobs_{uuid4().hex[:12]}"
     stores = []
 
-    def make(moment, **options):
-        connect_args = {"init_command": f"SET timestamp = {moment.timestamp()}"}
-        store = SQLAlchemyJobStore(
-            mysql_url,
-            tablename=tablename,
-            engine_options={"connect_args": connect_args},
-            **options,
-        )
+    def make(moment=None, **options):
+        if moment is not None:
+            connect_args = {"init_command": f"SET timestamp = {moment.timestamp()}"}
+            options["engine_options"] = {"connect_args": connect_args}
+        store = SQLAlchemyJobStore(mysql_url, tablename=tablename, **options)
         stores.append(store)
         store.start(RecordingScheduler(), "default")
         return store
@@ -77,7 +74,7 @@ def test_a_lease_from_before_the_clocks_go_back_ends_on_time_after(store_at, mys
     if local_time_at(mysql_url, first_half_minute) != local_time_at(
         mysql_url, first_half_minute - timedelta(hours=1)
     ):
-        pytest.skip(
+        unavailable(
             "the MySQL server's time zone has no repeated hour on 2025-10-26 (the test server "
             "runs with TZ=Europe/Berlin for this)"
         )
@@ -89,3 +86,33 @@ def test_a_lease_from_before_the_clocks_go_back_ends_on_time_after(store_at, mys
     taken_over = after.acquire_due_jobs(T0, "after")
 
     assert [job.id for job in taken_over] == ["job"]
+
+
+def test_a_write_costs_the_server_three_statements_and_a_read_two(store_at, mysql_url):
+    """
+    The statement, COMMIT and the ROLLBACK with which the connection pool takes the connection
+    back: switching the connection to autocommit and back would cost three more.
+    """
+    store = store_at()
+    job = make_job(store._scheduler, "job", T0)
+    store.add_job(job)
+    watcher = sqlalchemy.create_engine(mysql_url, poolclass=sqlalchemy.pool.NullPool)
+    counts = {}
+    try:
+        with watcher.connect() as watching:
+
+            def statements_of(name, operation):
+                # the server's count of statements from every client; this one's own SHOW
+                # counts once between two readings
+                query = "SHOW GLOBAL STATUS LIKE 'Questions'"
+                before = int(watching.exec_driver_sql(query).one()[1])
+                operation()
+                counts[name] = int(watching.exec_driver_sql(query).one()[1]) - before - 1
+
+            statements_of("update", lambda: store.update_job(job))
+            statements_of("release", lambda: store.release_claimed_job("job", "someone"))
+            statements_of("lookup", lambda: store.lookup_job("job"))
+    finally:
+        watcher.dispose()
+
+    assert counts["update"] <= 3 and counts["release"] <= 3 and counts["lookup"] <= 2, counts
