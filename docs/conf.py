@@ -55,7 +55,7 @@ nitpick_ignore_regex = [
         r"py:.*",
         (
             r"(datetime|collections\.abc|zoneinfo|functools|concurrent\.futures|threading|logging"
-            r"|pickle|asyncio|shelve|typing)(\..*)?"
+            r"|pickle|asyncio|shelve|typing|enum)(\..*)?"
         ),
     ),
     # names the annotations use unqualified, and the ``str|unicode`` of older docstrings
