@@ -72,7 +72,7 @@ def postgres() -> Iterator[StoreSpec | None]:
     finally:
         store = spec.make()
         store.start(None, "cleanup")
-        store.jobs_t.drop(store.engine, checkfirst=True)
+        store.jobs_t.metadata.drop_all(store.engine, checkfirst=True)
         store.shutdown()
         if server is not None:
             server.close()

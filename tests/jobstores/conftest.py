@@ -88,6 +88,7 @@ def wipe(store: Any, kind: str) -> None:
         store.jobs_t.metadata.drop_all(store.engine, checkfirst=True)
     elif kind == "mongodb":
         store.collection.drop()
+        store.runs_collection.drop()
     elif kind == "zookeeper":
         store.client.delete(store.path, recursive=True)
     elif kind != "memory":

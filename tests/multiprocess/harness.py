@@ -51,6 +51,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,9 @@ class ChaosConfig:
     failover_margin: float = 1.5
     #: seconds besides the lease at the end of the run that the completeness check leaves out
     tail_margin: float = 2.0
+    #: seconds each run of a job takes
+    job_seconds: float = 0.0
+    max_instances: int = 1
     seed: int | None = None
 
     @classmethod
@@ -157,6 +161,21 @@ class ChaosReport:
         """Fire times of the window that nobody ran or reported missed (or skipped)."""
         accounted = {(r.job_id, r.run_time) for r in self.records if r.kind in ACCOUNTED}
         return sorted(key for key in self.expected() if key not in accounted)
+
+    def overlapping_runs(self) -> list[tuple[Record, Record]]:
+        """Pairs of runs of one job whose spans (from "run" to "end") overlap in time."""
+        ends = {(r.job_id, r.run_time, r.pid): r.wall_time for r in self.of_kind("end")}
+        runs: defaultdict[str, list[Record]] = defaultdict(list)
+        for record in self.of_kind("run"):
+            runs[record.job_id].append(record)
+        overlaps = []
+        for job_runs in runs.values():
+            job_runs.sort(key=lambda record: record.wall_time)
+            for earlier, later in pairwise(job_runs):
+                end = ends.get((earlier.job_id, earlier.run_time, earlier.pid), math.inf)
+                if later.wall_time < end:
+                    overlaps.append((earlier, later))
+        return overlaps
 
     def lags(self) -> list[float]:
         """Seconds from fire time to run, for each run of the window."""
@@ -237,9 +256,10 @@ def add_jobs(spec: StoreSpec, config: ChaosConfig, first_fire_time: float) -> No
                 seconds=config.interval,
                 start_date=start,
                 id=job_id,
-                args=[job_id],
+                args=[job_id, config.job_seconds],
                 coalesce=False,
                 misfire_grace_time=config.misfire_grace_time,
+                max_instances=config.max_instances,
             )
     finally:
         scheduler.shutdown(wait=False)
@@ -356,6 +376,24 @@ def run_chaos(spec: StoreSpec, config: ChaosConfig, workdir: Path) -> ChaosRepor
     return ChaosReport(config, first_fire_time, end_time, records, kills, crashes)
 
 
+def check_max_instances_across_processes(spec: StoreSpec, workdir: Path) -> ChaosReport:
+    """
+    Run jobs that take 2.5 s and fire every second on three processes, and check that each
+    job runs one instance at a time (``max_instances=1``) whichever process has it: the fire
+    times in between are skipped, none is lost.
+    """
+    config = ChaosConfig(processes=3, jobs=3, duration=6.0, kill_every=0, job_seconds=2.5)
+    report = run_chaos(spec, config, workdir)
+    print(report.summary())
+    report.assert_no_crashes()
+    report.assert_no_duplicates()
+    overlaps = report.overlapping_runs()
+    assert not overlaps, f"runs of one job overlapped: {overlaps[:3]}"
+    assert report.of_kind("skipped"), "no fire time came while a run was in progress"
+    report.assert_complete()
+    return report
+
+
 def read(path: Path) -> list[Record]:
     records = []
     for line in path.read_text().splitlines():
@@ -372,4 +410,11 @@ def read(path: Path) -> list[Record]:
     return records
 
 
-__all__ = ["ChaosConfig", "ChaosReport", "Record", "StoreSpec", "run_chaos"]
+__all__ = [
+    "ChaosConfig",
+    "ChaosReport",
+    "Record",
+    "StoreSpec",
+    "check_max_instances_across_processes",
+    "run_chaos",
+]

@@ -7,7 +7,7 @@ any moment leaves whole lines only. Line format::
 
     <kind> <job id> <scheduled run time, UTC timestamp> <pid> <wall clock time of the record>
 
-Kinds: ``run`` (the job function ran), ``missed`` (``EVENT_JOB_MISSED``), ``skipped``
+Kinds: ``run`` (the job function began), ``end`` (a job that takes time ended), ``missed`` (``EVENT_JOB_MISSED``), ``skipped``
 (``EVENT_JOB_MAX_INSTANCES``), and ``ready`` (the scheduler has started; job id and run time
 are ``-``).
 """
@@ -39,9 +39,13 @@ def running(run_time: float) -> None:
     _current.run_time = run_time
 
 
-def tick(job_id: str) -> None:
-    """The job function: record which run this is."""
-    record("run", job_id, getattr(_current, "run_time", None))
+def tick(job_id: str, seconds: float = 0.0) -> None:
+    """The job function: record which run this is; take ``seconds`` and record the end too."""
+    run_time = getattr(_current, "run_time", None)
+    record("run", job_id, run_time)
+    if seconds:
+        time.sleep(seconds)
+        record("end", job_id, run_time)
 
 
 def stamp(job_id: str, run_time: float) -> None:

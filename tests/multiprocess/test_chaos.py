@@ -13,7 +13,7 @@ import pytest
 
 from tests.services import require_module
 
-from .harness import ChaosConfig, StoreSpec, run_chaos
+from .harness import ChaosConfig, StoreSpec, check_max_instances_across_processes, run_chaos
 
 SQLALCHEMY_STORE = "apscheduler.jobstores.sqlalchemy:SQLAlchemyJobStore"
 
@@ -33,7 +33,7 @@ def postgresql_spec(postgres_url):
     yield spec
     store = spec.make()
     store.start(None, "cleanup")
-    store.jobs_t.drop(store.engine)
+    store.jobs_t.metadata.drop_all(store.engine)
     store.shutdown()
 
 
@@ -92,3 +92,7 @@ def test_the_runs_a_killed_process_had_claimed_run_elsewhere_once_its_lease_ends
     lags = [r.wall_time - r.run_time for r in first_runs]
     assert config.lease_time - 0.5 < min(lags), "taken over only once the lease had expired"
     assert max(lags) < config.lease_time + config.failover_margin
+
+
+def test_max_instances_holds_across_processes(store_spec, tmp_path):
+    check_max_instances_across_processes(store_spec, tmp_path / "chaos")

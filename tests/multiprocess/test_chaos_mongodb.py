@@ -13,7 +13,7 @@ import pytest
 
 from tests.services import require_module
 
-from .harness import ChaosConfig, StoreSpec, run_chaos
+from .harness import ChaosConfig, StoreSpec, check_max_instances_across_processes, run_chaos
 
 pytestmark = pytest.mark.external_service
 
@@ -33,6 +33,7 @@ def mongodb_spec(mongodb_url):
     yield spec
     store = spec.make()
     store.collection.drop()
+    store.runs_collection.drop()
     store.shutdown()
 
 
@@ -58,3 +59,7 @@ def test_a_process_whose_clock_runs_five_minutes_ahead_causes_no_duplicates(
     report.assert_no_crashes()
     report.assert_no_duplicates()
     report.assert_complete()
+
+
+def test_max_instances_holds_across_processes(mongodb_spec, tmp_path):
+    check_max_instances_across_processes(mongodb_spec, tmp_path / "chaos")

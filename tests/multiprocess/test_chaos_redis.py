@@ -14,7 +14,7 @@ import pytest
 
 from tests.services import require_module
 
-from .harness import ChaosConfig, StoreSpec, run_chaos
+from .harness import ChaosConfig, StoreSpec, check_max_instances_across_processes, run_chaos
 
 pytestmark = pytest.mark.external_service
 
@@ -60,3 +60,7 @@ def test_a_process_whose_clock_runs_five_minutes_ahead_causes_no_duplicates(redi
     report.assert_no_crashes()
     report.assert_no_duplicates()
     report.assert_complete()
+
+
+def test_max_instances_holds_across_processes(redis_spec, tmp_path):
+    check_max_instances_across_processes(redis_spec, tmp_path / "chaos")
