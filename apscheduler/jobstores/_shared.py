@@ -40,6 +40,9 @@ UTC = timezone.utc
 # whole scheduler with every store
 STATE_RUNNING = 1
 
+#: the most jobs one claim takes; the scheduler comes back at once for more, and meanwhile
+#: other processes can claim the rest
+CLAIM_BATCH = 25
 #: seconds a claimed job stays leased to the scheduler that claimed it
 DEFAULT_LEASE_TIME = 5.0
 #: seconds between looks at the store when no change notification can wake the scheduler
@@ -66,6 +69,9 @@ class SharedJobStore(PersistentJobStore):
     """
 
     shared = True
+    #: the most jobs :meth:`acquire_due_jobs` returns at once; a full batch tells the
+    #: scheduler to come back at once for more
+    claim_batch = CLAIM_BATCH
 
     def __init__(
         self,
@@ -334,6 +340,7 @@ class ChangeListener(Generic[C]):
 
 
 __all__ = [
+    "CLAIM_BATCH",
     "DEFAULT_LEASE_TIME",
     "DEFAULT_POLL_INTERVAL",
     "NOTIFIED_POLL_INTERVAL",

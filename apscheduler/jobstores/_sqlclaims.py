@@ -31,11 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.elements import ColumnElement
 
+from apscheduler.jobstores._shared import CLAIM_BATCH
 from apscheduler.jobstores._sqlschema import database_clock
-
-#: the most jobs one claim takes; the scheduler comes back at once for more, and meanwhile
-#: other processes can claim the rest
-CLAIM_BATCH = 25
 
 
 def _lease() -> Any:

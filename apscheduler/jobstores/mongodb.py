@@ -11,7 +11,7 @@ from typing import Any
 from apscheduler.job import Job
 from apscheduler.jobstores import _mongo_shared as leases
 from apscheduler.jobstores._persistent import DEFAULT_RECHECK_INTERVAL, DEFAULT_RETRY_TIMEOUT
-from apscheduler.jobstores._shared import DEFAULT_LEASE_TIME, DEFAULT_POLL_INTERVAL
+from apscheduler.jobstores._shared import CLAIM_BATCH, DEFAULT_LEASE_TIME, DEFAULT_POLL_INTERVAL
 from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.util import datetime_to_utc_timestamp, maybe_ref
 
@@ -37,10 +37,6 @@ _PROJECTION = {"next_run_time": True, "job_state": True}
 _ORDER = [("next_run_time", ASCENDING), ("_id", ASCENDING)]
 # server error codes of failed authentication and missing rights
 _AUTH_ERROR_CODES = frozenset({13, 18})
-#: the most due jobs one claim takes. The scheduler comes back at once for more, so a small
-#: batch costs one process little, and lets processes woken by the same due time share a
-#: burst of jobs instead of one taking it all
-CLAIM_BATCH = 25
 #: how often one claim looks again for free jobs after losing its candidates to another
 CLAIM_ATTEMPTS = 3
 

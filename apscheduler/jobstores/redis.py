@@ -20,6 +20,7 @@ from apscheduler.jobstores._persistent import (
 )
 from apscheduler.jobstores._redis_notify import redis_listener
 from apscheduler.jobstores._shared import (
+    CLAIM_BATCH,
     DEFAULT_LEASE_TIME,
     DEFAULT_POLL_INTERVAL,
     SharedJobStore,
@@ -49,11 +50,6 @@ try:
     from redis.retry import Retry
 except ImportError as exc:  # pragma: no cover
     raise ImportError("RedisJobStore requires redis installed") from exc
-
-#: the most due jobs one claim takes. The scheduler comes back at once for more, so a small
-#: batch costs one process little, and lets processes woken by the same due time share a
-#: burst of jobs instead of one taking it all
-CLAIM_BATCH = 25
 
 
 def _score(run_time: datetime | None) -> str:

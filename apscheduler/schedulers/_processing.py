@@ -92,7 +92,12 @@ class ProcessingPass:
             return None
 
         if claimed:
-            self._start_claimed(jobstore_alias, jobstore, due_jobs)
+            recorded = self._start_claimed(jobstore_alias, jobstore, due_jobs)
+            batch = getattr(jobstore, "claim_batch", None)
+            if recorded and batch and len(due_jobs) >= batch:
+                # a full batch: more jobs may be due; come straight back for them
+                self.next_wakeup_time = self.now
+                return None
         else:
             # Every due job is submitted before any is rescheduled: with many jobs due at once,
             # the store writes would otherwise delay the later jobs' start.
@@ -184,12 +189,14 @@ class ProcessingPass:
             )
             self.retry_store_later()
 
-    def _start_claimed(self, jobstore_alias: str, jobstore: BaseJobStore, jobs: list[Job]) -> None:
+    def _start_claimed(self, jobstore_alias: str, jobstore: BaseJobStore, jobs: list[Job]) -> bool:
         """
         Record the due runs of the jobs claimed from a shared store as started, then submit them.
 
         One batch for all the claimed jobs, so that a burst of due jobs costs a few round trips
         to the store, not one per job.
+
+        :return: whether runs were recorded (then more jobs may be due at once)
         """
         keeper = self.scheduler._run_keeper
         owner = keeper.owner
@@ -206,7 +213,7 @@ class ProcessingPass:
             starts.append(RunStart(job, run_times, job_next_run, uuid4().hex))
             executors.append(executor)
         if not starts:
-            return None
+            return False
 
         # runs that ended since the last look must not count against max_instances
         keeper.flush(jobstore)
@@ -218,7 +225,7 @@ class ProcessingPass:
                 "Error recording job starts in job store %r: %s", jobstore_alias, exc
             )
             self.retry_store_later()
-            return None
+            return False
 
         for start, executor, outcome in zip(starts, executors, outcomes, strict=True):
             if outcome is RunStartOutcome.STARTED:
@@ -232,6 +239,8 @@ class ProcessingPass:
                 self.logger.debug(
                     'Job "%s" was taken over by another scheduler before it started', start.job
                 )
+
+        return True
 
     def _report_abandoned_runs(self, jobstore_alias: str, jobstore: BaseJobStore) -> None:
         """Report the runs that a scheduler which has died left in progress in ``jobstore``."""
