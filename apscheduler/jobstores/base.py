@@ -168,9 +168,7 @@ class BaseJobStore(metaclass=ABCMeta):
         """
         raise NotImplementedError(f"{self.__class__.__name__} cannot be shared")
 
-    def start_claimed_runs(
-        self, owner: str, starts: Sequence[RunStart]
-    ) -> list[RunStartOutcome]:
+    def start_claimed_runs(self, owner: str, starts: Sequence[RunStart]) -> list[RunStartOutcome]:
         """
         Record that the due runs of claimed jobs start now (shared stores only).
 
