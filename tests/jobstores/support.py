@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from uuid import uuid4
 
 from apscheduler.job import Job
+from apscheduler.jobstores.base import RunStart, RunStartOutcome
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
 
 UTC = timezone.utc
 #: the moment the store tests treat as "now"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+#: where the tests move a job on to when its run at ``T0`` starts
+NEXT = T0 + timedelta(minutes=1)
+#: a lease short enough for tests to watch it expire on the server's clock
+SHORT_LEASE = 0.3
+
+STARTED, MAX_INSTANCES, LOST = (
+    RunStartOutcome.STARTED,
+    RunStartOutcome.MAX_INSTANCES,
+    RunStartOutcome.LOST,
+)
 
 
 def tick(*args: Any, **kwargs: Any) -> None:
@@ -138,3 +152,57 @@ class SteppedScheduler(BaseScheduler):
 
     def wakeup(self) -> None:
         pass
+
+
+def add(store: Any, job_id: str, run_time: datetime | None = T0, **options: Any) -> Job:
+    """Add a job due at ``run_time`` to ``store``; return it."""
+    job = make_job(store._scheduler, job_id, run_time, **options)
+    store.add_job(job)
+    return job
+
+
+def ids(jobs: Sequence[Job]) -> list[str]:
+    return [job.id for job in jobs]
+
+
+def start(
+    store: Any,
+    owner: str,
+    job: Job,
+    next_run_time: datetime | None = NEXT,
+    run_id: str | None = None,
+    run_times: Sequence[datetime] | None = None,
+) -> tuple[RunStartOutcome, str]:
+    """
+    Record the start of the due runs of a claimed job, as a scheduler pass does.
+
+    :param run_times: the runs it starts; by default the one at the job's next run time
+    :return: the outcome, and the run id (a fresh one unless ``run_id`` is given)
+    """
+    run_id = run_id or uuid4().hex
+    run = RunStart(job, list(run_times or [job.next_run_time]), next_run_time, run_id)
+    [outcome] = store.start_claimed_runs(owner, [run])
+    return outcome, run_id
+
+
+def claim_and_start(
+    store: Any, owner: str, now: datetime, run_id: str, next_run_time: datetime | None = None
+) -> RunStartOutcome:
+    """Claim the one job due at ``now`` and start its run; return the outcome."""
+    (job,) = store.acquire_due_jobs(now, owner)
+    return start(store, owner, job, next_run_time or now + timedelta(minutes=1), run_id)[0]
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 10.0) -> bool:
+    """
+    Poll ``condition`` until it holds; servers keep real time, so some tests must wait.
+
+    :param timeout: seconds before giving up; generous, since only a failing test waits it out
+    :return: whether ``condition`` held before the deadline
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

@@ -13,17 +13,19 @@ import pytest
 
 from apscheduler.jobstores.base import AbandonedRun, RunStart
 
-from .support import T0, RecordingScheduler, make_job
-from .test_shared_redis import (
+from .support import (
     LOST,
     MAX_INSTANCES,
     SHORT_LEASE,
     STARTED,
-    WakeRecorder,
+    T0,
+    RecordingScheduler,
     add,
     claim_and_start,
+    make_job,
     wait_until,
 )
+from .test_shared_redis import WakeRecorder
 
 redis = pytest.importorskip("redis")
 

@@ -4,30 +4,34 @@ The runs-in-progress contract of the stores that several scheduler processes sha
 A scheduler records the runs it submits (:meth:`start_claimed_runs`), keeps them alive while
 they run (:meth:`renew_runs`) and forgets them when they end (:meth:`finish_runs`); the runs of a
 scheduler that died expire and are handed once to whoever asks (:meth:`take_abandoned_runs`).
-Every test here runs on each shared store, against a real server.
+Every test here runs on each shared store, against a real server. Two stores made by one
+``factory`` stand for two scheduler processes sharing one table, key space or collection.
 """
 
 from __future__ import annotations
 
 import time
 from datetime import timedelta
-from uuid import uuid4
 
 import pytest
 
-from apscheduler.jobstores.base import AbandonedRun, RunStart, RunStartOutcome
+from apscheduler.jobstores.base import AbandonedRun, RunStart
 
 from .conftest import StoreFactory, _factory, external
-from .support import T0, make_job
-
-STARTED, MAX_INSTANCES, LOST = (
-    RunStartOutcome.STARTED,
-    RunStartOutcome.MAX_INSTANCES,
-    RunStartOutcome.LOST,
+from .support import (
+    LOST,
+    MAX_INSTANCES,
+    NEXT,
+    SHORT_LEASE,
+    STARTED,
+    T0,
+    add,
+    claim_and_start,
+    ids,
+    make_job,
+    start,
+    wait_until,
 )
-#: a lease short enough for tests to watch it expire
-SHORT_LEASE = 0.3
-NEXT = T0 + timedelta(minutes=1)
 
 
 @pytest.fixture(
@@ -44,59 +48,57 @@ def factory(request, tmp_path):
     yield from _factory(request.param, request, tmp_path)
 
 
-def add(store, job_id, **options):
-    job = make_job(store._scheduler, job_id, T0, **options)
-    store.add_job(job)
-    return job
-
-
 def claim_one(store, owner, job_id="a", now=T0):
     claimed = {job.id: job for job in store.acquire_due_jobs(now, owner)}
     return claimed[job_id]
 
 
-def start(store, owner, job, next_run_time=NEXT, run_id=None):
-    """Record the one due run of ``job`` as started; return the outcome and the run id."""
-    run_id = run_id or uuid4().hex
-    [outcome] = store.start_claimed_runs(owner, [RunStart(job, [T0], next_run_time, run_id)])
-    return outcome, run_id
-
-
-def wait_until(condition, timeout=5.0):
-    """Poll ``condition`` for up to ``timeout`` seconds (servers keep real time)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+# --- starting runs -------------------------------------------------------------------------
 
 
 def test_a_started_run_moves_the_job_on_and_releases_it(factory: StoreFactory):
+    first, second = factory(), factory()
+    add(first, "a", args=(1,))
+
+    outcome, _ = start(first, "one", claim_one(first, "one"))
+
+    assert outcome is STARTED
+    stored = second.lookup_job("a")
+    assert stored.next_run_time == NEXT
+    assert stored.args == (1,)
+    # released: the job is free for whoever finds it due next
+    assert ids(second.acquire_due_jobs(NEXT, "two")) == ["a"]
+
+
+def test_one_call_starts_a_batch_with_an_outcome_for_each_start_in_order(factory: StoreFactory):
+    first, second = factory(), factory()
+    add(first, "busy", max_instances=1)
+    assert claim_and_start(first, "one", T0, "busy-1") is STARTED
+    add(first, "fine")
+    add(first, "removed")
+    jobs = {job.id: job for job in second.acquire_due_jobs(NEXT, "two")}
+    first.remove_job("removed")  # a user removed it after the claim
+    later = T0 + timedelta(minutes=2)
+    starts = [
+        RunStart(jobs["removed"], [T0], later, "removed-1"),
+        RunStart(jobs["fine"], [T0], later, "fine-1"),
+        RunStart(jobs["busy"], [NEXT], later, "busy-2"),
+    ]
+
+    assert second.start_claimed_runs("two", starts) == [LOST, STARTED, MAX_INSTANCES]
+    assert [(job.id, job.next_run_time) for job in second.get_all_jobs()] == [
+        ("busy", later),
+        ("fine", later),
+    ]
+
+
+def test_an_empty_batch_changes_nothing(factory: StoreFactory):
     store = factory()
     add(store, "a")
 
-    outcome, _ = start(store, "one", claim_one(store, "one"))
-
-    assert outcome is STARTED
-    assert store.lookup_job("a").next_run_time == NEXT
-    # released: the job is free for whoever finds it due next
-    assert [job.id for job in store.acquire_due_jobs(NEXT, "two")] == ["a"]
-
-
-def test_a_batch_of_starts_gets_one_outcome_per_start_in_order(factory: StoreFactory):
-    store = factory()
-    for job_id in ("a", "b", "c"):
-        add(store, job_id)
-    jobs = store.acquire_due_jobs(T0, "one")
-    store.remove_job("b")  # a user removed it after the claim
-
-    outcomes = store.start_claimed_runs(
-        "one", [RunStart(job, [T0], NEXT, uuid4().hex) for job in jobs]
-    )
-
-    assert outcomes == [STARTED, LOST, STARTED]
-    assert [job.id for job in store.get_all_jobs()] == ["a", "c"]
+    assert store.start_claimed_runs("one", []) == []
+    store.finish_runs("one", [])
+    assert store.lookup_job("a").next_run_time == T0
 
 
 def test_the_last_run_of_a_finished_schedule_removes_the_job(factory: StoreFactory):
@@ -107,81 +109,25 @@ def test_the_last_run_of_a_finished_schedule_removes_the_job(factory: StoreFacto
 
     assert outcome is STARTED
     assert store.lookup_job("a") is None
-
-
-def test_a_run_in_progress_elsewhere_makes_the_next_start_skip_for_max_instances(
-    factory: StoreFactory,
-):
-    first, second = factory(), factory()
-    add(first, "a", max_instances=1)
-    start(first, "one", claim_one(first, "one"))
-
-    job = claim_one(second, "two", now=NEXT)
-    outcome, _ = start(second, "two", job, next_run_time=NEXT + timedelta(minutes=1))
-
-    assert outcome is MAX_INSTANCES
-    # the skipped run time is behind the job all the same, and the claim is released
-    assert second.lookup_job("a").next_run_time == NEXT + timedelta(minutes=1)
-    assert [j.id for j in second.acquire_due_jobs(NEXT + timedelta(minutes=1), "three")] == ["a"]
-
-
-def test_max_instances_allows_that_many_runs_in_progress(factory: StoreFactory):
-    store = factory()
-    add(store, "a", max_instances=2)
-
-    outcomes = []
-    for minute in range(3):
-        [job] = store.acquire_due_jobs(T0 + timedelta(minutes=minute), "one")
-        outcomes.append(start(store, "one", job, T0 + timedelta(minutes=minute + 1))[0])
-
-    assert outcomes == [STARTED, STARTED, MAX_INSTANCES]
-
-
-def test_a_finished_run_no_longer_counts_towards_max_instances(factory: StoreFactory):
-    store = factory()
-    add(store, "a", max_instances=1)
-    _, run_id = start(store, "one", claim_one(store, "one"))
-
-    store.finish_runs("one", [run_id])
-
-    job = store.acquire_due_jobs(NEXT, "one")[0]
-    assert start(store, "one", job, NEXT + timedelta(minutes=1))[0] is STARTED
-
-
-def test_finishing_runs_twice_or_unknown_runs_is_harmless(factory: StoreFactory):
-    store = factory()
-    add(store, "a")
-    _, run_id = start(store, "one", claim_one(store, "one"))
-
-    store.finish_runs("one", [run_id, "unknown"])
-    store.finish_runs("one", [run_id])
-
-    assert store.take_abandoned_runs() == []
-
-
-def test_an_expired_run_no_longer_counts_towards_max_instances(factory: StoreFactory):
-    store = factory(lease_time=SHORT_LEASE)
-    add(store, "a", max_instances=1)
-    start(store, "dead", claim_one(store, "dead"))
-    time.sleep(SHORT_LEASE + 0.1)
-
-    job = store.acquire_due_jobs(NEXT, "alive")[0]
-
-    assert start(store, "alive", job, NEXT + timedelta(minutes=1))[0] is STARTED
+    assert store.get_all_jobs() == []
 
 
 def test_a_retried_start_is_recognised_and_not_recorded_twice(factory: StoreFactory):
     """The first attempt was applied but its reply was lost; the retry must not say LOST."""
     store = factory(lease_time=SHORT_LEASE)
-    add(store, "a")
+    add(store, "a", max_instances=1)
     job = claim_one(store, "one")
-    _, run_id = start(store, "one", job)
+    assert start(store, "one", job, run_id="run-1")[0] is STARTED
 
-    outcome, _ = start(store, "one", job, run_id=run_id)
+    # neither lost (the claim is gone) nor skipped (its own run is in progress)
+    assert start(store, "one", job, run_id="run-1")[0] is STARTED
 
-    assert outcome is STARTED
+    assert store.lookup_job("a").next_run_time == NEXT
     time.sleep(SHORT_LEASE + 0.1)
-    assert [run.job_id for run in store.take_abandoned_runs()] == ["a"]
+    assert store.take_abandoned_runs() == [AbandonedRun("a", [T0], "one")], "one record"
+
+
+# --- leases and changes made while a job was claimed --------------------------------------
 
 
 def test_a_start_after_the_lease_was_taken_over_changes_nothing(factory: StoreFactory):
@@ -189,7 +135,8 @@ def test_a_start_after_the_lease_was_taken_over_changes_nothing(factory: StoreFa
     second = factory(lease_time=SHORT_LEASE)
     add(first, "a")
     stale = claim_one(first, "dead")
-    assert wait_until(lambda: [j.id for j in second.acquire_due_jobs(T0, "alive")] == ["a"])
+    assert second.acquire_due_jobs(T0, "alive") == [], "not before the lease expires"
+    assert wait_until(lambda: ids(second.acquire_due_jobs(T0, "alive")) == ["a"])
 
     outcome, _ = start(first, "dead", stale)
 
@@ -210,51 +157,106 @@ def test_an_expired_lease_nobody_took_over_still_starts(factory: StoreFactory):
 
 
 def test_a_user_change_since_the_claim_wins_over_the_start(factory: StoreFactory):
-    store = factory()
-    add(store, "a")
-    job = claim_one(store, "one")
-    changed = make_job(store._scheduler, "a", T0 + timedelta(hours=5), args=("new",))
-    store.update_job(changed)
+    first, second = factory(), factory()
+    add(first, "a", args=("old",))
+    job = claim_one(first, "one")
+    # only the arguments change: the run time the start would replace stays as it was
+    second.update_job(make_job(second._scheduler, "a", T0, args=("new",)))
 
-    outcome, _ = start(store, "one", job)
+    outcome, _ = start(first, "one", job)
 
     assert outcome is LOST
-    assert store.lookup_job("a").args == ("new",)
-    assert store.lookup_job("a").next_run_time == T0 + timedelta(hours=5)
+    stored = second.lookup_job("a")
+    assert (stored.args, stored.next_run_time) == (("new",), T0)
+    offered_again = second.acquire_due_jobs(T0, "two")
+    assert [(j.id, j.args, j.next_run_time) for j in offered_again] == [("a", ("new",), T0)]
 
 
-def test_runs_of_a_scheduler_that_stopped_renewing_are_taken_once(factory: StoreFactory):
-    first = factory(lease_time=SHORT_LEASE)
-    second = factory(lease_time=SHORT_LEASE)
-    add(first, "a", coalesce=False)
-    job = claim_one(first, "dead")
-    run_times = [T0, T0 + timedelta(seconds=30)]
-    first.start_claimed_runs("dead", [RunStart(job, run_times, NEXT, "run-1")])
-    assert second.take_abandoned_runs() == [], "its lease has not expired yet"
-    time.sleep(SHORT_LEASE + 0.1)
+# --- max_instances across processes -------------------------------------------------------
 
-    taken = second.take_abandoned_runs()
 
-    assert taken == [AbandonedRun("a", run_times, "dead")]
-    assert all(run_time.utcoffset() == timedelta(0) for run_time in taken[0].run_times)
+def test_a_run_in_progress_elsewhere_makes_the_next_start_skip_at_max_instances(
+    factory: StoreFactory,
+):
+    first, second = factory(), factory()
+    add(first, "a", max_instances=1)
+    assert claim_and_start(first, "one", T0, "run-1") is STARTED
+
+    outcome = claim_and_start(second, "two", NEXT, "run-2")
+
+    assert outcome is MAX_INSTANCES
+    # the skipped run time is behind the job all the same, and the claim is released
+    assert second.lookup_job("a").next_run_time == T0 + timedelta(minutes=2), "moved on"
+    assert ids(first.acquire_due_jobs(T0 + timedelta(minutes=2), "one")) == ["a"], "released"
+
+
+def test_max_instances_counts_the_runs_in_progress_of_every_owner(factory: StoreFactory):
+    first, second = factory(), factory()
+    add(first, "a", max_instances=2)
+    assert claim_and_start(first, "one", T0, "run-1") is STARTED
+    assert claim_and_start(second, "two", NEXT, "run-2") is STARTED
+
+    assert claim_and_start(first, "one", T0 + timedelta(minutes=2), "run-3") is MAX_INSTANCES
+
+
+def test_a_finished_run_no_longer_counts_for_max_instances(factory: StoreFactory):
+    first, second = factory(), factory()
+    add(first, "a", max_instances=1)
+    assert claim_and_start(first, "one", T0, "run-1") is STARTED
+    second.finish_runs("two", ["run-1"])  # not the owner: changes nothing
+    assert claim_and_start(second, "two", NEXT, "run-2") is MAX_INSTANCES
+
+    first.finish_runs("one", ["run-1", "never-started"])
+    first.finish_runs("one", ["run-1"])  # twice: harmless
+
     assert first.take_abandoned_runs() == []
+    assert claim_and_start(second, "two", T0 + timedelta(minutes=2), "run-3") is STARTED
 
 
-def test_renewed_runs_outlive_their_first_lease(factory: StoreFactory):
-    store = factory(lease_time=SHORT_LEASE)
-    add(store, "a")
-    add(store, "b")
-    jobs = store.acquire_due_jobs(T0, "alive")
-    store.start_claimed_runs("alive", [RunStart(job, [T0], NEXT, f"run-{job.id}") for job in jobs])
-
-    for _ in range(4):
-        time.sleep(SHORT_LEASE / 2)
-        store.renew_runs("alive")
-        assert store.take_abandoned_runs() == []
-
-    store.finish_runs("alive", ["run-a"])
+def test_a_run_whose_lease_expired_no_longer_counts_for_max_instances(factory: StoreFactory):
+    dead = factory(lease_time=SHORT_LEASE)
+    alive = factory()
+    add(dead, "a", max_instances=1)
+    assert claim_and_start(dead, "dead", T0, "run-1") is STARTED
     time.sleep(SHORT_LEASE + 0.1)
-    assert [run.job_id for run in store.take_abandoned_runs()] == ["b"]
+
+    assert claim_and_start(alive, "alive", NEXT, "run-2") is STARTED
+
+
+def test_removing_every_job_leaves_the_runs_in_progress(factory: StoreFactory):
+    first, second = factory(), factory()
+    add(first, "a", max_instances=1)
+    assert claim_and_start(first, "one", T0, "run-1") is STARTED
+
+    first.remove_all_jobs()
+    add(first, "a", NEXT, max_instances=1)
+
+    assert claim_and_start(second, "two", NEXT, "run-2") is MAX_INSTANCES
+
+
+# --- renewing and abandoned runs ----------------------------------------------------------
+
+
+def test_renewed_runs_stay_in_progress_past_their_first_lease(factory: StoreFactory):
+    first = factory(lease_time=SHORT_LEASE)
+    second = factory()
+    add(first, "a", max_instances=1)
+    add(first, "b")
+    jobs = first.acquire_due_jobs(T0, "one")
+    first.start_claimed_runs("one", [RunStart(job, [T0], NEXT, f"run-{job.id}") for job in jobs])
+
+    for _ in range(4):  # twice the first lease in all
+        time.sleep(SHORT_LEASE / 2)
+        first.renew_runs("one")
+        second.renew_runs("two")  # renews nothing of the first owner's
+        assert second.take_abandoned_runs() == []
+
+    job = claim_one(second, "two", now=NEXT)
+    assert start(second, "two", job, NEXT + timedelta(minutes=1))[0] is MAX_INSTANCES
+    first.finish_runs("one", ["run-a"])
+    time.sleep(SHORT_LEASE + 0.1)
+    taken = second.take_abandoned_runs()
+    assert [run.job_id for run in taken] == ["b"], "a finished run is not abandoned"
 
 
 def test_renewing_runs_of_one_owner_leaves_the_others_to_expire(factory: StoreFactory):
@@ -271,12 +273,25 @@ def test_renewing_runs_of_one_owner_leaves_the_others_to_expire(factory: StoreFa
     assert store.take_abandoned_runs() == [AbandonedRun("b", [T0], "dead")]
 
 
-def test_removing_jobs_leaves_their_runs_in_progress_counted(factory: StoreFactory):
-    store = factory()
-    add(store, "a", max_instances=1)
-    start(store, "one", claim_one(store, "one"))
+def test_abandoned_runs_are_taken_once_and_live_ones_stay(factory: StoreFactory):
+    dead = factory(lease_time=SHORT_LEASE)
+    alive = factory()
+    add(dead, "a", max_instances=1)
+    first_run = T0 - timedelta(microseconds=123456)
+    a = claim_one(dead, "dead")
+    assert start(dead, "dead", a, run_id="a-1", run_times=[first_run, T0])[0] is STARTED
+    add(alive, "b", max_instances=1)
+    assert claim_and_start(alive, "alive", T0, "b-1") is STARTED
+    assert alive.take_abandoned_runs() == [], "no lease has expired yet"
+    time.sleep(SHORT_LEASE + 0.1)
 
-    store.remove_all_jobs()
-    add(store, "a", max_instances=1)
+    taken = alive.take_abandoned_runs()
 
-    assert start(store, "one", claim_one(store, "one"))[0] is MAX_INSTANCES
+    assert taken == [AbandonedRun("a", [first_run, T0], "dead")]
+    assert all(run_time.utcoffset() == timedelta(0) for run_time in taken[0].run_times)
+    assert dead.take_abandoned_runs() == [], "each abandoned run is taken once"
+    starts = [
+        RunStart(job, [job.next_run_time], None, f"{job.id}-2")
+        for job in alive.acquire_due_jobs(NEXT, "alive")
+    ]
+    assert alive.start_claimed_runs("alive", starts) == [STARTED, MAX_INSTANCES]

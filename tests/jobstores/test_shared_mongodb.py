@@ -18,18 +18,13 @@ from uuid import uuid4
 
 import pytest
 
-from apscheduler.jobstores.base import AbandonedRun, RunStart, RunStartOutcome
+from apscheduler.jobstores.base import AbandonedRun, RunStart
 
 from . import test_shared_redis
-from .support import T0, UTC
-from .test_shared_redis import WakeRecorder, add, wait_until
+from .support import LOST, NEXT, SHORT_LEASE, STARTED, T0, UTC, add, start, wait_until
+from .test_shared_redis import WakeRecorder
 
 pytestmark = pytest.mark.external_service
-
-STARTED, LOST = RunStartOutcome.STARTED, RunStartOutcome.LOST
-NEXT = T0 + timedelta(minutes=1)
-#: a lease short enough for tests to watch it expire
-SHORT_LEASE = 0.3
 
 # collected here with this module's shared_factory
 globals().update(
@@ -42,13 +37,6 @@ globals().update(
 @pytest.fixture
 def shared_factory(mongodb_factory):
     return mongodb_factory
-
-
-def start(store, owner, job, next_run_time=NEXT, run_id=None):
-    """Record the one due run of ``job`` as started; return the outcome and the run id."""
-    run_id = run_id or uuid4().hex
-    [outcome] = store.start_claimed_runs(owner, [RunStart(job, [T0], next_run_time, run_id)])
-    return outcome, run_id
 
 
 def server_now(store):

@@ -22,7 +22,7 @@ from tests.conftest import FakeClock
 from tests.services import require_module
 
 from .conftest import StoreFactory, external
-from .support import T0, RecordingScheduler, make_job
+from .support import T0, RecordingScheduler, ids, make_job, wait_until
 
 sqlalchemy = pytest.importorskip("sqlalchemy")
 
@@ -90,10 +90,6 @@ def add(store, *job_ids, run_time=T0):
     for job in jobs:
         store.add_job(job)
     return jobs
-
-
-def ids(jobs):
-    return [job.id for job in jobs]
 
 
 def start(store, owner, job, next_run_time=T0 + timedelta(minutes=1), run_id=None):
@@ -380,18 +376,11 @@ def postgres_pair(make_postgres_store):
     """Two PostgreSQL stores whose listeners are up, with no wake-up recorded yet."""
     first, second = make_postgres_store(), make_postgres_store()
     for store in (first, second):
-        wait_until(lambda store=store: store._listener.live)
+        assert wait_until(lambda store=store: store._listener.live)
     for store in (first, second):
         store._scheduler.wakeups.clear()
         store._scheduler.woken.clear()
     return first, second
-
-
-def wait_until(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 @external
@@ -409,13 +398,13 @@ def test_a_job_added_by_another_process_wakes_the_scheduler_for_its_run_time(pos
 def test_runs_started_elsewhere_announce_the_next_run_time(postgres_pair):
     first, second = postgres_pair
     add(first, "a")
-    wait_until(lambda: second._scheduler.wakeups)
+    assert wait_until(lambda: second._scheduler.wakeups)
     second._scheduler.wakeups.clear()
     (claimed,) = first.acquire_due_jobs(T0, "first")
 
     start(first, "first", claimed, next_run_time=T0 + timedelta(seconds=1))
 
-    wait_until(lambda: second._scheduler.wakeups)
+    assert wait_until(lambda: second._scheduler.wakeups)
     assert second._scheduler.wakeups == [T0 + timedelta(seconds=1)]
 
 
@@ -423,14 +412,14 @@ def test_runs_started_elsewhere_announce_the_next_run_time(postgres_pair):
 def test_removals_wake_nobody(postgres_pair):
     first, second = postgres_pair
     add(first, "a")
-    wait_until(lambda: second._scheduler.wakeups)
+    assert wait_until(lambda: second._scheduler.wakeups)
     second._scheduler.wakeups.clear()
 
     first.remove_job("a")
     first.remove_all_jobs()
     add(first, "marker", run_time=T0 + timedelta(hours=1))
 
-    wait_until(lambda: second._scheduler.wakeups)
+    assert wait_until(lambda: second._scheduler.wakeups)
     assert second._scheduler.wakeups == [T0 + timedelta(hours=1)]
 
 
@@ -452,11 +441,11 @@ def test_the_listener_reconnects_after_losing_its_connection(postgres_pair):
         ).all()
     assert killed
 
-    wait_until(lambda: "now" in second._scheduler.wakeups)
-    wait_until(lambda: second._listener.live)
+    assert wait_until(lambda: "now" in second._scheduler.wakeups)
+    assert wait_until(lambda: second._listener.live)
     second._scheduler.wakeups.clear()
     add(first, "after", run_time=T0 + timedelta(seconds=5))
-    wait_until(lambda: T0 + timedelta(seconds=5) in second._scheduler.wakeups)
+    assert wait_until(lambda: T0 + timedelta(seconds=5) in second._scheduler.wakeups)
 
 
 @external
@@ -477,11 +466,11 @@ def test_the_psycopg2_driver_hears_changes_too(make_postgres_store, postgres_url
     require_module("psycopg2")
     first = make_postgres_store()
     second = make_postgres_store(url=postgres_url.replace("+psycopg:", "+psycopg2:"))
-    wait_until(lambda: second._listener.live)
+    assert wait_until(lambda: second._listener.live)
 
     add(first, "a", run_time=T0 + timedelta(seconds=30))
 
-    wait_until(lambda: T0 + timedelta(seconds=30) in second._scheduler.wakeups)
+    assert wait_until(lambda: T0 + timedelta(seconds=30) in second._scheduler.wakeups)
     started = time.monotonic()
     second.shutdown()
     assert time.monotonic() - started < 1.0
@@ -503,8 +492,8 @@ def test_a_background_scheduler_alone_on_the_store_runs_its_jobs_as_before(tmp_p
         scheduler.add_job(support.record_run, "date", run_date=soon, args=["once"], id="once")
         scheduler.add_job(support.record_run, "interval", hours=1, args=["later"], id="later")
 
-        wait_until(lambda: support.RUNS == ["once"])
-        wait_until(lambda: [job.id for job in scheduler.get_jobs()] == ["later"])
+        assert wait_until(lambda: support.RUNS == ["once"])
+        assert wait_until(lambda: [job.id for job in scheduler.get_jobs()] == ["later"])
         store = scheduler._lookup_jobstore("default")
         assert tuple(lease_of(store, "later")) == (None, None)
     finally:

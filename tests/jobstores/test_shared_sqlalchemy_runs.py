@@ -17,22 +17,14 @@ from datetime import timedelta
 
 import pytest
 
-from apscheduler.jobstores.base import AbandonedRun, RunStart, RunStartOutcome
+from apscheduler.jobstores.base import AbandonedRun, RunStart
 from tests.services import require_module
 
 from .conftest import external
-from .support import T0, make_job
-from .test_shared_sqlalchemy import DATA, StubScheduler, _store_maker, add, ids
+from .support import LOST, MAX_INSTANCES, NEXT, SHORT_LEASE, STARTED, T0, ids, make_job
+from .test_shared_sqlalchemy import DATA, StubScheduler, _store_maker, add
 
 sqlalchemy = pytest.importorskip("sqlalchemy")
-
-STARTED, MAX_INSTANCES, LOST = (
-    RunStartOutcome.STARTED,
-    RunStartOutcome.MAX_INSTANCES,
-    RunStartOutcome.LOST,
-)
-SHORT_LEASE = 0.3
-NEXT = T0 + timedelta(minutes=1)
 
 
 @pytest.fixture(
