@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from datetime import datetime, timedelta, timezone as dt_timezone
 
 import pytest
@@ -19,6 +18,7 @@ from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVEN
 from apscheduler.executors.pool import ProcessPoolExecutor
 from apscheduler.jobstores.base import AbandonedRun, RunStart, RunStartOutcome
 from apscheduler.jobstores.memory import MemoryJobStore
+from tests.jobstores.support import wait_until
 from tests.schedulers import targets
 
 UTC = dt_timezone.utc
@@ -127,15 +127,6 @@ def pair(make_scheduler, shared_store):
 
 def missed(events):
     return [(e.job_id, e.scheduled_run_time) for e in events if e.code == EVENT_JOB_MISSED]
-
-
-def wait_for(condition, timeout):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def executed(events):
@@ -300,7 +291,7 @@ def test_a_live_scheduler_keeps_its_runs_in_progress_renewed(
     keeper.track(shared_store, "r1")
     fake_clock.advance(seconds=1)
 
-    renewed = wait_for(lambda: shared_store.runs["r1"][3] > fake_clock.now(UTC), timeout=5)
+    renewed = wait_until(lambda: shared_store.runs["r1"][3] > fake_clock.now(UTC), timeout=5)
     keeper.stop()
 
     assert renewed
