@@ -118,16 +118,17 @@ class RunKeeper:
 
     def flush(self, store: BaseJobStore) -> None:
         """Forget the ended runs of ``store`` now (so that its counts are exact)."""
-        with self._forgetting:
-            with self._condition:
-                run_ids, self._ended[store] = self._ended[store], []
-            self._forget(store, run_ids)
+        self._flush([store])
 
-    def _flush_all(self) -> bool:
-        """Forget the ended runs of every store; tell whether all of that worked."""
+    def _flush(self, stores: list[BaseJobStore] | None = None) -> bool:
+        """Forget the ended runs of ``stores`` (all by default); tell whether that worked."""
         with self._forgetting:
             with self._condition:
-                ended = [(store, run_ids) for store, run_ids in self._ended.items() if run_ids]
+                ended = [
+                    (store, run_ids)
+                    for store, run_ids in self._ended.items()
+                    if run_ids and (stores is None or store in stores)
+                ]
                 for store, _ in ended:
                     self._ended[store] = []
             results = [self._forget(store, run_ids) for store, run_ids in ended]
@@ -141,7 +142,7 @@ class RunKeeper:
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join()
-        self._flush_all()
+        self._flush()
 
     def _forget(self, store: BaseJobStore, run_ids: list[str]) -> bool:
         """Forget ended runs in ``store``; on failure keep them for the next try."""
@@ -183,7 +184,7 @@ class RunKeeper:
                     return
                 renewing = [store for store, run_ids in self._in_progress.items() if run_ids]
 
-            if not self._flush_all():
+            if not self._flush():
                 # the store is away (its own retries already took a while): pause before the
                 # next try, unless the scheduler stops meanwhile
                 with self._condition:
