@@ -10,7 +10,6 @@ Every test here runs on each shared store, against a real server. Two stores mad
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -18,6 +17,7 @@ import pytest
 from apscheduler.jobstores.base import AbandonedRun, RunStart
 
 from .conftest import StoreFactory, _factory, external
+from .leases import expire_leases
 from .support import (
     LOST,
     MAX_INSTANCES,
@@ -114,7 +114,7 @@ def test_the_last_run_of_a_finished_schedule_removes_the_job(factory: StoreFacto
 
 def test_a_retried_start_is_recognised_and_not_recorded_twice(factory: StoreFactory):
     """The first attempt was applied but its reply was lost; the retry must not say LOST."""
-    store = factory(lease_time=SHORT_LEASE)
+    store = factory()
     add(store, "a", max_instances=1)
     job = claim_one(store, "one")
     assert start(store, "one", job, run_id="run-1")[0] is STARTED
@@ -123,7 +123,7 @@ def test_a_retried_start_is_recognised_and_not_recorded_twice(factory: StoreFact
     assert start(store, "one", job, run_id="run-1")[0] is STARTED
 
     assert store.lookup_job("a").next_run_time == NEXT
-    time.sleep(SHORT_LEASE + 0.1)
+    expire_leases(store, "one")
     assert store.take_abandoned_runs() == [AbandonedRun("a", [T0], "one")], "one record"
 
 
@@ -131,26 +131,26 @@ def test_a_retried_start_is_recognised_and_not_recorded_twice(factory: StoreFact
 
 
 def test_a_start_after_the_lease_was_taken_over_changes_nothing(factory: StoreFactory):
-    first = factory(lease_time=SHORT_LEASE)
-    second = factory(lease_time=SHORT_LEASE)
+    first, second = factory(), factory()
     add(first, "a")
     stale = claim_one(first, "dead")
     assert second.acquire_due_jobs(T0, "alive") == [], "not before the lease expires"
-    assert wait_until(lambda: ids(second.acquire_due_jobs(T0, "alive")) == ["a"])
+    expire_leases(first, "dead")
+    assert ids(second.acquire_due_jobs(T0, "alive")) == ["a"]
 
     outcome, _ = start(first, "dead", stale)
 
     assert outcome is LOST
     assert first.lookup_job("a").next_run_time == T0
-    time.sleep(SHORT_LEASE + 0.1)
+    expire_leases(first)
     assert first.take_abandoned_runs() == [], "a lost start records no run"
 
 
 def test_an_expired_lease_nobody_took_over_still_starts(factory: StoreFactory):
-    store = factory(lease_time=SHORT_LEASE)
+    store = factory()
     add(store, "a")
     job = claim_one(store, "slow")
-    time.sleep(SHORT_LEASE + 0.1)
+    expire_leases(store, "slow")
 
     assert start(store, "slow", job)[0] is STARTED
     assert store.lookup_job("a").next_run_time == NEXT
@@ -214,11 +214,10 @@ def test_a_finished_run_no_longer_counts_for_max_instances(factory: StoreFactory
 
 
 def test_a_run_whose_lease_expired_no_longer_counts_for_max_instances(factory: StoreFactory):
-    dead = factory(lease_time=SHORT_LEASE)
-    alive = factory()
+    dead, alive = factory(), factory()
     add(dead, "a", max_instances=1)
     assert claim_and_start(dead, "dead", T0, "run-1") is STARTED
-    time.sleep(SHORT_LEASE + 0.1)
+    expire_leases(dead, "dead")
 
     assert claim_and_start(alive, "alive", NEXT, "run-2") is STARTED
 
@@ -237,45 +236,56 @@ def test_removing_every_job_leaves_the_runs_in_progress(factory: StoreFactory):
 # --- renewing and abandoned runs ----------------------------------------------------------
 
 
+def test_leases_run_out_by_the_servers_clock_after_lease_time(factory: StoreFactory):
+    """The one test that waits leases out; the others end them with ``expire_leases``."""
+    dead = factory(lease_time=SHORT_LEASE)
+    alive = factory()
+    add(dead, "running")
+    assert claim_and_start(dead, "dead", T0, "run-1") is STARTED
+    add(dead, "claimed")
+    claim_one(dead, "dead", "claimed")
+    taken: list[AbandonedRun] = []
+
+    assert wait_until(lambda: taken.extend(alive.take_abandoned_runs()) or taken)
+    assert taken == [AbandonedRun("running", [T0], "dead")]
+    assert wait_until(lambda: ids(alive.acquire_due_jobs(T0, "alive")) == ["claimed"])
+
+
 def test_renewed_runs_stay_in_progress_past_their_first_lease(factory: StoreFactory):
-    first = factory(lease_time=SHORT_LEASE)
-    second = factory()
+    first, second = factory(), factory()
     add(first, "a", max_instances=1)
     add(first, "b")
     jobs = first.acquire_due_jobs(T0, "one")
     first.start_claimed_runs("one", [RunStart(job, [T0], NEXT, f"run-{job.id}") for job in jobs])
 
-    for _ in range(4):  # twice the first lease in all
-        time.sleep(SHORT_LEASE / 2)
-        first.renew_runs("one")
-        second.renew_runs("two")  # renews nothing of the first owner's
-        assert second.take_abandoned_runs() == []
+    expire_leases(first, "one")  # the first lease ran out, but the owner lives on
+    first.renew_runs("one")
+    second.renew_runs("two")  # renews nothing of the first owner's
+    assert second.take_abandoned_runs() == []
 
     job = claim_one(second, "two", now=NEXT)
     assert start(second, "two", job, NEXT + timedelta(minutes=1))[0] is MAX_INSTANCES
     first.finish_runs("one", ["run-a"])
-    time.sleep(SHORT_LEASE + 0.1)
+    expire_leases(first, "one")
     taken = second.take_abandoned_runs()
     assert [run.job_id for run in taken] == ["b"], "a finished run is not abandoned"
 
 
 def test_renewing_runs_of_one_owner_leaves_the_others_to_expire(factory: StoreFactory):
-    store = factory(lease_time=SHORT_LEASE)
+    store = factory()
     add(store, "a")
     store.start_claimed_runs("alive", [RunStart(claim_one(store, "alive"), [T0], NEXT, "r1")])
     add(store, "b")
     store.start_claimed_runs("dead", [RunStart(claim_one(store, "dead", "b"), [T0], NEXT, "r2")])
 
-    time.sleep(SHORT_LEASE / 2)
+    expire_leases(store)
     store.renew_runs("alive")
-    time.sleep(SHORT_LEASE / 2 + 0.1)
 
     assert store.take_abandoned_runs() == [AbandonedRun("b", [T0], "dead")]
 
 
 def test_abandoned_runs_are_taken_once_and_live_ones_stay(factory: StoreFactory):
-    dead = factory(lease_time=SHORT_LEASE)
-    alive = factory()
+    dead, alive = factory(), factory()
     add(dead, "a", max_instances=1)
     first_run = T0 - timedelta(microseconds=123456)
     a = claim_one(dead, "dead")
@@ -283,7 +293,7 @@ def test_abandoned_runs_are_taken_once_and_live_ones_stay(factory: StoreFactory)
     add(alive, "b", max_instances=1)
     assert claim_and_start(alive, "alive", T0, "b-1") is STARTED
     assert alive.take_abandoned_runs() == [], "no lease has expired yet"
-    time.sleep(SHORT_LEASE + 0.1)
+    expire_leases(dead, "dead")
 
     taken = alive.take_abandoned_runs()
 

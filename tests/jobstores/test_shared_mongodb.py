@@ -21,7 +21,8 @@ import pytest
 from apscheduler.jobstores.base import AbandonedRun, RunStart
 
 from . import test_shared_redis
-from .support import LOST, NEXT, SHORT_LEASE, STARTED, T0, UTC, add, start, wait_until
+from .leases import expire_leases
+from .support import LOST, NEXT, STARTED, T0, UTC, add, start, wait_until
 from .test_shared_redis import WakeRecorder
 
 pytestmark = pytest.mark.external_service
@@ -216,8 +217,7 @@ def test_a_storage_failure_part_way_through_a_batch_loses_the_rest_of_it(
     """The job whose move failed may have moved: its record expires and its state tells."""
     from pymongo.errors import OperationFailure
 
-    store = mongodb_factory(lease_time=SHORT_LEASE)
-    other = mongodb_factory(lease_time=SHORT_LEASE)
+    store, other = mongodb_factory(), mongodb_factory()
     for job_id in ("a", "b", "c"):
         add(store, job_id)
     jobs = store.acquire_due_jobs(T0, "one")
@@ -237,9 +237,8 @@ def test_a_storage_failure_part_way_through_a_batch_loses_the_rest_of_it(
     assert "could not record the start of jobs ['b', 'c']" in caplog.text
     assert run_ids(store) == {"run-a", "run-b"}
     assert [job.id for job in other.acquire_due_jobs(T0, "two")] == ["b", "c"], "released"
-    time.sleep(SHORT_LEASE / 2)
-    store.renew_runs("one")
-    time.sleep(SHORT_LEASE / 2 + 0.1)
+    expire_leases(store)
+    store.renew_runs("one")  # the run in progress lives on; the record of b is left to expire
     # b was never moved on: the job still offers its run, so nothing is reported
     assert other.take_abandoned_runs() == []
     assert run_ids(store) == {"run-a"}
@@ -255,8 +254,7 @@ class Killed(BaseException):
 def test_a_record_left_by_a_process_killed_before_it_moved_the_job_is_not_reported(
     mongodb_factory, monkeypatch
 ):
-    dying = mongodb_factory(lease_time=SHORT_LEASE)
-    alive = mongodb_factory(lease_time=SHORT_LEASE)
+    dying, alive = mongodb_factory(), mongodb_factory()
     add(dying, "a")
     job = dying.acquire_due_jobs(T0, "dead")[0]
 
@@ -267,7 +265,7 @@ def test_a_record_left_by_a_process_killed_before_it_moved_the_job_is_not_report
     with pytest.raises(Killed):
         start(dying, "dead", job, run_id="orphan")
     assert run_ids(alive) == {"orphan"}
-    time.sleep(SHORT_LEASE + 0.1)
+    expire_leases(alive, "dead")
 
     assert alive.take_abandoned_runs() == []
     assert run_ids(alive) == set()
@@ -277,22 +275,23 @@ def test_a_record_left_by_a_process_killed_before_it_moved_the_job_is_not_report
 
 
 def test_an_abandoned_run_whose_job_is_gone_is_reported(mongodb_factory):
-    store = mongodb_factory(lease_time=SHORT_LEASE)
+    store = mongodb_factory()
     add(store, "a")
     start(store, "dead", store.acquire_due_jobs(T0, "dead")[0])
     store.remove_job("a")
-    time.sleep(SHORT_LEASE + 0.1)
+    expire_leases(store, "dead")
 
     assert store.take_abandoned_runs() == [AbandonedRun("a", [T0], "dead")]
 
 
 def test_concurrent_takers_get_each_abandoned_run_once(mongodb_factory):
-    stores = [mongodb_factory(lease_time=SHORT_LEASE) for _ in range(3)]
+    stores = [mongodb_factory() for _ in range(3)]
     for index in range(12):
         add(stores[0], f"job{index:02}")
     jobs = stores[0].acquire_due_jobs(T0, "dead")
-    stores[0].start_claimed_runs("dead", [RunStart(job, [T0], NEXT, job.id) for job in jobs])
-    time.sleep(SHORT_LEASE + 0.1)
+    starts = [RunStart(job, [T0], NEXT, job.id) for job in jobs]
+    assert stores[0].start_claimed_runs("dead", starts) == [STARTED] * 12
+    expire_leases(stores[0], "dead")
     barrier = threading.Barrier(len(stores))
     taken: list[list[str]] = []
 

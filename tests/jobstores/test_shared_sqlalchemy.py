@@ -22,12 +22,12 @@ from tests.conftest import FakeClock
 from tests.services import require_module
 
 from .conftest import StoreFactory, external
+from .leases import expire_leases
 from .support import T0, RecordingScheduler, ids, make_job, wait_until
 
 sqlalchemy = pytest.importorskip("sqlalchemy")
 
 DATA = Path(__file__).parent / "data"
-SHORT_LEASE = 0.5
 
 
 class StubScheduler(RecordingScheduler):
@@ -164,12 +164,12 @@ def test_the_select_then_update_claim_of_other_databases_is_exclusive_too(pair):
 
 
 def test_an_expired_lease_is_taken_over_and_its_first_holder_loses_the_run(make_store):
-    first, second = make_store(lease_time=SHORT_LEASE), make_store(lease_time=SHORT_LEASE)
+    first, second = make_store(), make_store()
     (job,) = add(first, "a")
     (claimed,) = first.acquire_due_jobs(T0, "first")
 
     assert second.acquire_due_jobs(T0, "second") == []
-    time.sleep(SHORT_LEASE + 0.2)
+    expire_leases(first, "first")
     assert ids(second.acquire_due_jobs(T0, "second")) == ["a"]
 
     assert start(first, "first", claimed) is RunStartOutcome.LOST
@@ -178,8 +178,8 @@ def test_an_expired_lease_is_taken_over_and_its_first_holder_loses_the_run(make_
 
 def test_a_scheduler_clock_far_ahead_cannot_end_a_lease_early(make_store):
     """Leases end by the database's clock, whatever the claiming scheduler's clock says."""
-    first = make_store(lease_time=SHORT_LEASE)
-    skewed = make_store(lease_time=SHORT_LEASE, clock=FakeClock(T0 + timedelta(minutes=5)))
+    first = make_store()
+    skewed = make_store(clock=FakeClock(T0 + timedelta(minutes=5)))
     add(first, "a")
     first.acquire_due_jobs(T0, "first")
 
@@ -187,10 +187,10 @@ def test_a_scheduler_clock_far_ahead_cannot_end_a_lease_early(make_store):
 
 
 def test_an_expired_lease_nobody_took_is_still_honoured(make_store):
-    store = make_store(lease_time=SHORT_LEASE)
+    store = make_store()
     add(store, "a")
     (claimed,) = store.acquire_due_jobs(T0, "first")
-    time.sleep(SHORT_LEASE + 0.2)
+    expire_leases(store, "first")
 
     assert start(store, "first", claimed) is RunStartOutcome.STARTED
 

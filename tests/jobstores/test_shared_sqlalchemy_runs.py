@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -21,7 +20,8 @@ from apscheduler.jobstores.base import AbandonedRun, RunStart
 from tests.services import require_module
 
 from .conftest import external
-from .support import LOST, MAX_INSTANCES, NEXT, SHORT_LEASE, STARTED, T0, ids, make_job
+from .leases import expire_leases
+from .support import LOST, MAX_INSTANCES, NEXT, STARTED, T0, ids, make_job
 from .test_shared_sqlalchemy import DATA, StubScheduler, _store_maker, add
 
 sqlalchemy = pytest.importorskip("sqlalchemy")
@@ -118,11 +118,11 @@ def test_a_run_in_progress_elsewhere_skips_the_start_for_max_instances(make_stor
 
 
 def test_runs_whose_lease_expired_no_longer_count_for_max_instances(make_store):
-    store = make_store(lease_time=SHORT_LEASE)
+    store = make_store()
     add(store, "a")
     (job,) = store.acquire_due_jobs(T0, "dead")
     start(store, "dead", job)
-    time.sleep(SHORT_LEASE + 0.1)
+    expire_leases(store, "dead")
 
     (job,) = store.acquire_due_jobs(NEXT, "alive")
 
@@ -130,10 +130,10 @@ def test_runs_whose_lease_expired_no_longer_count_for_max_instances(make_store):
 
 
 def test_starts_whose_lease_is_gone_change_nothing(make_store):
-    first, second = make_store(lease_time=SHORT_LEASE), make_store(lease_time=SHORT_LEASE)
+    first, second = make_store(), make_store()
     add(first, "taken", "changed", "removed", "fine")
     jobs = first.acquire_due_jobs(T0, "slow")
-    time.sleep(SHORT_LEASE + 0.1)
+    expire_leases(first, "slow")
     assert ids(second.acquire_due_jobs(T0, "quick")) == ["changed", "fine", "removed", "taken"]
     for job_id in ("changed", "fine", "removed"):
         second.release_claimed_job(job_id, "quick")
@@ -243,28 +243,27 @@ def test_finishing_runs_forgets_only_those_of_their_owner(make_store):
 
 
 def test_renewing_keeps_an_owners_runs_past_their_first_lease(make_store):
-    store = make_store(lease_time=SHORT_LEASE)
+    store = make_store()
     add(store, "mine")
     start(store, "alive", *store.acquire_due_jobs(T0, "alive"))
     add(store, "theirs")
     start(store, "dead", *store.acquire_due_jobs(T0, "dead"))
 
-    for _ in range(3):
-        time.sleep(SHORT_LEASE / 2)
-        store.renew_runs("alive")
+    expire_leases(store)
+    store.renew_runs("alive")
 
     assert store.take_abandoned_runs() == [AbandonedRun("theirs", [T0], "dead")]
     assert [run[0] for run in runs_in(store)] == ["run-mine"]
 
 
 def test_abandoned_runs_come_back_once_with_their_run_times(make_store):
-    first, second = make_store(lease_time=SHORT_LEASE), make_store(lease_time=SHORT_LEASE)
+    first, second = make_store(), make_store()
     add(first, "a")
     (job,) = first.acquire_due_jobs(T0, "dead")
     late = T0 + timedelta(seconds=30, microseconds=250)
     start(first, "dead", job, run_times=(T0, late))
     assert second.take_abandoned_runs() == []
-    time.sleep(SHORT_LEASE + 0.1)
+    expire_leases(first, "dead")
 
     assert second.take_abandoned_runs() == [AbandonedRun("a", [T0, late], "dead")]
     assert first.take_abandoned_runs() == []
@@ -272,12 +271,13 @@ def test_abandoned_runs_come_back_once_with_their_run_times(make_store):
 
 
 def test_schedulers_taking_abandoned_runs_at_once_each_get_different_ones(make_store):
-    stores = [make_store(lease_time=SHORT_LEASE) for _ in range(4)]
+    stores = [make_store() for _ in range(4)]
     job_ids = [f"job{index:02}" for index in range(40)]
     add(stores[0], *job_ids)
     jobs = stores[0].acquire_due_jobs(T0, "dead") + stores[0].acquire_due_jobs(T0, "dead")
-    stores[0].start_claimed_runs("dead", [RunStart(job, [T0], NEXT, job.id) for job in jobs])
-    time.sleep(SHORT_LEASE + 0.1)
+    starts = [RunStart(job, [T0], NEXT, job.id) for job in jobs]
+    assert stores[0].start_claimed_runs("dead", starts) == [STARTED] * len(job_ids)
+    expire_leases(stores[0], "dead")
     taken = {index: [] for index in range(4)}
     barrier = threading.Barrier(4)
 
