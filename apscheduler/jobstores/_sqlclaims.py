@@ -5,13 +5,15 @@ A claim leases due jobs to one scheduler: ``lease_owner`` names it and ``lease_e
 until when, on the database's clock. On PostgreSQL and SQLite one ``UPDATE … RETURNING``
 statement claims the jobs; PostgreSQL's ``FOR UPDATE SKIP LOCKED`` lets schedulers claiming at
 the same moment take different jobs instead of waiting for each other, and SQLite runs one
-writing statement at a time. Other databases select the candidates (locking them where the
-database can) and lease each with an ``UPDATE`` that checks again that the lease is free.
+writing statement at a time. Other databases select the candidates; where they can lock them
+(``SKIP LOCKED`` on MySQL 8, MariaDB 10.6, Oracle) one ``UPDATE`` leases them all, elsewhere an
+``UPDATE`` per job checks again that its lease is free.
 """
 
 from __future__ import annotations
 
 import time
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import (
@@ -102,6 +104,11 @@ class SQLClaims:
                 .returning(c.id, c.next_run_time, c.job_state)
             )
         self._due = due
+        self._claim_all = (
+            update(table)
+            .where(c.id.in_(bindparam("job_ids", expanding=True)), free)
+            .values(leased)
+        )
         self._claim_one = update(table).where(c.id == bindparam("job_id"), free).values(leased)
 
         # Starting a claimed job's runs moves it on (or, with no next run time, removes it) and
@@ -135,6 +142,19 @@ class SQLClaims:
             c.id.in_(bindparam("job_ids", expanding=True))
         )
 
+    @cached_property
+    def candidates_locked(self) -> bool:
+        """
+        Whether rows read ``FOR UPDATE SKIP LOCKED`` stay locked until the transaction ends, so
+        that one ``UPDATE`` can lease all the candidates of a claim and concurrent readers skip
+        them; known once connected, as the server's version decides.
+        """
+        return skips_locked_rows(self.dialect)
+
+    @cached_property
+    def _locked_due(self) -> Any:
+        return self._due.with_for_update(skip_locked=True)
+
     def announced(self, statement: Any, with_run_time: bool = True) -> Any:
         """
         Make ``statement`` also tell other processes about its change (PostgreSQL only).
@@ -163,11 +183,17 @@ class SQLClaims:
         if self.claims_in_one_statement:
             return connection.execute(self._claim, params).all()
 
-        candidates = self._due
-        if skips_locked_rows(self.dialect):
-            candidates = candidates.with_for_update(skip_locked=True)
+        locked = self.candidates_locked
+        rows = connection.execute(self._locked_due if locked else self._due, params).all()
+        if locked:
+            if rows:
+                connection.execute(
+                    self._claim_all, {**params, "job_ids": [row[0] for row in rows]}
+                )
+            return rows
+
         claimed = []
-        for row in connection.execute(candidates, params).all():
+        for row in rows:
             # the row may have been leased since it was read, where no lock held it
             if connection.execute(self._claim_one, {**params, "job_id": row[0]}).rowcount:
                 claimed.append(row)

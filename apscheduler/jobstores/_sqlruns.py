@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from functools import cached_property
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -38,7 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from apscheduler.jobstores._sqlclaims import SQLClaims, skips_locked_rows
+from apscheduler.jobstores._sqlclaims import SQLClaims
 from apscheduler.jobstores.base import AbandonedRun, RunStart, RunStartOutcome
 from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
 
@@ -153,13 +154,14 @@ class SQLRuns:
             dialect, "delete_returning", False
         )
         self._take = delete(runs).where(expired).returning(r.job_id, r.run_times, r.owner)
-        candidates = select(r.run_id, r.job_id, r.run_times, r.owner, r.expires).where(expired)
-        if skips_locked_rows(dialect):
-            candidates = candidates.with_for_update(skip_locked=True)
-        self._expired = candidates
+        self._expired = select(r.run_id, r.job_id, r.run_times, r.owner, r.expires).where(expired)
         self._take_one = delete(runs).where(
             r.run_id == bindparam("run_id"), r.expires == bindparam("expires")
         )
+
+    @cached_property
+    def _locked_expired(self) -> Any:
+        return self._expired.with_for_update(skip_locked=True)
 
     # --- starting runs ---------------------------------------------------------------------
 
@@ -341,7 +343,7 @@ class SQLRuns:
         else:
             rows = []
             for run_id, job_id, run_times, owner, expires in connection.execute(
-                self._expired, params
+                self._locked_expired if self._claims.candidates_locked else self._expired, params
             ).all():
                 # renewed or taken by another caller since it was read: not ours to take
                 taken = connection.execute(self._take_one, {"run_id": run_id, "expires": expires})

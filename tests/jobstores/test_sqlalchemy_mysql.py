@@ -116,3 +116,21 @@ def test_a_write_costs_the_server_three_statements_and_a_read_two(store_at, mysq
         watcher.dispose()
 
     assert counts["update"] <= 3 and counts["release"] <= 3 and counts["lookup"] <= 2, counts
+
+
+def test_a_claim_leases_all_its_jobs_with_one_update(store_at):
+    """The candidates stay locked (``SKIP LOCKED``) until the claim commits."""
+    store = store_at()
+    for index in range(20):
+        store.add_job(make_job(store._scheduler, f"job{index:02}", T0))
+    statements = []
+    sqlalchemy.event.listen(
+        store.engine, "before_cursor_execute", lambda *args: statements.append(args[2])
+    )
+
+    claimed = store.acquire_due_jobs(T0, "one")
+
+    assert [job.id for job in claimed] == [f"job{index:02}" for index in range(20)]
+    assert [statement.split()[0] for statement in statements] == ["SELECT", "UPDATE"]
+    assert "SKIP LOCKED" in statements[0]
+    assert store_at().acquire_due_jobs(T0, "two") == [], "all leased"
