@@ -174,6 +174,20 @@ class SQLAlchemyJobStore(SharedJobStore):
         )
         if listener is not None:
             self._start_listener(listener)
+        self._prepare_for_bursts()
+
+    def _prepare_for_bursts(self) -> None:
+        """
+        Pay now what the first burst of due jobs would: a second pooled connection (the run
+        keeper's, as the scheduler's is busy starting runs) and the batch start statement.
+        """
+        try:
+            with self.engine.connect() as first, self.engine.connect() as second:
+                with second.begin():
+                    self._runs.prepare(second, self._sql.params(owner="", run_owner="", lease=0))
+                first.rollback()
+        except Exception as exc:  # the first burst pays then; nothing else depends on this
+            self._logger.debug("Could not prepare the store for bursts: %s", exc)
 
     def _setup_storage(self) -> None:
         try:

@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -42,10 +42,16 @@ class ClaimedRunTimes(list):
     """
 
     def __init__(
-        self, run_times: Sequence[datetime], keeper: RunKeeper, store: BaseJobStore, run_id: str
+        self,
+        run_times: Sequence[datetime],
+        keeper: RunKeeper,
+        store: BaseJobStore,
+        run_id: str,
+        job_id: str,
     ) -> None:
         super().__init__(run_times)
         self.run_id = run_id
+        self.job_id = job_id
         self._keeper = keeper
         self._store = store
         self._finished = False
@@ -60,7 +66,7 @@ class ClaimedRunTimes(list):
         """Forget the runs in the store (once; later calls do nothing)."""
         if not self._finished:
             self._finished = True
-            self._keeper.finish(self._store, self.run_id)
+            self._keeper.finish(self._store, self.run_id, self.job_id)
 
 
 class RunKeeper:
@@ -78,7 +84,10 @@ class RunKeeper:
         self._logger = logger
         self._condition = threading.Condition()
         self._in_progress: defaultdict[BaseJobStore, set[str]] = defaultdict(set)
-        self._ended: defaultdict[BaseJobStore, list[str]] = defaultdict(list)
+        # store → run id → job id, of the runs that ended and are not forgotten yet
+        self._ended: defaultdict[BaseJobStore, dict[str, str]] = defaultdict(dict)
+        # store → the jobs of the ended runs that a forget under way is taking out of the store
+        self._forgetting_jobs: dict[BaseJobStore, set[str]] = {}
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._abandoned_checks: dict[BaseJobStore, float] = {}
@@ -109,29 +118,43 @@ class RunKeeper:
                 )
                 self._thread.start()
 
-    def finish(self, store: BaseJobStore, run_id: str) -> None:
-        """The runs ``run_id`` ended: forget them in the store soon."""
+    def finish(self, store: BaseJobStore, run_id: str, job_id: str) -> None:
+        """The runs ``run_id`` of the job ``job_id`` ended: forget them in the store soon."""
         with self._condition:
             self._in_progress[store].discard(run_id)
-            self._ended[store].append(run_id)
+            self._ended[store][run_id] = job_id
             self._condition.notify()
 
-    def flush(self, store: BaseJobStore) -> None:
-        """Forget the ended runs of ``store`` now (so that its counts are exact)."""
-        self._flush([store])
+    def flush(self, store: BaseJobStore, job_ids: Collection[str]) -> None:
+        """
+        Forget the ended runs of ``store`` now if some are of one of ``job_ids``, so that the
+        store counts the runs in progress of those jobs exactly before starting more.
+
+        A burst of different jobs has none, and pays no round trip for this.
+        """
+        with self._condition:
+            ended_jobs = set(self._ended[store].values())
+            ended_jobs.update(self._forgetting_jobs.get(store, ()))
+        if not ended_jobs.isdisjoint(job_ids):
+            self._flush([store])  # also waits for a forget under way
 
     def _flush(self, stores: list[BaseJobStore] | None = None) -> bool:
         """Forget the ended runs of ``stores`` (all by default); tell whether that worked."""
         with self._forgetting:
             with self._condition:
                 ended = [
-                    (store, run_ids)
-                    for store, run_ids in self._ended.items()
-                    if run_ids and (stores is None or store in stores)
+                    (store, runs)
+                    for store, runs in self._ended.items()
+                    if runs and (stores is None or store in stores)
                 ]
-                for store, _ in ended:
-                    self._ended[store] = []
-            results = [self._forget(store, run_ids) for store, run_ids in ended]
+                for store, runs in ended:
+                    self._ended[store] = {}
+                    self._forgetting_jobs[store] = set(runs.values())
+            try:
+                results = [self._forget(store, runs) for store, runs in ended]
+            finally:
+                with self._condition:
+                    self._forgetting_jobs.clear()
         return all(results)
 
     def stop(self) -> None:
@@ -144,23 +167,23 @@ class RunKeeper:
             thread.join()
         self._flush()
 
-    def _forget(self, store: BaseJobStore, run_ids: list[str]) -> bool:
-        """Forget ended runs in ``store``; on failure keep them for the next try."""
-        if not run_ids:
+    def _forget(self, store: BaseJobStore, runs: dict[str, str]) -> bool:
+        """Forget ended runs (run id → job id) in ``store``; on failure keep them to try again."""
+        if not runs:
             return True
         try:
-            store.finish_runs(self.owner, run_ids)
+            store.finish_runs(self.owner, list(runs))
         except Exception as exc:
             # kept for the next try: until they are forgotten, they count against max_instances
             # (and if this process dies meanwhile, other schedulers report them missed)
             self._logger.warning(
                 "Could not record the end of %d job runs in %r (will try again): %s",
-                len(run_ids),
+                len(runs),
                 store,
                 exc,
             )
             with self._condition:
-                self._ended[store][:0] = run_ids
+                self._ended[store].update(runs)
             return False
         return True
 

@@ -216,7 +216,7 @@ class ProcessingPass:
             return False
 
         # runs that ended since the last look must not count against max_instances
-        keeper.flush(jobstore)
+        keeper.flush(jobstore, [start.job.id for start in starts])
         try:
             outcomes = jobstore.start_claimed_runs(owner, starts)
         except Exception as exc:
@@ -230,7 +230,9 @@ class ProcessingPass:
         for start, executor, outcome in zip(starts, executors, outcomes, strict=True):
             if outcome is RunStartOutcome.STARTED:
                 keeper.track(jobstore, start.run_id)
-                claim = ClaimedRunTimes(start.run_times, keeper, jobstore, start.run_id)
+                claim = ClaimedRunTimes(
+                    start.run_times, keeper, jobstore, start.run_id, start.job.id
+                )
                 if not self._submit(start.job, jobstore_alias, executor, claim):
                     claim.finish()
             elif outcome is RunStartOutcome.MAX_INSTANCES:

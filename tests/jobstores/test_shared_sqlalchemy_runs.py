@@ -10,6 +10,7 @@ psycopg 3. The contract common to every shared store is in ``test_runs_contract`
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
 from datetime import timedelta
@@ -321,6 +322,20 @@ def test_a_batch_of_starts_is_one_statement_on_postgresql(make_postgres_store):
 
     assert outcomes == [STARTED] * 20
     assert len(statements) == 1
+
+
+def test_the_store_prepares_for_a_first_burst_when_it_starts(make_store, caplog):
+    """A second pooled connection, and the batch start statement run once on no starts."""
+    with caplog.at_level(logging.DEBUG, "apscheduler.jobstores"):
+        store = make_store()
+    add(store, "a")
+
+    assert "Could not prepare" not in caplog.text
+    assert store.engine.pool.checkedin() >= 2 or store.engine.dialect.name == "sqlite"
+    with store.engine.begin() as connection:
+        store._runs.prepare(connection, store._sql.params(owner="", run_owner="", lease=0))
+    assert [job.next_run_time for job in store.get_all_jobs()] == [T0], "changes nothing"
+    assert runs_in(store) == []
 
 
 def test_a_311_sqlite_file_gets_a_runs_table_and_its_jobs_can_start(tmp_path):

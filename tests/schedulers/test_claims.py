@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta, timezone as dt_timezone
 
 import pytest
@@ -229,7 +230,7 @@ def test_a_run_is_in_progress_in_the_store_until_the_executor_is_done_with_it(
     assert shared_store._leases == {}
 
     pool._release_instance("tick")
-    scheduler._run_keeper.flush(shared_store)
+    scheduler._run_keeper.flush(shared_store, ["tick"])
     assert shared_store.runs == {}
 
 
@@ -322,11 +323,52 @@ def test_ended_runs_the_store_failed_to_forget_are_forgotten_on_the_next_try(
         finish_runs(owner, run_ids)
 
     shared_store.finish_runs = fail_once
-    keeper.finish(shared_store, "r1")
-    keeper.flush(shared_store)
+    keeper.finish(shared_store, "r1", "tick")
+    keeper.flush(shared_store, ["tick"])
     assert "r1" in shared_store.runs
 
-    keeper.flush(shared_store)
+    keeper.flush(shared_store, ["tick"])
 
     assert calls == [["r1"], ["r1"]]
     assert shared_store.runs == {}
+
+
+def test_starting_other_jobs_leaves_ended_runs_to_the_keeper_thread(shared_store, fake_clock):
+    """A burst of different jobs pays no round trip to forget runs that cannot count for it."""
+    from apscheduler.schedulers._claims import RunKeeper
+
+    keeper = RunKeeper("alive", logging.getLogger(__name__))
+    shared_store.runs["r1"] = ("tick", "alive", [], fake_clock.now(UTC) + LEASE)
+    keeper.finish(shared_store, "r1", "tick")
+
+    keeper.flush(shared_store, ["tock", "other"])
+    assert "r1" in shared_store.runs
+
+    keeper.flush(shared_store, ["other", "tick"])
+    assert shared_store.runs == {}
+
+
+def test_a_pass_waits_for_a_forget_of_its_jobs_runs_already_under_way(shared_store, fake_clock):
+    """Else the store would still count the ended run against max_instances."""
+    from apscheduler.schedulers._claims import RunKeeper
+
+    keeper = RunKeeper("alive", logging.getLogger(__name__))
+    shared_store.runs["r1"] = ("tick", "alive", [], fake_clock.now(UTC) + LEASE)
+    finish_runs = shared_store.finish_runs
+    forgetting = threading.Event()
+
+    def slow_finish_runs(owner, run_ids):
+        forgetting.set()
+        time.sleep(0.2)
+        finish_runs(owner, run_ids)
+
+    shared_store.finish_runs = slow_finish_runs
+    keeper.finish(shared_store, "r1", "tick")
+    keeper_thread = threading.Thread(target=keeper._flush)  # as the keeper's own thread does
+    keeper_thread.start()
+    assert forgetting.wait(10)
+
+    keeper.flush(shared_store, ["tick"])
+
+    assert shared_store.runs == {}
+    keeper_thread.join(10)
