@@ -32,6 +32,7 @@ try:
     from sqlalchemy import MetaData, bindparam, create_engine, func, select
     from sqlalchemy.engine import Engine
     from sqlalchemy.exc import DBAPIError, IntegrityError
+    from sqlalchemy.pool import QueuePool
 except ImportError as exc:  # pragma: no cover
     raise ImportError("SQLAlchemyJobStore requires SQLAlchemy installed") from exc
 
@@ -180,12 +181,19 @@ class SQLAlchemyJobStore(SharedJobStore):
         """
         Pay now what the first burst of due jobs would: a second pooled connection (the run
         keeper's, as the scheduler's is busy starting runs) and the batch start statement.
+
+        The second connection is opened only where the pool keeps two, so that a pool sized
+        to one connection never waits here.
         """
+        pool = self.engine.pool
+        keeps_two = isinstance(pool, QueuePool) and pool.size() >= 2
+        params = self._sql.params(owner="", run_owner="", lease=0)
         try:
-            with self.engine.connect() as first, self.engine.connect() as second:
-                with second.begin():
-                    self._runs.prepare(second, self._sql.params(owner="", run_owner="", lease=0))
-                first.rollback()
+            with self.engine.connect() as connection:
+                if keeps_two:
+                    self.engine.connect().close()
+                with connection.begin():
+                    self._runs.prepare(connection, params)
         except Exception as exc:  # the first burst pays then; nothing else depends on this
             self._logger.debug("Could not prepare the store for bursts: %s", exc)
 

@@ -338,6 +338,16 @@ def test_the_store_prepares_for_a_first_burst_when_it_starts(make_store, caplog)
     assert runs_in(store) == []
 
 
+def test_a_pool_of_one_connection_is_not_asked_for_a_second_at_start(make_store, caplog):
+    pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 1}
+    with caplog.at_level(logging.DEBUG, "apscheduler.jobstores"):
+        store = make_store(engine_options=pool)
+
+    assert "Could not prepare" not in caplog.text
+    add(store, "a")
+    assert ids(store.acquire_due_jobs(T0, "one")) == ["a"]
+
+
 def test_a_311_sqlite_file_gets_a_runs_table_and_its_jobs_can_start(tmp_path):
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
