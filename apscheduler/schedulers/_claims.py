@@ -157,8 +157,12 @@ class RunKeeper:
                     self._forgetting_jobs.clear()
         return all(results)
 
-    def stop(self) -> None:
-        """Forget every ended run, and stop renewing (the scheduler is shutting down)."""
+    def stop(self) -> int:
+        """
+        Forget every ended run, and stop renewing (the scheduler is shutting down).
+
+        :return: how many runs are still in progress, left for their leases to run out
+        """
         with self._condition:
             self._stopping = True
             self._condition.notify()
@@ -166,6 +170,8 @@ class RunKeeper:
         if thread is not None and thread is not threading.current_thread():
             thread.join()
         self._flush()
+        with self._condition:
+            return sum(len(run_ids) for run_ids in self._in_progress.values())
 
     def _forget(self, store: BaseJobStore, runs: dict[str, str]) -> bool:
         """Forget ended runs (run id → job id) in ``store``; on failure keep them to try again."""

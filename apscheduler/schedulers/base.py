@@ -202,7 +202,14 @@ class BaseScheduler(ComponentsAPI, JobsAPI, ListingAPI, metaclass=ABCMeta):
             for executor in self._executors.values():
                 executor.shutdown(wait)
             # the runs that ended are forgotten in the shared stores before those close
-            self._run_keeper.stop()
+            still_running = self._run_keeper.stop()
+            if still_running:
+                self._logger.warning(
+                    "Shut down while %d job runs from shared job stores were still going on: "
+                    "they are no longer kept alive there, so schedulers sharing those stores "
+                    "will report them missed once their lease runs out",
+                    still_running,
+                )
             for jobstore in self._jobstores.values():
                 jobstore.shutdown()
 

@@ -111,6 +111,13 @@ class LeasingMemoryStore(MemoryJobStore):
                 del self._leases[job_id]
 
 
+class HoldingPool(ProcessPoolExecutor):
+    """Keeps what it is given: its runs stay in progress until the test releases them."""
+
+    def _do_submit_job(self, job, run_times):
+        self.submitted = (job.id, list(run_times))
+
+
 @pytest.fixture
 def shared_store(fake_clock):
     return LeasingMemoryStore(fake_clock)
@@ -209,11 +216,6 @@ def test_a_run_is_in_progress_in_the_store_until_the_executor_is_done_with_it(
     make_scheduler, shared_store, fake_clock
 ):
     """A process pool cannot call back into the store; its runs end when its future does."""
-
-    class HoldingPool(ProcessPoolExecutor):
-        def _do_submit_job(self, job, run_times):
-            self.submitted = (job.id, list(run_times))
-
     pool = HoldingPool(max_workers=1)
     scheduler = make_scheduler(executors={"default": pool}, jobstores={"default": shared_store})
     scheduler.start()
@@ -372,3 +374,21 @@ def test_a_pass_waits_for_a_forget_of_its_jobs_runs_already_under_way(shared_sto
 
     assert shared_store.runs == {}
     keeper_thread.join(10)
+
+
+def test_shutting_down_without_waiting_warns_of_the_runs_left_in_progress(
+    make_scheduler, shared_store, fake_clock, caplog
+):
+    scheduler = make_scheduler(
+        executors={"default": HoldingPool(max_workers=1)}, jobstores={"default": shared_store}
+    )
+    scheduler.start()
+    scheduler.add_job(targets.record, "interval", seconds=10, id="tick")
+    fake_clock.advance(seconds=10)
+    scheduler._process_jobs()
+
+    with caplog.at_level(logging.WARNING, "apscheduler.scheduler"):
+        scheduler.shutdown(wait=False)
+
+    assert "Shut down while 1 job runs from shared job stores were still going on" in caplog.text
+    assert [run[0] for run in shared_store.runs.values()] == ["tick"], "left to its lease"
