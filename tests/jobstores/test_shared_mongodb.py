@@ -59,6 +59,31 @@ class _Wrapped:
         return getattr(self._collection, name)
 
 
+def lose_first_reply(monkeypatch, store, collection: str, method: str, count: str) -> list[int]:
+    """
+    Make the first call of ``method`` on the store's ``collection`` reach the server but lose
+    its reply, as a connection reset would.
+
+    :param count: the attribute of the write's result to note for each call
+    :return: what ``count`` said for each call, filled in as calls come
+    """
+    from pymongo.errors import AutoReconnect
+
+    wrapped = getattr(store, collection)
+    real = getattr(wrapped, method)
+    counts: list[int] = []
+
+    def reply_lost_once(*args, **kwargs):
+        result = real(*args, **kwargs)
+        counts.append(getattr(result, count))
+        if len(counts) == 1:
+            raise AutoReconnect("connection reset after the write ran")
+        return result
+
+    monkeypatch.setattr(store, collection, _Wrapped(wrapped, **{method: reply_lost_once}))
+    return counts
+
+
 # --- the documents ---------------------------------------------------------------------------
 
 
@@ -146,24 +171,10 @@ def test_a_batch_of_starts_takes_two_round_trips_and_one_per_job(mongodb_factory
 
 
 def test_a_reply_lost_after_the_job_moved_on_still_counts_as_started(mongodb_factory, monkeypatch):
-    from pymongo.errors import AutoReconnect
-
     store = mongodb_factory()
     add(store, "a")
     job = store.acquire_due_jobs(T0, "one")[0]
-    real_update_one = store.collection.update_one
-    matches = []
-
-    def reply_lost_once(*args, **kwargs):
-        result = real_update_one(*args, **kwargs)
-        matches.append(result.matched_count)
-        if len(matches) == 1:
-            raise AutoReconnect("connection reset after the update ran")
-        return result
-
-    monkeypatch.setattr(
-        store, "collection", _Wrapped(store.collection, update_one=reply_lost_once)
-    )
+    matches = lose_first_reply(monkeypatch, store, "collection", "update_one", "matched_count")
 
     outcome, run_id = start(store, "one", job)
 
@@ -174,29 +185,17 @@ def test_a_reply_lost_after_the_job_moved_on_still_counts_as_started(mongodb_fac
 
 
 def test_a_reply_lost_after_the_runs_were_recorded_records_them_once(mongodb_factory, monkeypatch):
-    from pymongo.errors import AutoReconnect
-
     store = mongodb_factory()
     add(store, "a")
     job = store.acquire_due_jobs(T0, "one")[0]
-    real_bulk_write = store.runs_collection.bulk_write
-    calls = []
-
-    def reply_lost_once(*args, **kwargs):
-        result = real_bulk_write(*args, **kwargs)
-        calls.append(result.upserted_count)
-        if len(calls) == 1:
-            raise AutoReconnect("connection reset after the write ran")
-        return result
-
-    monkeypatch.setattr(
-        store, "runs_collection", _Wrapped(store.runs_collection, bulk_write=reply_lost_once)
+    upserts = lose_first_reply(
+        monkeypatch, store, "runs_collection", "bulk_write", "upserted_count"
     )
 
     outcome, run_id = start(store, "one", job)
 
     assert outcome is STARTED
-    assert calls == [1, 0]
+    assert upserts == [1, 0]
     assert store.runs_collection.count_documents({}) == 1
     assert store.lookup_job("a").next_run_time == NEXT
 
