@@ -319,10 +319,14 @@ class Worker:
         self.process.wait()
         return pid
 
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
+    def ask_to_stop(self) -> None:
+        """Send SIGTERM: the worker shuts its scheduler down, waiting for its running jobs."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait_stopped(self) -> None:
+        if self.process is None:
             return
-        self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
@@ -369,8 +373,12 @@ def run_chaos(spec: StoreSpec, config: ChaosConfig, workdir: Path) -> ChaosRepor
                     worker.start()
             time.sleep(0.02)
     finally:
+        # all at once: a worker still scheduling while another winds down would start fire
+        # times that the other's last runs, still going on, make it skip
         for worker in workers:
-            worker.stop()
+            worker.ask_to_stop()
+        for worker in workers:
+            worker.wait_stopped()
 
     records = [record for path in sorted(workdir.glob("*.record")) for record in read(path)]
     return ChaosReport(config, first_fire_time, end_time, records, kills, crashes)

@@ -110,7 +110,9 @@ def main(argv: list[str] | None = None) -> None:
     scheduler.start()
     jobs.record("ready")
     stopping.wait()
-    scheduler.shutdown(wait=False)
+    # waits for the running jobs, which keeps their runs alive in the store until they end, as
+    # the documentation advises where processes share a store
+    scheduler.shutdown()
 
 
 if __name__ == "__main__":
