@@ -100,7 +100,11 @@ def run_scenario(
             for side in SIDES:
                 result = run_once(pythons[side], scenario, args, workdir)
                 check_library(side, result["library"], pythons["peer"])
-                libraries[side] = result["library"]
+                # where each side's library lives was checked above; the saved results keep
+                # only what was measured, not the paths of this machine
+                libraries[side] = {
+                    key: value for key, value in result["library"].items() if key != "location"
+                }
                 runs[side].append(result["metrics"])
                 # progress: one letter per finished run
                 print(side[0], end="", file=sys.stderr, flush=True)
