@@ -33,12 +33,16 @@ STORE_CLASSES = {
     "zookeeper": ("apscheduler.jobstores.zookeeper", "ZooKeeperJobStore", "kazoo"),
     "etcd": ("apscheduler.jobstores.etcd", "EtcdJobStore", "etcd3"),
 }
-PERSISTENT_KINDS = [
+#: the stores that several scheduler processes may share
+SHARED_KINDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql", id="postgresql", marks=external),
     pytest.param("mysql", id="mysql", marks=external),
     pytest.param("redis", id="redis", marks=external),
     pytest.param("mongodb", id="mongodb", marks=external),
+]
+PERSISTENT_KINDS = [
+    *SHARED_KINDS,
     pytest.param("zookeeper", id="zookeeper", marks=external),
     pytest.param("etcd", id="etcd", marks=external),
 ]

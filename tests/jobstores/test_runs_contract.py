@@ -16,7 +16,7 @@ import pytest
 
 from apscheduler.jobstores.base import AbandonedRun, RunStart
 
-from .conftest import StoreFactory, _factory, external
+from .conftest import SHARED_KINDS, StoreFactory, _factory
 from .leases import expire_leases
 from .support import (
     LOST,
@@ -34,15 +34,7 @@ from .support import (
 )
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgresql", id="postgresql", marks=external),
-        pytest.param("mysql", id="mysql", marks=external),
-        pytest.param("redis", id="redis", marks=external),
-        pytest.param("mongodb", id="mongodb", marks=external),
-    ]
-)
+@pytest.fixture(params=SHARED_KINDS)
 def factory(request, tmp_path):
     """Makes started stores of each shared kind, all in one namespace."""
     yield from _factory(request.param, request, tmp_path)
