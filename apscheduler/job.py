@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timezone as timezone
 from types import MethodType
 from typing import TYPE_CHECKING, Any
+from uuid import uuid4
 
 from apscheduler._callables import inspect_call
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.util import convert_to_datetime, datetime_repr, ref_to_obj
+from apscheduler.util import (
+    UTC as UTC,
+    _with_note,
+    check_callable_args as check_callable_args,
+    convert_to_datetime,
+    datetime_repr,
+    get_callable_name as get_callable_name,
+    obj_to_ref,
+    ref_to_obj,
+)
+
+# ``name as name`` above: names this module had in APScheduler 3, which programs import from
+# here (and test suites patch); this module does not use them itself.
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.base import BaseScheduler
@@ -20,21 +34,6 @@ _STATE_VERSION = 1
 # uuid4 bits: the version nibble says 4, the two top bits of the variant say RFC 4122
 _UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
 _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
-_MODIFIABLE = frozenset(
-    {
-        "id",
-        "func",
-        "trigger",
-        "executor",
-        "args",
-        "kwargs",
-        "name",
-        "misfire_grace_time",
-        "coalesce",
-        "max_instances",
-        "next_run_time",
-    }
-)
 
 
 class Job:
@@ -185,12 +184,6 @@ class Job:
         :raises TypeError: for values of the wrong type
         :raises ValueError: for values out of range, or arguments the callable cannot take
         """
-        unknown = set(changes) - _MODIFIABLE
-        if unknown:
-            raise AttributeError(
-                f"The following are not modifiable attributes of Job: {', '.join(sorted(unknown))}"
-            )
-
         approved: dict[str, Any] = {}
 
         # a new job given name=None takes the callable's name (the scheduler passes name=None
@@ -201,11 +194,11 @@ class Job:
         if "id" in changes:
             value = changes.pop("id")
             if not isinstance(value, str):
-                raise TypeError(f"id must be a nonempty string, got {value!r}")
+                raise _invalid("id must be a nonempty string", value)
             if hasattr(self, "id"):
                 raise ValueError("The job ID may not be changed")
             if not value:
-                raise TypeError(f"id must be a nonempty string, got {value!r}")
+                raise _invalid("id must be a nonempty string", value)
             approved["id"] = value
 
         if "func" in changes or "args" in changes or "kwargs" in changes:
@@ -217,7 +210,7 @@ class Job:
         if "name" in changes:
             value = changes.pop("name")
             if not value or not isinstance(value, str):
-                raise TypeError(f"name must be a nonempty string, got {value!r}")
+                raise _invalid("name must be a nonempty string", value)
             approved["name"] = value
 
         if "misfire_grace_time" in changes:
@@ -225,8 +218,8 @@ class Job:
             if value is not None and (
                 not isinstance(value, int) or isinstance(value, bool) or value <= 0
             ):
-                raise TypeError(
-                    f"misfire_grace_time must be either None or a positive integer, got {value!r}"
+                raise _invalid(
+                    "misfire_grace_time must be either None or a positive integer", value
                 )
             approved["misfire_grace_time"] = value
 
@@ -236,7 +229,7 @@ class Job:
         if "max_instances" in changes:
             value = changes.pop("max_instances")
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise TypeError(f"max_instances must be a positive integer, got {value!r}")
+                raise _invalid("max_instances must be a positive integer", value)
             approved["max_instances"] = value
 
         if "trigger" in changes:
@@ -250,13 +243,19 @@ class Job:
         if "executor" in changes:
             value = changes.pop("executor")
             if not isinstance(value, str):
-                raise TypeError(f"executor must be a string, got {value!r}")
+                raise _invalid("executor must be a string", value)
             approved["executor"] = value
 
         if "next_run_time" in changes:
             value = changes.pop("next_run_time")
             approved["next_run_time"] = convert_to_datetime(
                 value, self._scheduler.timezone, "next_run_time"
+            )
+
+        if changes:
+            # checked last, as in APScheduler 3: an invalid value of a known option wins
+            raise AttributeError(
+                f"The following are not modifiable attributes of Job: {', '.join(changes)}"
             )
 
         for key, value in approved.items():
@@ -269,17 +268,20 @@ class Job:
             given_ref = func
             func = ref_to_obj(func)
         elif not callable(func):
-            raise TypeError(f"func must be a callable or a textual reference to one, got {func!r}")
+            raise _invalid("func must be a callable or a textual reference to one", func)
 
         # exact types first: the abstract-class checks are slow, and this runs for every job
         if type(args) is not tuple and (isinstance(args, str) or not isinstance(args, Iterable)):
-            raise TypeError(f"args must be a non-string iterable, got {args!r}")
+            raise _invalid("args must be a non-string iterable", args)
         if type(kwargs) is not dict and (
             isinstance(kwargs, str) or not isinstance(kwargs, Mapping)
         ):
-            raise TypeError(f"kwargs must be a dict-like object, got {kwargs!r}")
+            raise _invalid("kwargs must be a dict-like object", kwargs)
 
-        args = tuple(args)
+        # a list stays the list it was, as in APScheduler 3 (add_job() makes a tuple of its
+        # own); other iterables, which may be one-shot, are read once into a tuple
+        if type(args) is not tuple and type(args) is not list:
+            args = tuple(args)
         kwargs = dict(kwargs)
         # lambdas, partials and nested functions have no reference (None): they run fine in
         # memory; persistent stores refuse them when the job is serialized
@@ -304,8 +306,7 @@ class Job:
                 f"name) instead."
             )
 
-        # Instance methods cannot survive serialization as-is, so store the instance in args
-        if isinstance(self.func, MethodType) and not isinstance(self.func.__self__, type):
+        if self._stores_instance_in_args():
             args = (self.func.__self__,) + tuple(self.args)
         else:
             args = self.args
@@ -324,6 +325,24 @@ class Job:
             "max_instances": self.max_instances,
             "next_run_time": self.next_run_time,
         }
+
+    def _stores_instance_in_args(self) -> bool:
+        """
+        Tell whether the state must carry the instance of a bound method as the first argument.
+
+        A reference to the method's class (``module:Class.method``) resolves to the plain
+        function, so the instance has to travel in ``args``. A reference that resolves to the
+        bound method itself (``module:instance.method``, a module-level instance) needs no
+        instance: storing one would pass it twice when the job runs.
+        """
+        func = self.func
+        if not isinstance(func, MethodType) or isinstance(func.__self__, type):
+            return False
+
+        try:
+            return obj_to_ref(func) == self.func_ref
+        except ValueError:  # an instance of a nested class: its class has no reference
+            return False
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         if state.get("version", 1) > _STATE_VERSION:
@@ -374,6 +393,19 @@ class Job:
         return f"{self.name} (trigger: {self.trigger}, {status})"
 
 
+def _invalid(message: str, value: Any) -> TypeError:
+    """The TypeError of an invalid job option: APScheduler 3's message, the value in a note."""
+    return _with_note(TypeError(message), f"got {value!r}")
+
+
 def _random_id() -> str:
-    """Return what ``uuid.uuid4().hex`` would, without building a UUID object on the way."""
+    """
+    Return what ``uuid4().hex`` would.
+
+    Test suites replace this module's ``uuid4`` for predictable job IDs, as in APScheduler 3;
+    until one does, no UUID object is built on the way.
+    """
+    if uuid4 is not uuid.uuid4:
+        return uuid4().hex
+
     return f"{int.from_bytes(os.urandom(16), 'big') & _UUID4_CLEAR | _UUID4_SET:032x}"

@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import partial
 from importlib import import_module
 from types import MethodType
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 __all__ = (
@@ -55,6 +55,25 @@ class _Undefined:
 
 
 undefined = _Undefined()
+
+_E = TypeVar("_E", bound=BaseException)
+
+
+def _with_note(exc: _E, note: str) -> _E:
+    """
+    Add ``note`` to ``exc`` (PEP 678) and return it.
+
+    The message of an error is APScheduler 3's sentence, which programs compare exactly; the
+    detail that helps a reader (the value given, the field, the choices) goes in a note, which
+    tracebacks show below the message.
+    """
+    if sys.version_info >= (3, 11):
+        exc.add_note(note)
+    else:  # the attribute that add_note() fills in, for tools that read it on Python 3.10
+        exc.__notes__ = [*getattr(exc, "__notes__", ()), note]  # type: ignore[attr-defined]
+
+    return exc
+
 
 _TRUE_WORDS = frozenset({"true", "yes", "on", "y", "t", "1"})
 _FALSE_WORDS = frozenset({"false", "no", "off", "n", "f", "0"})
@@ -127,6 +146,20 @@ def astimezone(obj: str | tzinfo | None) -> tzinfo | None:
     raise TypeError(f"Expected tzinfo, got {obj.__class__.__name__} instead")
 
 
+def get_localzone() -> tzinfo:
+    """
+    Return the zone of this machine, as :func:`tzlocal.get_localzone` tells it.
+
+    The default zone of schedulers and triggers configured without one. Their modules call it
+    through names of their own, which test suites patch to pin the local zone (patching this
+    one pins it for all of them). tzlocal is imported on the first call: importing it is slow,
+    and a program that names its zones never needs it.
+    """
+    from tzlocal import get_localzone as tzlocal_get_localzone
+
+    return tzlocal_get_localzone()
+
+
 def asdate(obj: date | str) -> date:
     """
     Return a :class:`~datetime.date`, parsing ISO 8601 text.
@@ -156,7 +189,7 @@ _DATE_REGEX = re.compile(
 def _parse_datetime_text(text: str, arg_name: str) -> tuple[datetime, tzinfo | None]:
     match = _DATE_REGEX.match(text)
     if not match:
-        raise ValueError(f"Invalid date string for {arg_name}: {text!r}")
+        raise _with_note(ValueError("Invalid date string"), f"{arg_name}: {text!r}")
 
     values = match.groupdict()
     tz_text = values.pop("timezone")
@@ -175,8 +208,9 @@ def _parse_datetime_text(text: str, arg_name: str) -> tuple[datetime, tzinfo | N
     fields = {key: int(value) for key, value in values.items() if value is not None}
     try:
         return datetime(**fields), parsed_tz
-    except ValueError as exc:  # e.g. month 13: say which argument had it
-        raise ValueError(f"Invalid date string for {arg_name}: {text!r} ({exc})") from None
+    except ValueError as exc:  # e.g. "month must be in 1..12": say which argument had it
+        _with_note(exc, f"{arg_name}: {text!r}")
+        raise
 
 
 def convert_to_datetime(

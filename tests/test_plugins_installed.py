@@ -130,5 +130,11 @@ def test_jobstore_alias_from_another_distribution_keeps_jobs(scheduler):
 
 
 def test_alias_registered_for_a_class_of_the_wrong_kind_raises_type_error(scheduler):
-    with pytest.raises(TypeError, match="not_a_trigger"):
+    """APScheduler 3's message; the alias and what it loads are in a note."""
+    with pytest.raises(TypeError, match="^The trigger entry point") as caught:
         scheduler.add_job(dummy_job, "not_a_trigger")
+
+    assert str(caught.value) == "The trigger entry point does not point to a trigger class"
+    [note] = caught.value.__notes__
+    assert note.startswith("the trigger alias 'not_a_trigger' (aps_thirdparty_plugin.")
+    assert note.endswith("which is not a subclass of BaseTrigger")

@@ -205,8 +205,21 @@ def test_convert_to_datetime_parses_every_text_format(text, expected):
     "text", ["2024/05/06", "06.05.2024", "2024-05-06 07:08", "tomorrow"], ids=repr
 )
 def test_convert_to_datetime_names_the_argument_for_bad_text(text):
-    with pytest.raises(ValueError, match=f"Invalid date string for start_date: '{text}'"):
+    """APScheduler 3's message; the argument and the text are in a note."""
+    with pytest.raises(ValueError, match="^Invalid date string") as caught:
         convert_to_datetime(text, BERLIN, "start_date")
+
+    assert str(caught.value) == "Invalid date string"
+    assert caught.value.__notes__ == [f"start_date: {text!r}"]
+
+
+def test_convert_to_datetime_of_an_impossible_date_gives_the_datetime_error():
+    """As in APScheduler 3, the message is datetime's own; the argument is in a note."""
+    with pytest.raises(ValueError, match="^day is out of range") as caught:
+        convert_to_datetime("2024-02-30", BERLIN, "start_date")
+
+    assert str(caught.value) == "day is out of range for month"
+    assert caught.value.__notes__ == ["start_date: '2024-02-30'"]
 
 
 def test_convert_to_datetime_gives_naive_values_the_zone():

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from traceback import format_tb
 from typing import TYPE_CHECKING, Any
 
+from apscheduler.clock import scheduler_clock
 from apscheduler.events import (
     EVENT_JOB_ERROR,
     EVENT_JOB_EXECUTED,
@@ -178,16 +179,17 @@ def _error_event(
 
 def _now(job: Job) -> datetime:
     """
-    Ask the scheduler's clock if there is one; a job running in another process has none.
+    Now by the clock given to the job's scheduler, else through this module's ``datetime`` name
+    as in APScheduler 3 (test suites patch it; a job in another process has no scheduler).
 
     The answer is in UTC, so that subtracting a run time from it gives elapsed time even in a
     DST fold (datetimes sharing a zone subtract by wall clock).
     """
-    clock = getattr(job._scheduler, "_clock", None)
-    if clock is not None:
-        return clock.now(UTC)
+    clock = scheduler_clock(job._scheduler)
+    if clock is None:
+        return datetime.now(UTC)
 
-    return datetime.now(UTC)
+    return clock.now(UTC)
 
 
 def _mark_ended(run_times: list[datetime]) -> None:

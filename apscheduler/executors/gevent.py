@@ -6,13 +6,14 @@ import sys
 from typing import TYPE_CHECKING
 
 from apscheduler.executors.base import BaseExecutor, run_job
+from apscheduler.util import _with_note
 
 try:
     import gevent
     from gevent.monkey import get_original
 except ImportError as exc:  # pragma: no cover - depends on what is installed
-    raise ImportError(
-        "GeventExecutor requires gevent installed: pip install APScheduler[gevent]"
+    raise _with_note(
+        ImportError("GeventExecutor requires gevent installed"), "pip install APScheduler[gevent]"
     ) from exc
 
 if TYPE_CHECKING:

@@ -9,13 +9,15 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.base import BaseExecutor, run_coroutine_job, run_job
-from apscheduler.util import iscoroutinefunction_partial
+from apscheduler.util import _with_note, iscoroutinefunction_partial
 
 try:
+    from tornado.gen import convert_yielded as convert_yielded  # a name of this module in 3.x
     from tornado.ioloop import IOLoop
 except ImportError as exc:  # pragma: no cover - depends on what is installed
-    raise ImportError(
-        "TornadoExecutor requires tornado installed: pip install APScheduler[tornado]"
+    raise _with_note(
+        ImportError("TornadoExecutor requires tornado installed"),
+        "pip install APScheduler[tornado]",
     ) from exc
 
 if TYPE_CHECKING:
@@ -33,9 +35,16 @@ class TornadoExecutor(BaseExecutor):
     other callables run in a thread pool, so that blocking jobs don't stall the loop. Either
     way, listeners hear of the outcome on the IOLoop.
 
+    A job submitted from inside a running IOLoop goes to that loop, which is the scheduler's
+    own when the scheduler submits it; from any other thread it goes to the scheduler's loop.
+
     Plugin alias: ``tornado``
 
     :param max_workers: the maximum number of threads for jobs that are not coroutines
+
+    .. versionchanged:: 3.12.0
+       A job submitted from inside a running loop other than the scheduler's runs there, as in
+       APScheduler 3, instead of waiting for the scheduler's loop to run.
     """
 
     _ioloop: IOLoop | None = None
@@ -63,17 +72,43 @@ class TornadoExecutor(BaseExecutor):
         self.executor.shutdown(wait)
 
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        ioloop = self._target_ioloop()
         arguments = (job, job._jobstore_alias, run_times, self._logger.name)
         if iscoroutinefunction_partial(job.func):
             # thread-safe, and the Future it returns cancels the task when cancelled
             future = asyncio.run_coroutine_threadsafe(
-                run_coroutine_job(*arguments), self._ioloop.asyncio_loop
+                run_coroutine_job(*arguments), ioloop.asyncio_loop
             )
             self._coroutine_futures.add(future)
         else:
             future = self.executor.submit(run_job, *arguments)
 
-        self._ioloop.add_future(future, partial(self._job_finished, job.id))
+        ioloop.add_future(future, partial(self._job_finished, job.id))
+
+    def _target_ioloop(self) -> IOLoop:
+        """
+        Return the IOLoop a job submitted now goes to: the one running in this thread, if any.
+
+        The scheduler's own loop is the running one when the scheduler submits. Code that
+        submits from inside another running loop (the scheduler built, or started, before that
+        loop ran) gets its jobs run on that loop, as in APScheduler 3: the scheduler's loop may
+        never run at all.
+
+        :raises RuntimeError: if no loop is running here and the scheduler has none either
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            # the executor may have been started before its scheduler picked a loop
+            ioloop = self._ioloop or getattr(self._scheduler, "_ioloop", None)
+            if ioloop is None:
+                raise RuntimeError(
+                    "TornadoExecutor has no IOLoop to run jobs on: start its scheduler, or "
+                    "submit jobs from a running IOLoop"
+                ) from None
+            return ioloop
+
+        return IOLoop.current()
 
     def _job_finished(self, job_id: str, future: Future[Any]) -> None:
         self._coroutine_futures.discard(future)

@@ -6,12 +6,14 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.base import BaseExecutor, run_job
+from apscheduler.util import _with_note
 
 try:
     import twisted  # noqa: F401  (only to fail early, with the fix, when it is missing)
 except ImportError as exc:  # pragma: no cover - depends on what is installed
-    raise ImportError(
-        "TwistedExecutor requires Twisted installed: pip install APScheduler[twisted]"
+    raise _with_note(
+        ImportError("TwistedExecutor requires Twisted installed"),
+        "pip install APScheduler[twisted]",
     ) from exc
 
 if TYPE_CHECKING:

@@ -47,10 +47,17 @@ def _tune_sqlite_connection(dbapi_connection: Any, connection_record: Any) -> No
     # Write-ahead logging makes a commit one append to the log instead of a rewrite of the
     # rollback journal, and lets readers work while the scheduler writes. NORMAL sync is
     # the documented safe pairing with WAL: a power cut can lose the last commits, not corrupt.
+    import sqlite3
+
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+    except sqlite3.OperationalError as exc:
+        # a read-only connection (mode=ro, a write-protected file) cannot switch the journal;
+        # it reads in either mode, and the store finds out at start that it cannot write
+        if not _says_read_only(exc):
+            raise
     finally:
         cursor.close()
 
@@ -88,6 +95,36 @@ def explain_setup_error(exc: DBAPIError, engine: Engine) -> str:
     else:
         advice = "check the URL, the database and the rights of its user"
     return f"{message} ({advice}; URL: {engine.url})"
+
+
+# SQLSTATEs of a refused write: insufficient_privilege (PostgreSQL and the standard),
+# read_only_sql_transaction (a hot standby, default_transaction_read_only)
+_READ_ONLY_SQLSTATES = frozenset({"42501", "25006"})
+# MySQL and MariaDB error codes of the same: command denied to user, access denied for user
+# to database, server running with --read-only (or --super-read-only), read-only transaction
+_READ_ONLY_MYSQL_CODES = frozenset({1142, 1044, 1290, 1792, 1836})
+
+
+def _says_read_only(error: BaseException) -> bool:
+    """Tell whether a DB-API error (unwrapped by SQLAlchemy) refuses a write for want of rights."""
+    if getattr(error, "sqlite_errorname", "").startswith("SQLITE_READONLY"):
+        return True
+    sqlstate = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    if sqlstate in _READ_ONLY_SQLSTATES:
+        return True
+    args = getattr(error, "args", ())
+    if args and isinstance(args[0], int) and args[0] in _READ_ONLY_MYSQL_CODES:
+        return True
+    message = str(error).lower()
+    return any(
+        marker in message
+        for marker in ("readonly database", "read-only", "permission denied", "must be owner")
+    )
+
+
+def is_read_only_error(exc: BaseException) -> bool:
+    """Tell whether ``exc`` is the database refusing a write: this connection may only read."""
+    return isinstance(exc, DBAPIError) and exc.orig is not None and _says_read_only(exc.orig)
 
 
 def is_temporary_error(exc: BaseException, engine: Engine) -> bool:

@@ -6,6 +6,10 @@ Next to the job table lives ``<tablename>_runs``: the runs that schedulers shari
 started and not yet finished, so that ``max_instances`` holds across processes and the runs of a
 process that died are reported. Nothing of the job table's layout depends on it, so a job table
 of APScheduler 3, or of an earlier release of this store, only gains the new table at start.
+
+A connection that may only read (a SQLite file opened with ``mode=ro``, a database role with
+nothing but ``SELECT``) cannot make those changes; when it can read the job table all the same,
+the store works read-only rather than failing.
 """
 
 from __future__ import annotations
@@ -25,14 +29,19 @@ from sqlalchemy import (
     Unicode,
     cast,
     extract,
+    false,
     func,
     inspect,
     literal,
     literal_column,
+    select,
+    update,
 )
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import ColumnElement
+
+from apscheduler.jobstores._sqlengine import is_read_only_error
 
 #: the columns APScheduler 3 made; a table without them is not a job table
 BASE_COLUMNS = ("id", "next_run_time", "job_state")
@@ -44,6 +53,10 @@ _logger = logging.getLogger("apscheduler.jobstores")
 
 class TableProblem(Exception):
     """The table exists but is not a job table; the message says what to do."""
+
+
+class ReadOnlyTable(Exception):
+    """The job table can be read, but this connection may not write to it: the message says why."""
 
 
 def make_table(tablename: str, metadata: MetaData, schema: str | None) -> Table:
@@ -150,15 +163,44 @@ def set_up_tables(engine: Engine, table: Table, runs: Table) -> None:
     because another got there first is checked again, not reported.
 
     :raises TableProblem: if the job table exists but was not made by APScheduler
+    :raises ReadOnlyTable: if the database refuses the changes, but lets this connection read
+        the job table's APScheduler 3 columns
     """
-    _create(engine, table)
-    _upgrade_job_table(engine, table)
-    if not inspect(engine).has_table(runs.name, schema=runs.schema):
-        _create(engine, runs)
-        _logger.info("Made the table %r for the runs in progress", runs.fullname)
-    # a process stopped between making the table and its indexes (SQLite makes them one by
-    # one, outside any transaction) leaves them to the next one
-    _create_missing_indexes(engine, runs, [column.name for column in runs.columns])
+    try:
+        _create(engine, table)
+        _upgrade_job_table(engine, table)
+        if not inspect(engine).has_table(runs.name, schema=runs.schema):
+            _create(engine, runs)
+            _logger.info("Made the table %r for the runs in progress", runs.fullname)
+        # a process stopped between making the table and its indexes (SQLite makes them one by
+        # one, outside any transaction) leaves them to the next one
+        _create_missing_indexes(engine, runs, [column.name for column in runs.columns])
+        # the steps above write nothing when both tables are complete: writes that change
+        # nothing tell whether this connection may write to them at all
+        _probe_writes(engine, [table, runs])
+    except DBAPIError as exc:
+        if not is_read_only_error(exc) or not _can_read_jobs(engine, table):
+            raise
+        raise ReadOnlyTable(str(exc.orig).strip()) from exc
+
+
+def _probe_writes(engine: Engine, tables: list[Table]) -> None:
+    """Update no row of each table: the database refuses even that when it refuses writes."""
+    with engine.begin() as connection:
+        for table in tables:
+            key = table.primary_key.columns[0]
+            connection.execute(update(table).where(false()).values({key: key}))
+
+
+def _can_read_jobs(engine: Engine, table: Table) -> bool:
+    """Tell whether the job table is there and its APScheduler 3 columns can be read."""
+    columns = [table.c[name] for name in BASE_COLUMNS]
+    try:
+        with engine.connect() as connection:
+            connection.execute(select(*columns).limit(1)).all()
+    except DBAPIError:
+        return False
+    return True
 
 
 def _create(engine: Engine, table: Table) -> None:

@@ -137,8 +137,9 @@ class BaseJobStore(metaclass=ABCMeta):
                     jobs.extend(paused_jobs)
                 break
 
-    #: ``True`` for a store that several scheduler processes may share. The scheduler then takes
-    #: due jobs with :meth:`acquire_due_jobs` and records their runs with
+    #: ``True`` for a store that several scheduler processes may share (set on the class: the
+    #: scheduler reads it from the store's type, which a mock cannot fake). The scheduler then
+    #: takes due jobs with :meth:`acquire_due_jobs` and records their runs with
     #: :meth:`start_claimed_runs`, instead of :meth:`get_due_jobs` and :meth:`update_job`, and
     #: keeps the runs in progress recorded (:meth:`renew_runs`, :meth:`finish_runs`) so that
     #: ``max_instances`` holds across processes and the runs of a dead process are reported.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pickle
 import warnings
-from datetime import datetime
+from datetime import datetime, timezone as timezone
 from typing import Any
 
 from apscheduler.job import Job
@@ -13,8 +13,18 @@ from apscheduler.jobstores._persistent import (
     DEFAULT_RETRY_TIMEOUT,
     PersistentJobStore,
 )
-from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
-from apscheduler.util import datetime_to_utc_timestamp, maybe_ref
+from apscheduler.jobstores.base import (
+    BaseJobStore as BaseJobStore,
+    ConflictingIdError,
+    JobLookupError,
+)
+from apscheduler.util import (
+    datetime_to_utc_timestamp,
+    maybe_ref,
+    utc_timestamp_to_datetime as utc_timestamp_to_datetime,
+)
+
+# ``name as name``: names this module had in APScheduler 3, which programs import from here.
 
 try:
     # etcd3's generated protobuf modules use descriptor calls that newer protobuf releases
@@ -29,7 +39,7 @@ try:
         )
         from etcd3.utils import increment_last_byte
 except ImportError as exc:  # pragma: no cover
-    raise ImportError("EtcdJobStore requires etcd3 installed") from exc
+    raise ImportError("EtcdJobStore requires etcd3 be installed") from exc
 
 __all__ = ["Etcd3Client", "EtcdJobStore"]
 

@@ -6,6 +6,9 @@ from array import array
 from typing import TYPE_CHECKING
 
 from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
+from apscheduler.util import datetime_to_utc_timestamp as datetime_to_utc_timestamp
+
+# ``name as name``: names this module had in APScheduler 3, which programs import from here.
 
 if TYPE_CHECKING:
     from datetime import datetime

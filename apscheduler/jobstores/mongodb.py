@@ -12,8 +12,18 @@ from apscheduler.job import Job
 from apscheduler.jobstores import _mongo_shared as leases
 from apscheduler.jobstores._persistent import DEFAULT_RECHECK_INTERVAL, DEFAULT_RETRY_TIMEOUT
 from apscheduler.jobstores._shared import CLAIM_BATCH, DEFAULT_LEASE_TIME, DEFAULT_POLL_INTERVAL
-from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
-from apscheduler.util import datetime_to_utc_timestamp, maybe_ref
+from apscheduler.jobstores.base import (
+    BaseJobStore as BaseJobStore,
+    ConflictingIdError,
+    JobLookupError,
+)
+from apscheduler.util import (
+    datetime_to_utc_timestamp,
+    maybe_ref,
+    utc_timestamp_to_datetime as utc_timestamp_to_datetime,
+)
+
+# ``name as name``: names this module had in APScheduler 3, which programs import from here.
 
 try:
     from bson.binary import Binary

@@ -6,7 +6,7 @@ import logging
 import math
 import pickle
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timezone as timezone
 from hashlib import sha1
 from typing import Any
 from uuid import uuid4
@@ -27,12 +27,18 @@ from apscheduler.jobstores._shared import (
 )
 from apscheduler.jobstores.base import (
     AbandonedRun,
+    BaseJobStore as BaseJobStore,
     ConflictingIdError,
     JobLookupError,
     RunStart,
     RunStartOutcome,
 )
-from apscheduler.util import datetime_to_utc_timestamp
+from apscheduler.util import (
+    datetime_to_utc_timestamp,
+    utc_timestamp_to_datetime as utc_timestamp_to_datetime,
+)
+
+# ``name as name``: names this module had in APScheduler 3, which programs import from here.
 
 try:
     from redis import Redis

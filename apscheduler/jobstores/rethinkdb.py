@@ -12,11 +12,21 @@ from apscheduler.jobstores._persistent import (
     DEFAULT_RETRY_TIMEOUT,
     PersistentJobStore,
 )
-from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
-from apscheduler.util import datetime_to_utc_timestamp, maybe_ref
+from apscheduler.jobstores.base import (
+    BaseJobStore as BaseJobStore,
+    ConflictingIdError,
+    JobLookupError,
+)
+from apscheduler.util import (
+    datetime_to_utc_timestamp,
+    maybe_ref,
+    utc_timestamp_to_datetime as utc_timestamp_to_datetime,
+)
+
+# ``name as name``: names this module had in APScheduler 3, which programs import from here.
 
 try:
-    from rethinkdb import r
+    from rethinkdb import RethinkDB as RethinkDB, r
     from rethinkdb.errors import (
         ReqlAuthError,
         ReqlAvailabilityError,

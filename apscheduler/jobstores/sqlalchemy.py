@@ -21,20 +21,41 @@ from apscheduler.jobstores._shared import (
 )
 from apscheduler.jobstores.base import (
     AbandonedRun,
+    BaseJobStore as BaseJobStore,
     ConflictingIdError,
     JobLookupError,
     RunStart,
     RunStartOutcome,
 )
-from apscheduler.util import datetime_to_utc_timestamp, maybe_ref
+from apscheduler.util import (
+    datetime_to_utc_timestamp,
+    maybe_ref,
+    utc_timestamp_to_datetime as utc_timestamp_to_datetime,
+)
 
 try:
-    from sqlalchemy import MetaData, bindparam, create_engine, func, select
+    from sqlalchemy import (
+        Column as Column,
+        Float as Float,
+        LargeBinary as LargeBinary,
+        MetaData,
+        Table as Table,
+        Unicode as Unicode,
+        and_ as and_,
+        bindparam,
+        create_engine,
+        func,
+        null as null,
+        select,
+    )
     from sqlalchemy.engine import Engine
     from sqlalchemy.exc import DBAPIError, IntegrityError
     from sqlalchemy.pool import QueuePool
 except ImportError as exc:  # pragma: no cover
     raise ImportError("SQLAlchemyJobStore requires SQLAlchemy installed") from exc
+
+# ``name as name`` above: names this module had in APScheduler 3, which programs import from
+# here (``create_engine`` too, in ``__all__``).
 
 from apscheduler.jobstores._sqlclaims import SQLClaims
 from apscheduler.jobstores._sqlengine import (
@@ -52,6 +73,7 @@ from apscheduler.jobstores._sqlruns import (
     unique_job_batches,
 )
 from apscheduler.jobstores._sqlschema import (
+    ReadOnlyTable,
     TableProblem,
     make_runs_table,
     make_table,
@@ -60,6 +82,14 @@ from apscheduler.jobstores._sqlschema import (
 )
 
 __all__ = ["SQLAlchemyJobStore", "create_engine"]
+
+
+class ReadOnlyJobStoreError(RuntimeError):
+    """
+    A change asked of a :class:`SQLAlchemyJobStore` that may only read its table.
+
+    .. versionadded:: 3.12.0
+    """
 
 
 class SQLAlchemyJobStore(SharedJobStore):
@@ -72,6 +102,15 @@ class SQLAlchemyJobStore(SharedJobStore):
     the table (see :doc:`/multiprocess`). Those processes record the runs they have in progress
     in a second table, named after the first with ``_runs`` appended. Both tables are created at
     start if missing; a table of APScheduler 3 gets the two lease columns added in place.
+
+    A connection that may only read (such as ``sqlite:///file:jobs.sqlite?mode=ro&uri=true``,
+    or a database role granted only ``SELECT`` on the table) cannot add those columns or that
+    table. When it can read the job table, the store then works read-only, and says so in one
+    warning at start: it lists and looks up jobs and tells their next run time, but every change
+    (adding, modifying, removing jobs, running due ones) raises :exc:`ReadOnlyJobStoreError`. A
+    scheduler on such a store runs none of its jobs: a run it could not record would start again
+    on every pass. It logs a warning instead each time it finds jobs due (every
+    ``jobstore_retry_interval`` seconds), and leaves them to a scheduler that may write.
 
     When this store creates the engine for a SQLite database file, it switches the file to the
     write-ahead log journal (``PRAGMA journal_mode=WAL``), which makes adding jobs several times
@@ -107,7 +146,8 @@ class SQLAlchemyJobStore(SharedJobStore):
     .. versionchanged:: 3.12.0
         Jobs that fail to load are kept and reported instead of deleted; temporary errors are
         retried; SQLite files get a write-ahead log; several scheduler processes can share
-        the table (the ``lease_time`` and ``poll_interval`` options).
+        the table (the ``lease_time`` and ``poll_interval`` options); a connection that may
+        only read works read-only instead of failing at start.
     """
 
     def __init__(
@@ -152,6 +192,8 @@ class SQLAlchemyJobStore(SharedJobStore):
         #: the runs in progress of the schedulers sharing the table
         self.runs_t = make_runs_table(self.jobs_t)
         self._runs = SQLRuns(self.runs_t, self._sql)
+        #: why the table can only be read (the database's refusal), or None if it can be written
+        self._read_only: str | None = None
 
         table = self.jobs_t.c
         every_column = select(table.id, table.next_run_time, table.job_state)
@@ -175,7 +217,8 @@ class SQLAlchemyJobStore(SharedJobStore):
         )
         if listener is not None:
             self._start_listener(listener)
-        self._prepare_for_bursts()
+        if self._read_only is None:
+            self._prepare_for_bursts()
 
     def _prepare_for_bursts(self) -> None:
         """
@@ -198,10 +241,54 @@ class SQLAlchemyJobStore(SharedJobStore):
             self._logger.debug("Could not prepare the store for bursts: %s", exc)
 
     def _setup_storage(self) -> None:
+        self._read_only = None
         try:
             set_up_tables(self.engine, self.jobs_t, self.runs_t)
         except TableProblem as exc:
             raise StorageProblem(str(exc)) from None
+        except ReadOnlyTable as exc:
+            # A dashboard or a command line tool may look at the table of a scheduler with a
+            # connection that may only read, as it could with APScheduler 3.
+            self._read_only = str(exc)
+            self._logger.warning(
+                "Job store %r works read-only: this connection may read the table %r but not "
+                "change it (%s); it lists jobs but refuses to add, change, remove or run any. "
+                "Connect with the right to write to upgrade the table in place",
+                self._alias,
+                self.jobs_t.fullname,
+                exc,
+            )
+
+    def _check_writable(self) -> None:
+        """
+        Refuse a change when this store may only read its table.
+
+        :raises ReadOnlyJobStoreError: if the database refused this store's writes at start
+        """
+        if self._read_only is not None:
+            raise ReadOnlyJobStoreError(
+                f"Job store {self._alias!r} cannot change the table {self.jobs_t.fullname!r}: "
+                f"this connection may only read it ({self._read_only})"
+            )
+
+    def _refuse_due_jobs(self, now: float, skip: list[str]) -> None:
+        """
+        On a table that may only be read, raise if any job is due: claiming it is a write.
+
+        A run that could not be recorded would start again on every pass, so the jobs stay
+        due, for a scheduler that may write, and this one logs the error.
+
+        :raises ReadOnlyJobStoreError: if a job other than those in ``skip`` is due
+        """
+        table = self.jobs_t.c
+        due = select(table.id).where(table.next_run_time <= now).limit(len(skip) + 1)
+        with self._single.connect() as connection:
+            due_ids = set(connection.execute(due).scalars()) - set(skip)
+        if due_ids:
+            raise ReadOnlyJobStoreError(
+                f"Job store {self._alias!r} cannot run its due jobs: this connection may only "
+                f"read the table {self.jobs_t.fullname!r} ({self._read_only})"
+            )
 
     def _explain_setup_error(self, exc: Exception) -> str:
         if isinstance(exc, DBAPIError):
@@ -240,14 +327,20 @@ class SQLAlchemyJobStore(SharedJobStore):
             return None
 
         table = self.jobs_t.c
-        unleased = (
+        scheduled = (
             select(table.id, table.next_run_time)
-            .where(table.next_run_time.is_not(None), self._sql.free)
+            .where(table.next_run_time.is_not(None))
             .order_by(table.next_run_time, table.id)
             .limit(len(self._unloadable_ids()) + 1)
         )
+        unleased = scheduled.where(self._sql.free)
 
         def fetch() -> tuple[list[Any], Any]:
+            if self._read_only is not None:
+                # an APScheduler 3 table it could not upgrade has no lease columns to look at
+                with self._single.connect() as connection:
+                    return connection.execute(scheduled).all(), (None, None)
+
             params = self._sql.params()
             with self._single.connect() as connection:
                 rows = connection.execute(unleased, params).all()
@@ -268,6 +361,7 @@ class SQLAlchemyJobStore(SharedJobStore):
     # --- writing ---------------------------------------------------------------------------
 
     def _write(self, statement: Any, params: dict[str, Any]) -> int:
+        self._check_writable()
         if self._autocommits:
             with self._single.connect() as connection:
                 return connection.execute(statement, params).rowcount
@@ -338,6 +432,10 @@ class SQLAlchemyJobStore(SharedJobStore):
         skip = self._ids_to_leave_unclaimed(now_ts)
 
         def claim() -> list[Any]:
+            if self._read_only is not None:
+                self._refuse_due_jobs(now_ts, skip)
+                return []
+
             params = self._sql.params(now=now_ts, owner=owner, lease=self.lease_time, skip=skip)
             engine = self._single if self._sql.claims_in_one_statement else self.engine
             with engine.begin() as connection:
@@ -376,6 +474,7 @@ class SQLAlchemyJobStore(SharedJobStore):
         def start() -> list[RunStartOutcome]:
             nonlocal attempts
             attempts += 1
+            self._check_writable()
             params = self._sql.params(owner=owner, run_owner=owner, lease=self.lease_time)
             with engine.begin() as connection:
                 outcomes = self._runs.start(connection, entries, params)
@@ -401,6 +500,9 @@ class SQLAlchemyJobStore(SharedJobStore):
 
     def take_abandoned_runs(self) -> list[AbandonedRun]:
         def take() -> list[AbandonedRun]:
+            if self._read_only is not None:
+                return []  # nothing can be taken off a table that this store cannot write
+
             in_one = self._runs.takes_in_one_statement
             with (self._single if in_one else self.engine).begin() as connection:
                 return self._runs.take_abandoned(connection, self._sql.params())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pickle
 import posixpath
-from datetime import datetime
+from datetime import datetime, timezone as timezone
 from typing import Any
 
 from apscheduler.job import Job
@@ -13,8 +13,18 @@ from apscheduler.jobstores._persistent import (
     DEFAULT_RETRY_TIMEOUT,
     PersistentJobStore,
 )
-from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
-from apscheduler.util import datetime_to_utc_timestamp, maybe_ref
+from apscheduler.jobstores.base import (
+    BaseJobStore as BaseJobStore,
+    ConflictingIdError,
+    JobLookupError,
+)
+from apscheduler.util import (
+    datetime_to_utc_timestamp,
+    maybe_ref,
+    utc_timestamp_to_datetime as utc_timestamp_to_datetime,
+)
+
+# ``name as name``: names this module had in APScheduler 3, which programs import from here.
 
 try:
     from kazoo.client import KazooClient

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from apscheduler.events import (
@@ -15,9 +15,19 @@ from apscheduler.events import (
 )
 from apscheduler.executors.base import BaseExecutor
 from apscheduler.jobstores.base import BaseJobStore
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.util import _with_note
 
 # the value of STATE_STOPPED (defined in base, which imports this module)
 _STATE_STOPPED = 0
+
+# the kinds of plugin by their name in _create_plugin_instance(): the attribute holding the
+# alias -> entry point mapping, the one holding the alias -> class dict, and the base class
+_PLUGIN_KINDS: dict[str, tuple[str, str, type]] = {
+    "trigger": ("_trigger_plugins", "_trigger_classes", BaseTrigger),
+    "jobstore": ("_jobstore_plugins", "_jobstore_classes", BaseJobStore),
+    "executor": ("_executor_plugins", "_executor_classes", BaseExecutor),
+}
 
 
 class ComponentsAPI:
@@ -46,7 +56,9 @@ class ComponentsAPI:
             if isinstance(executor, BaseExecutor):
                 self._executors[alias] = executor
             elif isinstance(executor, str):
-                self._executors[alias] = self._executor_plugins.get(executor)(**executor_opts)
+                self._executors[alias] = self._create_plugin_instance(
+                    "executor", executor, executor_opts
+                )
             else:
                 raise TypeError(
                     f"Expected an executor instance or a string, got "
@@ -99,7 +111,9 @@ class ComponentsAPI:
             if isinstance(jobstore, BaseJobStore):
                 self._jobstores[alias] = jobstore
             elif isinstance(jobstore, str):
-                self._jobstores[alias] = self._jobstore_plugins.get(jobstore)(**jobstore_opts)
+                self._jobstores[alias] = self._create_plugin_instance(
+                    "jobstore", jobstore, jobstore_opts
+                )
             else:
                 raise TypeError(
                     f"Expected a job store instance or a string, got "
@@ -162,6 +176,51 @@ class ComponentsAPI:
             for i, (cb, _) in enumerate(self._listeners):
                 if callback == cb:
                     del self._listeners[i]
+
+    def _create_plugin_instance(
+        self, type_: str, alias: str, constructor_kwargs: dict[str, Any]
+    ) -> Any:
+        """
+        Create a trigger, job store or executor from its alias, loading its class if needed.
+
+        The class is looked up in ``_<type>_classes`` first; an alias not there is loaded from
+        its entry point in ``_<type>_plugins`` and the class is kept in ``_<type>_classes``, so
+        the entry point is loaded once.
+
+        :param type_: ``"trigger"``, ``"jobstore"`` or ``"executor"``
+        :raises LookupError: if no class or entry point has that alias
+        :raises TypeError: if the entry point loads something other than a subclass of the
+            kind's base class
+        """
+        classes: dict[str, Any] = getattr(self, _PLUGIN_KINDS[type_][1])
+        plugin_class = classes.get(alias)
+        if plugin_class is None:
+            plugin_class = classes[alias] = self._load_plugin(type_, alias)
+
+        return plugin_class(**constructor_kwargs)
+
+    def _load_plugin(self, type_: str, alias: str) -> type:
+        plugins_attr, classes_attr, base_class = _PLUGIN_KINDS[type_]
+        plugins: Mapping[str, Any] = getattr(self, plugins_attr)
+        if alias not in plugins:
+            known = sorted({*plugins, *getattr(self, classes_attr)})
+            error = LookupError(f'No {type_} by the name "{alias}" was found')
+            raise _with_note(error, f"known {type_} aliases: {', '.join(known) or 'none'}")
+
+        entry_point = plugins[alias]
+        plugin = entry_point.load()
+        if not (isinstance(plugin, type) and issubclass(plugin, base_class)):
+            error = TypeError(f"The {type_} entry point does not point to a {type_} class")
+            target = getattr(entry_point, "value", None)
+            if not isinstance(target, str):  # an entry point stand-in without a target text
+                target = repr(entry_point)
+            raise _with_note(
+                error,
+                f"the {type_} alias {alias!r} ({target}) loads {plugin!r}, which is not a "
+                f"subclass of {base_class.__name__}",
+            )
+
+        return plugin
 
     def _lookup_executor(self, alias: str) -> BaseExecutor:
         """

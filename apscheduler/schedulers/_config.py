@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from apscheduler.schedulers._plugins import PluginRegistry
-from apscheduler.util import asbool, asint, maybe_ref
+from apscheduler.executors.base import BaseExecutor
+from apscheduler.jobstores.base import BaseJobStore
+from apscheduler.util import _with_note, asbool, asint, maybe_ref
 
 
 def collect_options(
@@ -53,58 +54,76 @@ def parse_job_defaults(job_defaults: Mapping[str, Any]) -> dict[str, Any]:
     """
     Return the job defaults with text values converted, as ini-style configuration gives them.
 
-    :raises ValueError: for a value that cannot be converted, naming the option
+    :raises ValueError: for a value that cannot be converted (APScheduler 3's message, with the
+        option named in a note)
     """
-    try:
-        misfire_grace_time = asint(job_defaults.get("misfire_grace_time", 1))
-        coalesce = asbool(job_defaults.get("coalesce", True))
-        max_instances = asint(job_defaults.get("max_instances", 1))
-    except ValueError as exc:
-        raise ValueError(f"Invalid value in job_defaults {dict(job_defaults)!r}: {exc}") from None
-
-    return {
-        "misfire_grace_time": misfire_grace_time,
-        "coalesce": coalesce,
-        "max_instances": max_instances,
+    converters = {
+        "misfire_grace_time": (asint, 1),
+        "coalesce": (asbool, True),
+        "max_instances": (asint, 1),
     }
+    parsed: dict[str, Any] = {}
+    for option, (convert, default) in converters.items():
+        value = job_defaults.get(option, default)
+        try:
+            parsed[option] = convert(value)
+        except ValueError as exc:
+            _with_note(exc, f"in job_defaults[{option!r}]: {value!r}")
+            raise
+
+    return parsed
 
 
-def build_plugin_instance(
-    alias: str, value: Any, registry: PluginRegistry, base_class: type
-) -> Any:
+#: how the configuration names each kind of plugin: in sentences, and its section
+_KIND_WORDS = {"executor": ("executor", "executors"), "jobstore": ("job store", "jobstores")}
+
+
+def build_plugin_instance(scheduler: Any, type_: str, alias: str, value: Any) -> Any:
     """
     Create an executor or job store from its configuration entry.
 
-    The entry is either a ready instance, or a dict with ``type`` (a plugin alias) or ``class``
-    (a class or ``module:Class`` reference) and the constructor's keyword arguments.
+    The entry is either a ready instance, or a dict with ``type`` (a plugin alias, looked up with
+    the scheduler's ``_create_plugin_instance()``) or ``class`` (a class, a factory, or a
+    ``module:name`` reference to one) and the constructor's keyword arguments.
 
+    :param type_: ``"executor"`` or ``"jobstore"``
     :raises ValueError: if a dict has neither ``type`` nor ``class``
-    :raises TypeError: if the entry is of any other type
+    :raises TypeError: if the entry is of any other type, or ``class`` makes something that is
+        not an executor / job store
     """
+    base_class = BaseExecutor if type_ == "executor" else BaseJobStore
+    kind, section = _KIND_WORDS[type_]
     if isinstance(value, base_class):
         return value
 
     if isinstance(value, Mapping):
         options = dict(value)
-        if "class" in options:
-            plugin_class = maybe_ref(options.pop("class"))
-            if not (isinstance(plugin_class, type) and issubclass(plugin_class, base_class)):
-                raise TypeError(
-                    f"The class given for {registry.kind} {alias!r} ({plugin_class!r}) is not a "
-                    f"subclass of {base_class.__name__}"
-                )
-            options.pop("type", None)
-        elif "type" in options:
-            plugin_class = registry.get(options.pop("type"))
-        else:
+        plugin_class = options.pop("class", None)
+        plugin = options.pop("type", None)
+        if plugin:
+            return scheduler._create_plugin_instance(type_, plugin, options)
+        if not plugin_class:
             raise ValueError(
-                f'Cannot create {registry.kind} "{alias}" -- either "type" or "class" must be '
-                f"defined"
+                f'Cannot create {kind} "{alias}" -- either "type" or "class" must be defined'
             )
 
-        return plugin_class(**options)
+        instance = maybe_ref(plugin_class)(**options)
+        if not isinstance(instance, base_class):
+            # the message add_executor()/add_jobstore() give APScheduler 3 for such an object
+            article = "an" if kind[0] in "aeiou" else "a"
+            error = TypeError(
+                f"Expected {article} {kind} instance or a string, got "
+                f"{instance.__class__.__name__} instead"
+            )
+            raise _with_note(
+                error,
+                f"made by the class given for {section}[{alias!r}] ({plugin_class!r}), which "
+                f"is not a subclass of {base_class.__name__}",
+            )
+
+        return instance
 
     raise TypeError(
-        f'Expected {registry.kind} instance or dict for {registry.kind} "{alias}", got '
+        f"Expected {kind} instance or dict for {section}['{alias}'], got "
         f"{value.__class__.__name__} instead"
     )

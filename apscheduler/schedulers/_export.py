@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 from base64 import b64decode, b64encode
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -18,17 +18,26 @@ _PICKLE_KEY = "__apscheduler_pickle__"
 
 
 def _encode(obj: Any) -> Any:
-    """Turn what json cannot write into a tagged dict: a class reference and its state."""
-    state_method = getattr(obj, "__getstate__", None)
-    if state_method is not None and not isinstance(obj, type):
-        state = state_method()
-        if isinstance(state, dict):
+    """
+    Turn what json cannot write into a tagged dict: a class reference and its state, or a pickle.
+
+    Only an object that restores itself with ``__setstate__`` from a dict (triggers) is written
+    as class and state: that is all APScheduler 3.11's ``import_jobs`` can rebuild that way, so
+    its files and ours stay readable by both. Everything else, cron fields and expressions
+    included, is pickled, as 3.11 writes it.
+    """
+    if not isinstance(obj, type) and hasattr(obj, "__setstate__"):
+        state_method = getattr(obj, "__getstate__", None)  # not on every object before 3.11
+        state = state_method() if state_method is not None else None
+        if isinstance(state, Mapping):
             return {_CLASS_KEY: obj_to_ref(type(obj)), _STATE_KEY: state}
 
-    return {_PICKLE_KEY: b64encode(pickle.dumps(obj)).decode("ascii")}
+    return {_PICKLE_KEY: b64encode(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)).decode("ascii")}
 
 
 def _decode(tagged: dict[str, Any]) -> Any:
+    # files written before 3.12.0 hold cron fields and expressions as class and state too:
+    # those classes have no __setstate__, so their state goes into the instance dict
     if _CLASS_KEY in tagged:
         cls = ref_to_obj(tagged[_CLASS_KEY])
         obj = cls.__new__(cls)

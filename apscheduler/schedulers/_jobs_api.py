@@ -92,7 +92,8 @@ class JobsAPI:
             "trigger": self._create_trigger(trigger, trigger_args),
             "executor": executor,
             "func": func,
-            "args": args if args is not None else (),
+            # a list becomes a tuple here, as in APScheduler 3; a job given a list keeps it
+            "args": () if args is None else tuple(args) if type(args) is list else args,
             "kwargs": kwargs if kwargs is not None else {},
             "id": id,
             "name": name,
@@ -443,13 +444,13 @@ class JobsAPI:
         trigger_args.setdefault("timezone", self.timezone)
 
         # Instantiate the trigger class; defaults that depend on "now" come from our clock
-        trigger_class = self._trigger_plugins.get(trigger)
         previous_clock = set_active_clock(self._clock)
         try:
-            return trigger_class(**trigger_args)
+            return self._create_plugin_instance("trigger", trigger, trigger_args)
         finally:
             set_active_clock(previous_clock)
 
     # Implemented by BaseScheduler; declared here for readers and type checkers.
     _jobstores: dict[str, BaseJobStore]
     _lookup_jobstore: Callable[[str], BaseJobStore]
+    _create_plugin_instance: Callable[[str, str, dict[str, Any]], Any]

@@ -97,7 +97,6 @@ class ListingAPI:
         with self._jobstores_lock:
             store = self._lookup_jobstore(jobstore)
             for job_state in read_job_states(infile):
-                job_state["args"] = tuple(job_state["args"])  # JSON has lists only
                 job = Job.__new__(Job)
                 job.__setstate__(job_state)
                 job._scheduler = self

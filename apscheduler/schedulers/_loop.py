@@ -7,6 +7,7 @@ from collections.abc import Callable
 from functools import partial, wraps
 from typing import Any
 
+from apscheduler.schedulers._processing import process_jobs_or_retry
 from apscheduler.schedulers.base import STATE_STOPPED, BaseScheduler
 
 
@@ -58,7 +59,7 @@ class LoopScheduler(BaseScheduler):
 
     def _process(self) -> None:
         # a wakeup queued before shutdown() must not process jobs in stores already shut down
-        self._start_timer(self._process_jobs() if self.state != STATE_STOPPED else None)
+        self._start_timer(process_jobs_or_retry(self) if self.state != STATE_STOPPED else None)
 
     def _start_timer(self, wait_seconds: float | None) -> None:
         self._stop_timer()

@@ -1,9 +1,16 @@
-"""Finding trigger, executor and job store classes by the aliases their distributions register."""
+"""
+Finding trigger, executor and job store classes by alias, the way APScheduler 3 does.
+
+The scheduler class holds, for each kind, a dict of alias -> class (``_trigger_classes``,
+consulted first, and where loaded plugins are cached) and a mapping of alias -> entry point
+(``_trigger_plugins``). The entry point mappings are read on first use rather than when the
+scheduler module is imported, which keeps that import cheap.
+"""
 
 from __future__ import annotations
 
-import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -13,67 +20,46 @@ EXECUTORS = "apscheduler.executors"
 JOBSTORES = "apscheduler.jobstores"
 
 
-class PluginRegistry:
+class EntryPoints(Mapping[str, "EntryPoint"]):
     """
-    Resolves aliases in one entry point group, loading each plugin only when first asked for.
+    The entry points of one group by name: APScheduler 3's ``_trigger_plugins`` dict, built lazily.
 
-    Entry points are read on first use rather than at import, which keeps importing a scheduler
-    cheap; an alias that is not known yet triggers one re-read, so a plugin installed while the
-    program runs is still found.
+    The group is read the first time the mapping is used. An alias that is not in it makes the
+    mapping read the group once more, so a plugin distribution installed while the program runs
+    is found; known aliases never cost a read.
     """
 
-    def __init__(self, group: str, base_class: type, kind: str) -> None:
+    def __init__(self, group: str) -> None:
         self.group = group
-        self.kind = kind
-        self.base_class = base_class
         self._entry_points: dict[str, EntryPoint] | None = None
-        self._classes: dict[str, type] = {}
-        self._lock = threading.Lock()
 
-    def _read_entry_points(self) -> dict[str, EntryPoint]:
+    def _read(self) -> dict[str, EntryPoint]:
         # importlib.metadata is slow to import (it brings in the email package); only a
         # program that asks for a plugin by its alias pays for it
         from importlib.metadata import entry_points
 
-        return {ep.name: ep for ep in entry_points(group=self.group)}
+        self._entry_points = {ep.name: ep for ep in entry_points(group=self.group)}
+        return self._entry_points
 
-    def aliases(self) -> list[str]:
-        """Return every alias registered in this group, sorted."""
-        with self._lock:
-            if self._entry_points is None:
-                self._entry_points = self._read_entry_points()
-            return sorted(self._entry_points)
+    def _with(self, alias: object) -> dict[str, EntryPoint]:
+        """The entry points, read again if ``alias`` is not among those read before."""
+        entry_points = self._entry_points
+        if entry_points is None or alias not in entry_points:
+            entry_points = self._read()
 
-    def get(self, alias: str) -> type:
-        """
-        Return the class registered as ``alias``.
+        return entry_points
 
-        :raises LookupError: if no installed distribution registers that alias
-        :raises TypeError: if the alias refers to something that is not a subclass of the
-            group's base class
-        """
-        plugin_class = self._classes.get(alias)
-        if plugin_class is not None:
-            return plugin_class
+    def __getitem__(self, alias: str) -> EntryPoint:
+        return self._with(alias)[alias]
 
-        with self._lock:
-            if self._entry_points is None or alias not in self._entry_points:
-                self._entry_points = self._read_entry_points()
+    def __contains__(self, alias: object) -> bool:
+        return alias in self._with(alias)
 
-            entry_point = self._entry_points.get(alias)
-            if entry_point is None:
-                known = ", ".join(sorted(self._entry_points)) or "none"
-                raise LookupError(
-                    f'No {self.kind} by the name "{alias}" was found (installed: {known})'
-                )
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entry_points if self._entry_points is not None else self._read())
 
-            plugin: Any = entry_point.load()
+    def __len__(self) -> int:
+        return len(self._entry_points if self._entry_points is not None else self._read())
 
-        if not (isinstance(plugin, type) and issubclass(plugin, self.base_class)):
-            raise TypeError(
-                f"The {self.group} plugin {alias!r} ({entry_point.value}) is not a subclass of "
-                f"{self.base_class.__name__}"
-            )
-
-        self._classes[alias] = plugin
-        return plugin
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.group!r})"

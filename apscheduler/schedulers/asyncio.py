@@ -8,8 +8,12 @@ from typing import Any
 
 from apscheduler.executors.asyncio import AsyncIOExecutor, _call_in_loop
 from apscheduler.executors.base import BaseExecutor
+from apscheduler.schedulers import SchedulerNotRunningError as SchedulerNotRunningError
 from apscheduler.schedulers._loop import LoopScheduler, call_on_loop
+from apscheduler.schedulers.base import BaseScheduler as BaseScheduler
 from apscheduler.util import maybe_ref
+
+# ``name as name``: names this module had in APScheduler 3, which programs import from here.
 
 
 def run_in_event_loop(func: Callable[..., Any]) -> Callable[..., None]:

@@ -5,21 +5,45 @@ from __future__ import annotations
 import sys
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Mapping
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta as timedelta, tzinfo
 from logging import Logger, getLogger
-from threading import RLock
+from threading import TIMEOUT_MAX as TIMEOUT_MAX, RLock
 from typing import Any
 
-from apscheduler.clock import SystemClock
+from apscheduler import util
+from apscheduler._lazy import lazy_names
+from apscheduler.clock import _ModuleSystemClock
 from apscheduler.events import (
+    EVENT_ALL as EVENT_ALL,
+    EVENT_ALL_JOBS_REMOVED as EVENT_ALL_JOBS_REMOVED,
+    EVENT_EXECUTOR_ADDED as EVENT_EXECUTOR_ADDED,
+    EVENT_EXECUTOR_REMOVED as EVENT_EXECUTOR_REMOVED,
+    EVENT_JOB_ADDED as EVENT_JOB_ADDED,
+    EVENT_JOB_MAX_INSTANCES as EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MODIFIED as EVENT_JOB_MODIFIED,
+    EVENT_JOB_REMOVED as EVENT_JOB_REMOVED,
+    EVENT_JOB_SUBMITTED as EVENT_JOB_SUBMITTED,
+    EVENT_JOBSTORE_ADDED as EVENT_JOBSTORE_ADDED,
+    EVENT_JOBSTORE_REMOVED as EVENT_JOBSTORE_REMOVED,
     EVENT_SCHEDULER_PAUSED,
     EVENT_SCHEDULER_RESUMED,
     EVENT_SCHEDULER_SHUTDOWN,
     EVENT_SCHEDULER_START,
+    EVENT_SCHEDULER_STARTED as EVENT_SCHEDULER_STARTED,
+    JobEvent as JobEvent,
+    JobSubmissionEvent as JobSubmissionEvent,
     SchedulerEvent,
 )
-from apscheduler.executors.base import BaseExecutor
-from apscheduler.jobstores.base import BaseJobStore
+from apscheduler.executors.base import (
+    BaseExecutor,
+    MaxInstancesReachedError as MaxInstancesReachedError,
+)
+from apscheduler.job import Job as Job
+from apscheduler.jobstores.base import (
+    BaseJobStore,
+    ConflictingIdError as ConflictingIdError,
+    JobLookupError as JobLookupError,
+)
 from apscheduler.schedulers import SchedulerAlreadyRunningError, SchedulerNotRunningError
 from apscheduler.schedulers._claims import RunKeeper
 from apscheduler.schedulers._components import ComponentsAPI
@@ -30,10 +54,30 @@ from apscheduler.schedulers._config import (
 )
 from apscheduler.schedulers._jobs_api import JobsAPI
 from apscheduler.schedulers._listing import ListingAPI
-from apscheduler.schedulers._plugins import EXECUTORS, JOBSTORES, TRIGGERS, PluginRegistry
+from apscheduler.schedulers._plugins import EXECUTORS, JOBSTORES, TRIGGERS, EntryPoints
 from apscheduler.schedulers._processing import ProcessingPass, seconds_until
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.util import UTC, astimezone, maybe_ref
+from apscheduler.util import (
+    UTC,
+    asbool as asbool,
+    asint as asint,
+    astimezone,
+    maybe_ref,
+    obj_to_ref as obj_to_ref,
+    ref_to_obj as ref_to_obj,
+    undefined as undefined,
+)
+
+# ``name as name`` above, and the two below: names this module had in APScheduler 3, which
+# programs import from here (and test suites patch). The default executor and job store are
+# imported on first use: the thread pool brings in concurrent.futures.
+__getattr__ = lazy_names(
+    __name__,
+    {
+        "MemoryJobStore": ("apscheduler.jobstores.memory", "MemoryJobStore"),
+        "ThreadPoolExecutor": ("apscheduler.executors.pool", "ThreadPoolExecutor"),
+    },
+)
 
 #: constant indicating a scheduler's stopped state
 STATE_STOPPED = 0
@@ -41,6 +85,8 @@ STATE_STOPPED = 0
 STATE_RUNNING = 1
 #: constant indicating a scheduler's paused state (started but not processing jobs)
 STATE_PAUSED = 2
+
+_THIS_MODULE = sys.modules[__name__]
 
 # Wakeup deadline of a scheduler that sleeps until something wakes it up.
 _SLEEPING_UNTIL_WOKEN = object()
@@ -71,9 +117,15 @@ class BaseScheduler(ComponentsAPI, JobsAPI, ListingAPI, metaclass=ABCMeta):
     .. versionadded:: 3.12.0 the ``clock`` option
     """
 
-    _trigger_plugins = PluginRegistry(TRIGGERS, BaseTrigger, "trigger")
-    _executor_plugins = PluginRegistry(EXECUTORS, BaseExecutor, "executor")
-    _jobstore_plugins = PluginRegistry(JOBSTORES, BaseJobStore, "job store")
+    # As in APScheduler 3: alias -> entry point of the installed plugins (read on first use),
+    # and alias -> class, consulted first and filled in as plugins are loaded; a class added
+    # here is an alias without packaging (see _create_plugin_instance)
+    _trigger_plugins: Mapping[str, Any] = EntryPoints(TRIGGERS)
+    _executor_plugins: Mapping[str, Any] = EntryPoints(EXECUTORS)
+    _jobstore_plugins: Mapping[str, Any] = EntryPoints(JOBSTORES)
+    _trigger_classes: dict[str, type[BaseTrigger]] = {}
+    _executor_classes: dict[str, type[BaseExecutor]] = {}
+    _jobstore_classes: dict[str, type[BaseJobStore]] = {}
 
     def __init__(self, gconfig: Mapping[str, Any] | None = None, **options: Any) -> None:
         super().__init__()
@@ -126,21 +178,23 @@ class BaseScheduler(ComponentsAPI, JobsAPI, ListingAPI, metaclass=ABCMeta):
             logger = maybe_ref(logger) if ":" in logger else getLogger(logger)
         self._logger: Logger = logger or getLogger("apscheduler.scheduler")
 
-        timezone = config.pop("timezone", None)
-        self.timezone: tzinfo = astimezone(timezone) if timezone else _local_timezone()
+        # as in APScheduler 3: a configured zone is converted, the local zone is kept as it comes
+        self.timezone: tzinfo = astimezone(config.pop("timezone", None)) or get_localzone()
         self.jobstore_retry_interval = float(config.pop("jobstore_retry_interval", 10))
-        self._clock = maybe_ref(config.pop("clock", None)) or SystemClock()
+        # without a clock, the scheduler's "now" is datetime.now() through this module's name,
+        # which test suites patch (as in APScheduler 3)
+        self._clock = maybe_ref(config.pop("clock", None)) or _ModuleSystemClock(_THIS_MODULE)
 
         self._job_defaults = parse_job_defaults(config.get("job_defaults") or {})
 
         self._executors.clear()
         for alias, value in (config.get("executors") or {}).items():
-            executor = build_plugin_instance(alias, value, self._executor_plugins, BaseExecutor)
+            executor = build_plugin_instance(self, "executor", alias, value)
             self.add_executor(executor, alias)
 
         self._jobstores.clear()
         for alias, value in (config.get("jobstores") or {}).items():
-            jobstore = build_plugin_instance(alias, value, self._jobstore_plugins, BaseJobStore)
+            jobstore = build_plugin_instance(self, "jobstore", alias, value)
             self.add_jobstore(jobstore, alias)
 
     def start(self, paused: bool = False) -> None:
@@ -309,6 +363,8 @@ class BaseScheduler(ComponentsAPI, JobsAPI, ListingAPI, metaclass=ABCMeta):
         ``jobstore_retry_interval`` seconds.
 
         :return: seconds to sleep, or ``None`` to sleep until woken up
+        :raises Exception: any other error, as in APScheduler 3 (the schedulers' own loops log
+            it and try again after ``jobstore_retry_interval`` seconds)
         """
         if self.state == STATE_PAUSED:
             self._logger.debug("Scheduler is paused -- not processing jobs")
@@ -317,13 +373,7 @@ class BaseScheduler(ComponentsAPI, JobsAPI, ListingAPI, metaclass=ABCMeta):
             # a loop woken by shutdown() must not touch executors and stores it shut down
             return None
 
-        try:
-            return self._process_jobs_once()
-        except Exception:
-            # nothing may kill the scheduler's loop: log, and try again a little later
-            self._logger.exception("Unexpected error while processing jobs")
-            self._wakeup_deadline = None
-            return self.jobstore_retry_interval
+        return self._process_jobs_once()
 
     def _process_jobs_once(self) -> float | None:
         # Until this pass knows its next wakeup time, every added job must wake the scheduler
@@ -364,10 +414,14 @@ def _new_instance_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid4().hex[:12]}"
 
 
-def _local_timezone() -> tzinfo:
-    from tzlocal import get_localzone  # deferred: only needed when no timezone is configured
+def get_localzone() -> tzinfo:
+    """
+    Return the zone of this machine, the default zone of a scheduler configured without one.
 
-    return astimezone(get_localzone())
+    Looked up as this module's global on every use, so that test suites can patch it here, as
+    in APScheduler 3; it asks :func:`apscheduler.util.get_localzone`.
+    """
+    return util.get_localzone()
 
 
 __all__ = ("BaseScheduler", "STATE_STOPPED", "STATE_RUNNING", "STATE_PAUSED")

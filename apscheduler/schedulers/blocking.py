@@ -5,6 +5,7 @@ from __future__ import annotations
 from threading import TIMEOUT_MAX, Event
 from typing import Any
 
+from apscheduler.schedulers._processing import process_jobs_or_retry
 from apscheduler.schedulers.base import STATE_STOPPED, BaseScheduler
 
 
@@ -32,7 +33,7 @@ class BlockingScheduler(BaseScheduler):
         while self.state != STATE_STOPPED:
             self._event.wait(wait_seconds)
             self._event.clear()
-            wait_seconds = self._process_jobs()
+            wait_seconds = process_jobs_or_retry(self)
 
     def wakeup(self) -> None:
         self._event.set()

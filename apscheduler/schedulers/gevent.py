@@ -7,14 +7,15 @@ from typing import Any
 from apscheduler.executors.base import BaseExecutor
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.util import _with_note
 
 try:
     import gevent
     from gevent.event import Event
     from gevent.lock import RLock
 except ImportError as exc:  # pragma: no cover - depends on what is installed
-    raise ImportError(
-        "GeventScheduler requires gevent installed: pip install APScheduler[gevent]"
+    raise _with_note(
+        ImportError("GeventScheduler requires gevent installed"), "pip install APScheduler[gevent]"
     ) from exc
 
 from apscheduler.executors.gevent import (  # noqa: E402  (after the check that gevent exists)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from apscheduler.schedulers._processing import process_jobs_or_retry
 from apscheduler.schedulers.base import STATE_STOPPED, BaseScheduler
+from apscheduler.util import _with_note
 
 # The first binding found wins; PySide6 (the one Qt itself maintains) comes first.
 for _binding in ("PySide6", "PyQt6", "PySide2", "PyQt5"):
@@ -15,10 +17,13 @@ for _binding in ("PySide6", "PyQt6", "PySide2", "PyQt5"):
     except ImportError:
         continue
 else:  # pragma: no cover - depends on what is installed
-    raise ImportError(
-        "QtScheduler requires a Qt binding (PySide6, PyQt6, PySide2 or PyQt5) installed: "
-        "pip install APScheduler[qt]"
+    raise _with_note(
+        ImportError("QtScheduler requires either PySide/PyQt (v6 to v2) installed"),
+        "looked for PySide6, PyQt6, PySide2 and PyQt5: pip install APScheduler[qt]",
     )
+
+# a name of this module in APScheduler 3; the scheduler's timer is made through it
+QTimer = QtCore.QTimer
 
 _Signal = getattr(QtCore, "Signal", None) or QtCore.pyqtSignal
 _Slot = getattr(QtCore, "Slot", None) or QtCore.pyqtSlot
@@ -37,7 +42,7 @@ class _Driver(QtCore.QObject):
     def __init__(self, scheduler: QtScheduler) -> None:
         super().__init__()
         self._scheduler = scheduler
-        self._timer = QtCore.QTimer(self)
+        self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.process)
         self.wake.connect(self.process)
@@ -51,7 +56,7 @@ class _Driver(QtCore.QObject):
         if scheduler.state == STATE_STOPPED:
             return
 
-        wait_seconds = scheduler._process_jobs()
+        wait_seconds = process_jobs_or_retry(scheduler)
         if wait_seconds is not None and scheduler.state != STATE_STOPPED:
             self._timer.start(min(int(wait_seconds * 1000), _MAX_WAIT_MS))
 

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta as timedelta
 from typing import Any
 
 from apscheduler.executors.base import BaseExecutor
+from apscheduler.schedulers import SchedulerNotRunningError as SchedulerNotRunningError
 from apscheduler.schedulers._loop import LoopScheduler, call_on_loop
-from apscheduler.util import maybe_ref
+from apscheduler.schedulers.base import BaseScheduler as BaseScheduler
+from apscheduler.util import _with_note, maybe_ref
+
+# ``name as name``: names this module had in APScheduler 3, which programs import from here.
 
 try:
     from tornado.ioloop import IOLoop
 except ImportError as exc:  # pragma: no cover - depends on what is installed
-    raise ImportError(
-        "TornadoScheduler requires tornado installed: pip install APScheduler[tornado]"
+    raise _with_note(
+        ImportError("TornadoScheduler requires tornado installed"),
+        "pip install APScheduler[tornado]",
     ) from exc
 
 

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
+from apscheduler._lazy import lazy_names
 from apscheduler.executors.base import BaseExecutor
+from apscheduler.schedulers import SchedulerNotRunningError as SchedulerNotRunningError
 from apscheduler.schedulers._loop import LoopScheduler, call_on_loop
-from apscheduler.util import maybe_ref
+from apscheduler.schedulers.base import BaseScheduler as BaseScheduler
+from apscheduler.util import _with_note, maybe_ref
 
 try:
     import twisted  # noqa: F401  (the reactor itself is imported when it is needed)
 except ImportError as exc:  # pragma: no cover - depends on what is installed
-    raise ImportError(
-        "TwistedScheduler requires Twisted installed: pip install APScheduler[twisted]"
+    raise _with_note(
+        ImportError("TwistedScheduler requires Twisted installed"),
+        "pip install APScheduler[twisted]",
     ) from exc
+
+# ``name as name`` above, and ``default_reactor``: names this module had in APScheduler 3,
+# which programs import from here (and test suites patch). Importing the global reactor
+# installs the default one, so that waits until a scheduler without a reactor starts (or
+# something asks for the name), leaving programs free to install another reactor first.
+__getattr__ = lazy_names(__name__, {"default_reactor": ("twisted.internet.reactor", None)})
 
 
 def run_in_reactor(func: Callable[..., Any]) -> Callable[..., None]:
@@ -30,9 +41,9 @@ class TwistedScheduler(LoopScheduler):
 
     =========== ===============================================================================
     ``reactor`` the reactor (or a ``module:name`` reference to it) to run on; without it, the
-                global reactor (:mod:`twisted.internet.reactor`), imported by
-                :meth:`~.BaseScheduler.start` so that a program can install another reactor
-                before that
+                global reactor (:mod:`twisted.internet.reactor`, this module's
+                ``default_reactor``), imported by :meth:`~.BaseScheduler.start` so that a
+                program can install another reactor before that
     =========== ===============================================================================
     """
 
@@ -46,9 +57,7 @@ class TwistedScheduler(LoopScheduler):
         if not self.running:  # (a running scheduler keeps its reactor; start() then raises)
             self._reactor = self._configured_reactor
             if self._reactor is None:
-                from twisted.internet import reactor  # installs the default reactor if none is
-
-                self._reactor = reactor
+                self._reactor = sys.modules[__name__].default_reactor
         super().start(paused)
 
     def _call_soon_threadsafe(self, callback: Callable[[], Any]) -> None:

@@ -87,30 +87,67 @@ def test_executor_entry_without_type_or_class_is_refused():
 
 
 def test_jobstore_entry_of_the_wrong_type_names_it():
-    with pytest.raises(TypeError, match='job store "default", got int'):
+    with pytest.raises(TypeError) as caught:
         SteppedScheduler(timezone="UTC", jobstores={"default": 5})
+
+    assert str(caught.value) == (
+        "Expected job store instance or dict for jobstores['default'], got int instead"
+    )
 
 
 def test_class_entry_of_the_wrong_kind_is_refused():
-    with pytest.raises(TypeError, match="not a subclass of BaseExecutor"):
+    """APScheduler 3's message for an object that is not an executor; the entry is in a note."""
+    with pytest.raises(TypeError) as caught:
         SteppedScheduler(
             timezone="UTC",
             executors={"default": {"class": "apscheduler.jobstores.memory:MemoryJobStore"}},
         )
 
+    assert (
+        str(caught.value)
+        == "Expected an executor instance or a string, got MemoryJobStore instead"
+    )
+    assert caught.value.__notes__ == [
+        (
+            "made by the class given for executors['default'] "
+            "('apscheduler.jobstores.memory:MemoryJobStore'), which is not a subclass of "
+            "BaseExecutor"
+        )
+    ]
+
+
+def make_debug_executor(**options):
+    return DebugExecutor(**options)
+
+
+def test_class_entry_may_be_a_factory():
+    """As in APScheduler 3, "class" may name any callable that returns an executor."""
+    scheduler = SteppedScheduler(
+        timezone="UTC",
+        executors={
+            "default": {"class": "tests.schedulers.test_configuration:make_debug_executor"}
+        },
+    )
+
+    assert isinstance(scheduler._executors["default"], DebugExecutor)
+
 
 def test_bad_boolean_in_job_defaults_names_the_value():
-    with pytest.raises(ValueError, match="maybe"):
+    with pytest.raises(ValueError, match="^Unable to interpret") as caught:
         SteppedScheduler(timezone="UTC", job_defaults={"coalesce": "maybe"})
+
+    assert str(caught.value) == 'Unable to interpret value "maybe" as boolean'
+    assert caught.value.__notes__ == ["in job_defaults['coalesce']: 'maybe'"]
 
 
 def test_unknown_plugin_alias_names_it_and_lists_the_installed_ones():
-    with pytest.raises(LookupError) as exc:
+    with pytest.raises(LookupError) as caught:
         SteppedScheduler(timezone="UTC", executors={"default": {"type": "nonexistent"}})
 
-    message = str(exc.value)
-    assert '"nonexistent"' in message
-    assert "threadpool" in message and "debug" in message
+    assert str(caught.value) == 'No executor by the name "nonexistent" was found'
+    [note] = caught.value.__notes__
+    assert note.startswith("known executor aliases: ")
+    assert "threadpool" in note and "debug" in note
 
 
 def test_configure_is_refused_while_running(scheduler):

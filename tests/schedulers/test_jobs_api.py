@@ -70,8 +70,11 @@ def test_unknown_trigger_alias_is_named(scheduler):
 
 
 def test_bad_job_option_names_the_value(scheduler):
-    with pytest.raises(TypeError, match="max_instances must be a positive integer, got 0"):
+    with pytest.raises(TypeError, match="^max_instances must be a positive integer") as caught:
         scheduler.add_job(targets.record, "interval", seconds=1, max_instances=0)
+
+    assert str(caught.value) == "max_instances must be a positive integer"
+    assert caught.value.__notes__ == ["got 0"]
 
 
 def test_arguments_the_callable_cannot_take_are_refused_at_add_time(scheduler):
@@ -224,7 +227,7 @@ def test_export_and_import_round_trip(scheduler, tmp_path):
     scheduler.import_jobs(str(path))
 
     imported = {job.id: job for job in scheduler.get_jobs()}
-    assert imported["i"].args == (1, "two")
+    assert imported["i"].args == [1, "two"], "the list in the file, as APScheduler 3.11 gives"
     assert isinstance(imported["i"].trigger, IntervalTrigger)
     assert imported["c"].next_run_time == datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
 
@@ -273,5 +276,8 @@ def test_no_warnings_on_the_happy_path(scheduler):
 
 
 def test_impossible_date_text_names_the_argument(scheduler):
-    with pytest.raises(ValueError, match=r"next_run_time: '2026-13-01'.*month must be in 1\.\.12"):
+    with pytest.raises(ValueError, match=r"^month must be in 1\.\.12") as caught:
         scheduler.add_job(targets.record, "interval", hours=1, next_run_time="2026-13-01")
+
+    assert str(caught.value) == "month must be in 1..12"
+    assert caught.value.__notes__ == ["next_run_time: '2026-13-01'"]

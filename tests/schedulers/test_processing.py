@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from datetime import datetime, timedelta, timezone as dt_timezone
+from unittest.mock import MagicMock
 
 import pytest
 
@@ -13,7 +16,11 @@ from apscheduler.events import (
     EVENT_JOB_MISSED,
 )
 from apscheduler.executors.base import BaseExecutor
+from apscheduler.executors.debug import DebugExecutor
+from apscheduler.jobstores.base import BaseJobStore
 from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers._processing import is_shared_store, process_jobs_or_retry
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from tests.schedulers import targets
 
@@ -166,17 +173,129 @@ def test_trigger_that_raises_pauses_its_job_instead_of_spinning(scheduler, fake_
     assert "pausing the job" in caplog.text
 
 
-def test_an_unexpected_error_does_not_stop_processing(make_scheduler, caplog, monkeypatch):
+class RemovalFailingStore(MemoryJobStore):
+    """Loses its connection the first ``failures`` times it is asked to remove a job."""
+
+    def __init__(self, failures=1):
+        super().__init__()
+        self.failures = failures
+
+    def remove_job(self, job_id):
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("connection reset while removing")
+        super().remove_job(job_id)
+
+
+def add_orphan(scheduler, jobstore):
+    """A job due now whose executor does not exist: the pass removes it from its store."""
+    scheduler.add_job(targets.record, executor="nowhere", id="orphan", jobstore=jobstore)
+
+
+def test_an_unexpected_error_comes_out_of_the_pass_as_in_3x(make_scheduler):
+    """A failing pass raises, as in APScheduler 3; it does not look like a normal delay."""
     scheduler = make_scheduler(jobstore_retry_interval=3)
+    scheduler.add_jobstore(RemovalFailingStore(), "flaky")
     scheduler.start()
+    add_orphan(scheduler, "flaky")
 
-    def explode(*args):
-        raise RuntimeError("bug")
+    with pytest.raises(ConnectionError, match="connection reset while removing"):
+        scheduler._process_jobs()
 
-    monkeypatch.setattr(scheduler, "_process_jobs_once", explode)
 
-    assert scheduler._process_jobs() == 3.0
+def test_the_loop_logs_an_unexpected_error_and_retries_after_the_retry_interval(
+    make_scheduler, caplog
+):
+    scheduler = make_scheduler(jobstore_retry_interval=3)
+    scheduler.add_jobstore(RemovalFailingStore(), "flaky")
+    scheduler.start()
+    add_orphan(scheduler, "flaky")
+
+    assert process_jobs_or_retry(scheduler) == 3.0
     assert "Unexpected error while processing jobs" in caplog.text
+    # the next pass works again: the orphan is gone
+    assert process_jobs_or_retry(scheduler) is None
+    assert scheduler.get_job("orphan") is None
+
+
+def test_a_background_scheduler_keeps_running_after_an_unexpected_error():
+    """The scheduler's own thread survives the error and runs a job added afterwards."""
+    failed, ran = threading.Event(), threading.Event()
+
+    class FailureSpotter(logging.Handler):
+        def emit(self, record):
+            if record.getMessage() == "Unexpected error while processing jobs":
+                failed.set()
+
+    spotter = FailureSpotter()
+    logger = logging.getLogger("apscheduler.scheduler")
+    logger.addHandler(spotter)
+    scheduler = BackgroundScheduler(
+        timezone="UTC", jobstore_retry_interval=3600, executors={"default": DebugExecutor()}
+    )
+    scheduler.add_jobstore(RemovalFailingStore(), "flaky")
+    scheduler.add_listener(lambda event: ran.set(), EVENT_JOB_EXECUTED)
+    add_orphan(scheduler, "flaky")
+    try:
+        scheduler.start()
+        assert failed.wait(10), "the pass never failed"
+
+        scheduler.add_job(targets.record, args=["after the error"])
+
+        assert ran.wait(10), "the scheduler stopped processing after the error"
+        assert scheduler._thread.is_alive()
+    finally:
+        logger.removeHandler(spotter)
+        scheduler.shutdown()
+
+
+def test_a_mock_of_a_store_takes_the_3x_path(scheduler):
+    """
+    3.x test suites hand the scheduler ``MagicMock(BaseJobStore, ...)``: its ``shared``
+    attribute is a truthy mock, but it is no shared store, so the pass asks ``get_due_jobs``.
+
+    (A mock here is the input under test: it is what those suites pass.)
+    """
+    scheduler.start()
+    store = MagicMock(
+        BaseJobStore,
+        get_due_jobs=MagicMock(return_value=[]),
+        get_next_run_time=MagicMock(return_value=None),
+    )
+    scheduler._jobstores["default"] = store
+
+    assert scheduler._process_jobs() is None
+    store.get_due_jobs.assert_called_once_with(NOW)
+    store.get_next_run_time.assert_called_once_with()
+    assert [call[0] for call in store.method_calls] == ["get_due_jobs", "get_next_run_time"]
+
+
+def test_a_mock_of_a_shared_store_class_takes_the_3x_path_too(scheduler):
+    """A mock made from a shared store class passes isinstance() checks; its type does not."""
+    sqlalchemy_store = pytest.importorskip("apscheduler.jobstores.sqlalchemy")
+    scheduler.start()
+    store = MagicMock(
+        sqlalchemy_store.SQLAlchemyJobStore,
+        get_due_jobs=MagicMock(return_value=[]),
+        get_next_run_time=MagicMock(return_value=None),
+    )
+    scheduler._jobstores["default"] = store
+
+    assert scheduler._process_jobs() is None
+    assert [call[0] for call in store.method_calls] == ["get_due_jobs", "get_next_run_time"]
+
+
+class SharedFlagStore(MemoryJobStore):
+    shared = True
+
+
+@pytest.mark.parametrize(
+    "store_class, shared",
+    [(MemoryJobStore, False), (SharedFlagStore, True)],
+    ids=["memory", "shared-flag-on-the-class"],
+)
+def test_a_store_is_shared_when_its_class_says_so(store_class, shared):
+    assert is_shared_store(store_class()) is shared
 
 
 @pytest.mark.parametrize("paused", [True, False], ids=["paused", "running"])
