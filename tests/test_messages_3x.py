@@ -150,3 +150,23 @@ def test_trigger_alias_of_something_else(scheduler):
             "BaseTrigger"
         )
     ]
+
+
+@pytest.mark.parametrize(
+    "document, message, note",
+    [
+        ('{"version": 2, "jobs": []}', "unrecognized version: 2", "version 1"),
+        ('{"jobs": []}', "unrecognized version: None", "version 1"),
+        ("[]", "", "got list"),
+    ],
+    ids=["newer version", "no version", "not an object"],
+)
+def test_import_of_a_file_that_is_no_export(scheduler, tmp_path, document, message, note):
+    path = tmp_path / "jobs.json"
+    path.write_text(document)
+    scheduler.start(paused=True)
+
+    error = raised(ValueError, scheduler.import_jobs, str(path))
+
+    assert str(error) == message
+    assert any(note in text for text in error.__notes__)

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any
 
-from apscheduler.util import obj_to_ref, ref_to_obj
+from apscheduler.util import _with_note, obj_to_ref, ref_to_obj
 
 FORMAT_VERSION = 1
 _CLASS_KEY = "__apscheduler_class__"
@@ -84,10 +84,13 @@ def read_job_states(infile: Any) -> list[dict[str, Any]]:
     with _opened(infile, "r") as file:
         document = json.load(file, object_hook=_decode)
 
-    if document.get("version") != FORMAT_VERSION:
-        raise ValueError(
-            f"Unsupported export format version {document.get('version')!r}: only version "
-            f"{FORMAT_VERSION} can be imported"
+    if not isinstance(document, dict):
+        raise _with_note(ValueError(), f"expected a JSON object, got {type(document).__name__}")
+
+    if (version := document.get("version")) != FORMAT_VERSION:
+        raise _with_note(
+            ValueError(f"unrecognized version: {version}"),
+            f"only export files of version {FORMAT_VERSION} can be imported",
         )
 
     return document["jobs"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone, tzinfo
 from numbers import Real
 from typing import Any
@@ -12,21 +13,21 @@ UTC = timezone.utc
 ONE_MICROSECOND = timedelta(microseconds=1)
 
 
-def local_timezone() -> tzinfo:
-    """Return the zone of this machine, the default of every trigger (as in APScheduler 3)."""
-    from tzlocal import get_localzone  # deferred: only needed when no zone is given
-
-    zone = astimezone(get_localzone())
-    assert zone is not None
-    return zone
-
-
 def pick_timezone(
-    timezone: str | tzinfo | None, start_date: Any = None, end_date: Any = None
+    timezone: str | tzinfo | None,
+    start_date: Any = None,
+    end_date: Any = None,
+    *,
+    get_localzone: Callable[[], tzinfo],
 ) -> tzinfo:
     """
     Choose a trigger's zone: the explicit one, else that of an aware ``start_date``, else that
-    of an aware ``end_date``, else the local zone.
+    of an aware ``end_date``, else the local zone by ``get_localzone``.
+
+    Each trigger module passes its own ``get_localzone`` global, read at the call, so that a
+    test suite patching that name pins the default zone of new triggers of that kind (as in
+    APScheduler 3). Whichever zone is chosen is made usable with the standard library (a pytz
+    zone becomes a :class:`~zoneinfo.ZoneInfo`).
 
     :raises TypeError: if ``timezone`` is neither a zone name, a tzinfo nor ``None``
     """
@@ -37,7 +38,7 @@ def pick_timezone(
     elif isinstance(end_date, datetime) and end_date.tzinfo:
         zone = astimezone(end_date.tzinfo)
     else:
-        return local_timezone()
+        zone = astimezone(get_localzone())
 
     assert zone is not None
     return zone
@@ -64,17 +65,22 @@ def check_jitter(jitter: Any) -> float | None:
     return jitter
 
 
-def check_state_version(state: dict[str, Any], max_version: int, owner: object) -> None:
+def check_state_version(
+    state: dict[str, Any], max_version: int, owner: object, *, single: bool = False
+) -> None:
     """
     Refuse serialized state written by a newer version of the library.
 
+    :param single: say "only version N" rather than "only versions up to N", as APScheduler 3
+        does for the triggers whose state has only ever had one version
     :raises ValueError: if the state's ``version`` is higher than ``max_version``
     """
     version = state.get("version", 1)
     if version > max_version:
+        allowed = f"version {max_version}" if single else f"versions up to {max_version}"
         raise ValueError(
             f"Got serialized data for version {version} of {type(owner).__name__}, but only "
-            f"versions up to {max_version} can be handled"
+            f"{allowed} can be handled"
         )
 
 
@@ -91,14 +97,20 @@ def unwrap_slots_state(state: Any) -> dict[str, Any]:
     return state
 
 
-def restore_datetime(value: datetime | None, zone: tzinfo) -> datetime | None:
+def restore_datetime(value: datetime | None) -> datetime | None:
     """
-    Bring a datetime loaded from storage into ``zone``.
+    Return a datetime loaded from storage as it was written, unless it carries a pytz zone.
 
-    Old stored data may carry pytz zones, which misbehave in datetime arithmetic; converting
-    keeps the instant and swaps the zone object.
+    A date keeps the zone or offset it was given in, as in APScheduler 3 (which never converts
+    them): 14:04+02:00 stays 14:04+02:00 in a Berlin trigger. Only a pytz zone, which data
+    written before APScheduler 3.10 may carry and which misbehaves in datetime arithmetic, is
+    swapped for its :mod:`zoneinfo` equivalent; the instant and the wall time stay the same.
     """
-    if value is None or value.tzinfo is zone:
+    if value is None or not type(value.tzinfo).__module__.startswith("pytz"):
+        return value
+
+    zone = astimezone(value.tzinfo)
+    if zone is value.tzinfo:  # a fixed offset of pytz's, which works like any other
         return value
 
     return value.astimezone(zone)

@@ -10,6 +10,10 @@ ask which instant that is. Two local times have no single answer:
   first of the two instants, so a daily job runs once, and the repeated stretch is not run a
   second time.
 
+That is the rule for times of day. A cron trigger whose hour is a wildcard follows the wall
+clock instead: it passes over times in a gap, and in a fold also takes the second instant
+(``fold=1``), which :func:`end_of_repeated_time` helps it find.
+
 These functions work with any :class:`~datetime.tzinfo` that follows PEP 495 (``fold``), such as
 :class:`zoneinfo.ZoneInfo`. They never assume that a change is one hour long: Lord Howe Island
 moves by 30 minutes and Samoa skipped the whole of 2011-12-30.
@@ -55,8 +59,8 @@ def resolve_wall_time(wall: datetime) -> tuple[datetime, datetime]:
     Return the instant a wall-clock time stands for, both in its zone and in UTC.
 
     :param wall: an aware datetime with ``fold=0`` whose wall-clock reading is what counts
-    :return: ``wall`` itself when it exists (the earlier instant when it exists twice), or the
-        first instant after the gap when the clocks skipped it
+    :return: ``wall`` itself (the same object) when it exists (the earlier instant when it
+        exists twice), or the first instant after the gap when the clocks skipped it
     """
     tz = wall.tzinfo
     assert tz is not None

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from abc import ABCMeta, abstractmethod
 from datetime import datetime, timedelta
+
+from apscheduler._lazy import lazy_names
+
+# ``random``: a name of this module in APScheduler 3, which test suites patch to pin the jitter;
+# imported on first use, as only triggers with jitter need it.
+__getattr__ = lazy_names(__name__, {"random": ("random", None)})
 
 
 class BaseTrigger(metaclass=ABCMeta):
@@ -40,6 +47,5 @@ class BaseTrigger(metaclass=ABCMeta):
         if next_fire_time is None or not jitter:
             return next_fire_time
 
-        import random  # deferred: only triggers with jitter need it, and it is slow to import
-
+        random = sys.modules[__name__].random  # this module's name, which tests may replace
         return next_fire_time + timedelta(seconds=random.uniform(0, jitter))

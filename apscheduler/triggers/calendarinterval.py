@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
+from apscheduler import util
 from apscheduler.clock import current_time
 from apscheduler.triggers._common import (
     UTC,
@@ -14,9 +15,17 @@ from apscheduler.triggers._common import (
 )
 from apscheduler.triggers._dst import resolve_wall_time
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.util import asdate, astimezone
+from apscheduler.util import _with_note, asdate, astimezone, timezone_repr as timezone_repr
+
+# ``name as name``: a name this module had in APScheduler 3, which programs import from here.
 
 __all__ = ("CalendarIntervalTrigger",)
+
+
+def get_localzone() -> tzinfo:
+    """The default zone of calendar interval triggers; test suites patch this name to pin it."""
+    return util.get_localzone()
+
 
 # Fire dates are searched from a little before the previous fire time's local date: a fire
 # time moved past a skipped stretch of clock time (at most a day in the time zone database)
@@ -27,14 +36,26 @@ _SEARCH_MARGIN = timedelta(days=2)
 _MAX_STEPS = 1000
 
 
-def _check_count(name: str, value: Any, upper: int | None = None) -> int:
+def _check_count(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(
             f"{name} must be a whole number, got {value!r} ({type(value).__name__}) instead"
         )
-    if value < 0 or (upper is not None and value > upper):
-        allowed = f"between 0 and {upper}" if upper is not None else "0 or more"
-        raise ValueError(f"{name} must be {allowed}, got {value}")
+    if value < 0:
+        raise ValueError(f"{name} must be 0 or more, got {value}")
+
+    return value
+
+
+def _check_time_part(name: str, value: Any, upper: int) -> int:
+    # APScheduler 3 left these checks to datetime.time(), so its messages are those
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a whole number, got {value!r} (bool) instead")
+    if not isinstance(value, int):
+        error = TypeError(f"'{type(value).__name__}' object cannot be interpreted as an integer")
+        raise _with_note(error, f"{name} must be a whole number, got {value!r}")
+    if not 0 <= value <= upper:
+        raise _with_note(ValueError(f"{name} must be in 0..{upper}"), f"{name} is {value}")
 
     return value
 
@@ -46,8 +67,9 @@ def _as_date(value: Any, name: str) -> date:
         raise TypeError(
             f"{name} must be a date or an ISO 8601 date string, got {value!r} instead"
         ) from None
-    except ValueError:
-        raise ValueError(f"{name} is not an ISO 8601 date (YYYY-MM-DD): {value!r}") from None
+    except ValueError as exc:  # date.fromisoformat()'s message, as in APScheduler 3
+        _with_note(exc, f"{name} is not an ISO 8601 date (YYYY-MM-DD): {value!r}")
+        raise
 
 
 class CalendarIntervalTrigger(BaseTrigger):
@@ -121,11 +143,11 @@ class CalendarIntervalTrigger(BaseTrigger):
         if not (self.years or self.months or self.weeks or self.days):
             raise ValueError("interval must be at least 1 day long")
 
-        self.timezone = pick_timezone(timezone)
+        self.timezone = pick_timezone(timezone, get_localzone=get_localzone)
         self._time = time(
-            _check_count("hour", hour, 23),
-            _check_count("minute", minute, 59),
-            _check_count("second", second, 59),
+            _check_time_part("hour", hour, 23),
+            _check_time_part("minute", minute, 59),
+            _check_time_part("second", second, 59),
             tzinfo=self.timezone,
         )
         if start_date is None:
@@ -136,9 +158,8 @@ class CalendarIntervalTrigger(BaseTrigger):
 
         self.end_date = _as_date(end_date, "end_date") if end_date is not None else None
         if self.end_date is not None and self.end_date < self.start_date:
-            raise ValueError(
-                f"end_date ({self.end_date}) cannot be earlier than start_date ({self.start_date})"
-            )
+            error = ValueError("end_date cannot be earlier than start_date")
+            raise _with_note(error, f"start_date is {self.start_date}, end_date {self.end_date}")
 
         self.jitter = check_jitter(jitter)
         self._cursor: date | None = None

@@ -26,7 +26,7 @@ def _first_from(trigger: BaseTrigger, moment: datetime) -> datetime | None:
     answer lies before ``moment`` (a date trigger whose moment has passed) cannot fire then.
     """
     answer = trigger.get_next_fire_time(None, moment)
-    return None if answer is None or answer < moment else answer
+    return None if answer is None or to_utc(answer) < to_utc(moment) else answer
 
 
 def _continuation(
@@ -39,7 +39,7 @@ def _continuation(
     time after it, so the combined trigger never goes back in time.
     """
     answer = trigger.get_next_fire_time(previous_fire_time, now)
-    if answer is None or previous_fire_time is None or answer > previous_fire_time:
+    if answer is None or previous_fire_time is None or to_utc(answer) > to_utc(previous_fire_time):
         return answer
 
     return _first_from(trigger, to_utc(previous_fire_time) + ONE_MICROSECOND)
@@ -142,12 +142,15 @@ class AndTrigger(BaseCombiningTrigger):
             if None in proposals:
                 return None
 
-            latest: datetime = max(proposals)  # type: ignore[type-var, assignment]
-            if all(proposal == latest for proposal in proposals):
+            # compared as instants: two readings in one zone compare by the wall clock, which
+            # gets the order wrong in a repeated hour
+            latest: datetime = max(proposals, key=to_utc)  # type: ignore[arg-type]
+            latest_utc = to_utc(latest)
+            if all(to_utc(proposal) == latest_utc for proposal in proposals):
                 return self._jittered(latest, now)
 
             for index, proposal in enumerate(proposals):
-                if proposal != latest:
+                if to_utc(proposal) != latest_utc:
                     proposals[index] = _first_from(self.triggers[index], latest)
 
         return None
@@ -189,7 +192,7 @@ class OrTrigger(BaseCombiningTrigger):
         if not candidates:
             return None
 
-        return self._jittered(min(candidates), now)
+        return self._jittered(min(candidates, key=to_utc), now)
 
     def __str__(self) -> str:
         return f"or[{self._joined()}]"

@@ -5,12 +5,20 @@ from __future__ import annotations
 from datetime import date, datetime, tzinfo
 from typing import Any
 
-from apscheduler.clock import current_time
+from apscheduler import util
+from apscheduler.clock import active_clock
 from apscheduler.triggers._common import check_state_version, pick_timezone, unwrap_slots_state
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.util import convert_to_datetime, datetime_repr
+from apscheduler.util import astimezone as astimezone, convert_to_datetime, datetime_repr
+
+# ``name as name``: a name this module had in APScheduler 3, which programs import from here.
 
 __all__ = ("DateTrigger",)
+
+
+def get_localzone() -> tzinfo:
+    """The default zone of date triggers; test suites patch this name to pin it."""
+    return util.get_localzone()
 
 
 class DateTrigger(BaseTrigger):
@@ -31,14 +39,16 @@ class DateTrigger(BaseTrigger):
         run_date: datetime | date | str | None = None,
         timezone: str | tzinfo | None = None,
     ) -> None:
-        zone = pick_timezone(timezone, run_date)
+        zone = pick_timezone(timezone, run_date, get_localzone=get_localzone)
         if run_date is not None:
             converted = convert_to_datetime(run_date, zone, "run_date")
             assert converted is not None
             self.run_date = converted
         else:
-            # the one place a trigger reads the clock, as APScheduler 3 does: "run now"
-            self.run_date = current_time(zone)
+            # "run now", by the scheduler's clock, else through this module's datetime as in
+            # APScheduler 3 (test suites patch it)
+            clock = active_clock()
+            self.run_date = datetime.now(zone) if clock is None else clock.now(zone)
 
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
@@ -50,7 +60,7 @@ class DateTrigger(BaseTrigger):
 
     def __setstate__(self, state: Any) -> None:
         state = unwrap_slots_state(state)
-        check_state_version(state, 1, self)
+        check_state_version(state, 1, self, single=True)
         self.run_date = state["run_date"]
 
     def __str__(self) -> str:

@@ -6,7 +6,9 @@ from datetime import date, datetime, timedelta, tzinfo
 from numbers import Real
 from typing import Any
 
-from apscheduler.clock import current_time
+from apscheduler import util
+from apscheduler._lazy import lazy_names
+from apscheduler.clock import active_clock
 from apscheduler.triggers._common import (
     UTC,
     check_jitter,
@@ -17,9 +19,13 @@ from apscheduler.triggers._common import (
     unwrap_slots_state,
 )
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.util import astimezone, convert_to_datetime, datetime_repr
+from apscheduler.util import _with_note, astimezone, convert_to_datetime, datetime_repr
 
 __all__ = ("IntervalTrigger",)
+
+# ``random``: a name of this module in APScheduler 3 (patching ``random.uniform`` through it
+# pins the jitter), imported on first use.
+__getattr__ = lazy_names(__name__, {"random": ("random", None)})
 
 # Interval parts -> (timedelta, seconds). Programs add many jobs with the same few periods; each
 # trigger then shares the timedelta and float objects instead of holding copies of its own.
@@ -27,6 +33,11 @@ _PERIODS: dict[tuple[Any, ...], tuple[timedelta, float]] = {}
 _PERIODS_LIMIT = 256
 _ZERO = timedelta(0)
 _ONE_SECOND = timedelta(seconds=1)
+
+
+def get_localzone() -> tzinfo:
+    """The default zone of interval triggers; test suites patch this name to pin it."""
+    return util.get_localzone()
 
 
 class IntervalTrigger(BaseTrigger):
@@ -76,10 +87,12 @@ class IntervalTrigger(BaseTrigger):
         jitter: float | None = None,
     ) -> None:
         self.interval, self.interval_length = _period(weeks, days, hours, minutes, seconds)
-        self.timezone = pick_timezone(timezone, start_date, end_date)
+        self.timezone = pick_timezone(timezone, start_date, end_date, get_localzone=get_localzone)
         if start_date is None:
-            # reading the clock here (and only here) keeps get_next_fire_time pure
-            now = current_time(self.timezone)
+            # reading the clock here (and only here) keeps get_next_fire_time pure: the
+            # scheduler's clock, else this module's datetime as in APScheduler 3 (tests patch it)
+            clock = active_clock()
+            now = datetime.now(self.timezone) if clock is None else clock.now(self.timezone)
             self.start_date = (now.astimezone(UTC) + self.interval).astimezone(self.timezone)
         else:
             converted = convert_to_datetime(start_date, self.timezone, "start_date")
@@ -158,8 +171,8 @@ class IntervalTrigger(BaseTrigger):
         zone = astimezone(state["timezone"])
         assert zone is not None
         self.timezone = zone
-        self.start_date = restore_datetime(state["start_date"], zone)
-        self.end_date = restore_datetime(state["end_date"], zone)
+        self.start_date = restore_datetime(state["start_date"])
+        self.end_date = restore_datetime(state["end_date"])
         self.interval = state["interval"]
         self.interval_length = self.interval.total_seconds()
         self.jitter = state.get("jitter")
@@ -187,7 +200,8 @@ def _period(
     Return the interval as a timedelta and in seconds, shared with triggers of the same period.
 
     :raises TypeError: if a part is not a number
-    :raises ValueError: if the interval is negative or too long to represent
+    :raises ValueError: if the interval is negative
+    :raises OverflowError: if the interval is too long to represent (as in APScheduler 3)
     """
     key = (weeks, days, hours, minutes, seconds)
     names = ("weeks", "days", "hours", "minutes", "seconds")
@@ -199,9 +213,14 @@ def _period(
             and value_type is not float
             and (isinstance(value, bool) or not isinstance(value, Real))
         ):
-            raise TypeError(
-                f"{name} must be a number, got {value!r} ({value_type.__name__}) instead"
+            if isinstance(value, bool):
+                raise TypeError(f"{name} must be a number, got {value!r} (bool) instead")
+
+            # timedelta()'s message, which APScheduler 3 let through
+            error = TypeError(
+                f"unsupported type for timedelta {name} component: {value_type.__name__}"
             )
+            raise _with_note(error, f"{name} must be a number, got {value!r}")
 
     period = _PERIODS.get(key)
     if period is not None:
@@ -210,9 +229,10 @@ def _period(
     parts = dict(zip(names, key, strict=True))
     try:
         interval = timedelta(**parts)
-    except OverflowError:
+    except OverflowError as exc:  # timedelta()'s error, as in APScheduler 3
         given = ", ".join(f"{name}={value}" for name, value in parts.items() if value)
-        raise ValueError(f"The interval is too long to represent: {given}") from None
+        _with_note(exc, f"The interval is too long to represent: {given}")
+        raise
 
     if interval < _ZERO:
         raise ValueError(f"The interval must not be negative, got {interval}")

@@ -308,3 +308,61 @@ def test_string_dates_with_offsets_keep_their_offset(berlin):
     trigger = CronTrigger(hour=1, start_date="2024-05-01T10:00:00Z", timezone=berlin)
 
     assert trigger.start_date == datetime(2024, 5, 1, 10, tzinfo=UTC)
+
+
+def test_slots_are_the_five_of_apscheduler_3():
+    """Derived state (lookup tables, UTC bounds) lives in a private base class's slots."""
+    trigger = CronTrigger(minute="*/5", timezone="UTC")
+
+    assert CronTrigger.__slots__ == ("end_date", "fields", "jitter", "start_date", "timezone")
+    assert not hasattr(trigger, "__dict__")
+
+
+def slot_values(trigger: CronTrigger) -> dict:
+    return {name: getattr(trigger, name) for name in type(trigger).__slots__}
+
+
+def all_slot_values(trigger: CronTrigger) -> dict:
+    """Every slot of every class, as code that walks the class hierarchy sees them."""
+    names = [name for cls in type(trigger).__mro__ for name in getattr(cls, "__slots__", ())]
+    return {name: getattr(trigger, name) for name in names}
+
+
+def test_triggers_built_alike_compare_equal_slot_by_slot(berlin):
+    def build() -> CronTrigger:
+        return CronTrigger(
+            day="last fri", hour=18, start_date="2024-05-01", jitter=5, timezone=berlin
+        )
+
+    used, fresh = build(), build()
+    used.get_next_fire_time(None, datetime(2024, 5, 1, tzinfo=berlin))  # fills its caches
+
+    assert slot_values(used) == slot_values(fresh)
+    assert all_slot_values(used) == all_slot_values(fresh)
+    assert slot_values(used) != slot_values(CronTrigger(hour=17, timezone=berlin))
+
+
+def test_trigger_copied_slot_by_slot_fires_like_the_original(berlin):
+    original = CronTrigger(
+        day_of_week="mon-fri", hour="9-17", minute="*/15", end_date="2024-06-01", timezone=berlin
+    )
+    copy = CronTrigger.__new__(CronTrigger)
+    for name in CronTrigger.__slots__:
+        setattr(copy, name, getattr(original, name))
+
+    now = datetime(2024, 5, 31, 17, 40, tzinfo=berlin)
+    assert copy.get_next_fire_time(None, now) == original.get_next_fire_time(None, now)
+    assert copy.get_next_fire_time(None, now + timedelta(minutes=10)) is None  # the end date
+    assert slot_values(copy) == slot_values(original)
+
+
+def test_rebinding_an_attribute_takes_effect(berlin):
+    trigger = CronTrigger(hour=3, timezone=berlin)
+    now = datetime(2024, 5, 1, tzinfo=berlin)
+    assert trigger.get_next_fire_time(None, now) == datetime(2024, 5, 1, 3, tzinfo=berlin)
+
+    trigger.start_date = datetime(2024, 5, 10, tzinfo=berlin)
+    assert trigger.get_next_fire_time(None, now) == datetime(2024, 5, 10, 3, tzinfo=berlin)
+
+    trigger.fields = CronTrigger(hour=4, timezone=berlin).fields
+    assert trigger.get_next_fire_time(None, now) == datetime(2024, 5, 10, 4, tzinfo=berlin)

@@ -2,15 +2,18 @@
 Every trigger across clock changes: spring-forward gaps, fall-back folds, a 30-minute shift
 (Lord Howe Island) and a skipped day (Samoa, 2011-12-30).
 
-Wall-clock triggers (cron, calendar interval) fire a time in a gap at the first instant after
-the jump, and a repeated time at its first occurrence only; interval triggers keep elapsed
-time.
+Wall-clock triggers (cron with a fixed hour, calendar interval) fire a time in a gap at the
+first instant after the jump, and a repeated time at its first occurrence only. A cron trigger
+whose hour is a wildcard fires whenever the wall clock shows a matching time: in both passes of
+a repeated hour, never in a gap. Interval triggers keep elapsed time. (test_dst_transitions.py
+checks cron against a minute-by-minute reference over many years of clock changes.)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -80,6 +83,11 @@ def elapsed(earlier: datetime, later: datetime) -> timedelta:
     return later.astimezone(UTC) - earlier.astimezone(UTC)
 
 
+def intervals(fire_times: list[datetime]) -> set[timedelta]:
+    """The real times between consecutive fire times."""
+    return {elapsed(earlier, later) for earlier, later in pairwise(fire_times)}
+
+
 def readings(fire_times: list[datetime]) -> list[str]:
     return [ft.strftime("%m-%d %H:%M %z") for ft in fire_times]
 
@@ -130,67 +138,116 @@ def test_cron_asked_exactly_at_the_jump_fires_the_skipped_readings_then(change):
 
 
 @pytest.mark.parametrize("change", GAPS, ids=GAP_IDS)
-def test_quarter_hourly_cron_collapses_the_gap_into_one_fire_time(change, walk):
-    trigger = CronTrigger(minute="*/15", timezone=change.tz)
-    before = datetime.combine(change.day, change.start) - timedelta(minutes=30)
+def test_fixed_hour_cron_collapses_the_gap_into_one_fire_time_at_the_jump(change, walk):
+    trigger = CronTrigger(hour=change.start.hour, minute="*/15", timezone=change.tz)
 
-    fire_times = walk(trigger, before.replace(tzinfo=change.tz), count=4)
+    fire_times = walk(trigger, change.wall(time(0)), count=2)
 
-    expected_walls = [
-        before,
-        before + timedelta(minutes=15),
-        datetime.combine(change.day, change.end),
-        datetime.combine(change.day, change.end) + timedelta(minutes=15),
+    jump = change.wall(change.end)
+    if change.end.hour == change.start.hour:  # Lord Howe: 02:00-02:30 skipped, 02:45 is left
+        after = jump + timedelta(minutes=15)
+    else:
+        after = change.wall(time(change.start.hour), days=1)
+    assert fire_times == [jump, after]
+
+
+@pytest.mark.parametrize("change", GAPS, ids=GAP_IDS)
+def test_hourly_cron_never_fires_in_a_gap_nor_at_the_jump(change, walk):
+    minute = change.inside.minute
+    trigger = CronTrigger(minute=minute, timezone=change.tz)
+    hour_before = datetime.combine(change.day, change.start) - timedelta(hours=1)
+
+    fire_times = walk(trigger, hour_before.replace(tzinfo=change.tz), count=2)
+
+    after = datetime.combine(change.day, change.end).replace(minute=minute)
+    if after.time() < change.end:
+        after += timedelta(hours=1)
+    assert [ft.replace(tzinfo=None) for ft in fire_times] == [
+        hour_before.replace(minute=minute),
+        after,
     ]
-    assert [ft.replace(tzinfo=None) for ft in fire_times] == expected_walls
-    assert elapsed(fire_times[1], fire_times[2]) == timedelta(minutes=15)
 
 
-@pytest.mark.parametrize("change", FOLDS, ids=FOLD_IDS)
-def test_every_minute_cron_fires_each_reading_once_across_a_fold(change, walk):
+@pytest.mark.parametrize("change", GAPS + FOLDS, ids=GAP_IDS + FOLD_IDS)
+def test_every_minute_cron_fires_once_every_real_minute_across_a_change(change, walk):
+    """With the hour a wildcard, the wall clock rules: both passes of a fold, and no gap."""
     trigger = CronTrigger(minute="*", timezone=change.tz)
-    first_wall = datetime.combine(change.day, change.start) - timedelta(minutes=5)
-    last_wall = datetime.combine(change.day, change.end) + timedelta(minutes=5)
+    first = change.wall(change.start) - timedelta(minutes=5)
 
-    fire_times = walk(
-        trigger,
-        first_wall.replace(tzinfo=change.tz),
-        count=1000,
-        until=last_wall.replace(tzinfo=change.tz, fold=1),
-    )
+    fire_times = walk(trigger, first, count=200)
 
-    walls = [ft.replace(tzinfo=None) for ft in fire_times]
-    minutes = int((last_wall - first_wall) / timedelta(minutes=1)) + 1
-    assert walls == [first_wall + timedelta(minutes=n) for n in range(minutes)]
-    assert all(ft.fold == 0 for ft in fire_times)
-    # after the last first-pass reading, the job waits out the whole second pass
-    end_index = walls.index(datetime.combine(change.day, change.end))
-    fold_length = fire_times[end_index - 1].utcoffset() - fire_times[end_index].utcoffset()
-    assert elapsed(fire_times[end_index - 1], fire_times[end_index]) == (
-        timedelta(minutes=1) + fold_length
-    )
+    assert len(fire_times) == 200
+    assert intervals(fire_times) == {timedelta(minutes=1)}
+    assert all(ft.tzinfo is change.tz and ft.second == 0 for ft in fire_times)
+    second_pass = [ft for ft in fire_times if ft.fold]
+    if change in FOLDS:
+        # every reading of the repeated stretch, a second time
+        stretch = datetime.combine(change.day, change.end) - datetime.combine(
+            change.day, change.start
+        )
+        assert len(second_pass) == stretch // timedelta(minutes=1)
+        assert second_pass[0].replace(tzinfo=None, fold=0) == datetime.combine(
+            change.day, change.start
+        )
+    else:
+        assert second_pass == []
 
 
 @pytest.mark.parametrize("change", FOLDS, ids=FOLD_IDS)
-def test_cron_started_in_the_second_pass_waits_for_the_fold_to_end(change):
+def test_fixed_hour_every_minute_cron_fires_each_reading_once_across_a_fold(change, walk):
+    trigger = CronTrigger(hour=change.start.hour, minute="*", timezone=change.tz)
+    first_pass_minutes = 60 - change.start.minute
+
+    fire_times = walk(trigger, change.wall(change.start), count=first_pass_minutes + 1)
+
+    assert [ft.replace(tzinfo=None) for ft in fire_times[:-1]] == [
+        datetime.combine(change.day, change.start) + timedelta(minutes=n)
+        for n in range(first_pass_minutes)
+    ]
+    assert all(ft.fold == 0 for ft in fire_times)
+    # the second pass is waited out: the next run is the next day's
+    assert fire_times[-1] == change.wall(time(change.start.hour), days=1)
+
+
+@pytest.mark.parametrize("change", FOLDS, ids=FOLD_IDS)
+def test_cron_started_in_the_second_pass_fires_in_it(change):
     trigger = CronTrigger(minute="*/10", timezone=change.tz)
     second_pass = change.wall(change.inside).replace(fold=1)
 
     fire_time = trigger.get_next_fire_time(None, second_pass)
 
-    assert fire_time == change.wall(change.end).replace(fold=0)
-    assert fire_time > second_pass
+    assert fire_time.replace(tzinfo=None) == datetime.combine(change.day, change.inside).replace(
+        minute=change.inside.minute // 10 * 10 + 10
+    )
+    assert fire_time.fold == 1
+    assert elapsed(second_pass, fire_time) == timedelta(minutes=5)
 
 
 @pytest.mark.parametrize("change", FOLDS, ids=FOLD_IDS)
-def test_cron_start_date_in_the_second_pass_is_honoured(change):
+def test_fixed_hour_cron_started_in_the_second_pass_waits_for_the_fold_to_end(change):
+    trigger = CronTrigger(hour=change.start.hour, minute="*/10", timezone=change.tz)
     second_pass = change.wall(change.inside).replace(fold=1)
-    trigger = CronTrigger(minute="*", start_date=second_pass, timezone=change.tz)
+
+    fire_time = trigger.get_next_fire_time(None, second_pass)
+
+    assert fire_time == change.wall(time(change.start.hour), days=1)
+
+
+@pytest.mark.parametrize("change", FOLDS, ids=FOLD_IDS)
+@pytest.mark.parametrize("hour", ["*", "fixed"])
+def test_cron_start_date_in_the_second_pass_is_honoured(change, hour):
+    second_pass = change.wall(change.inside).replace(fold=1)
+    hour = change.start.hour if hour == "fixed" else hour
+    trigger = CronTrigger(hour=hour, minute="*", start_date=second_pass, timezone=change.tz)
 
     fire_time = trigger.get_next_fire_time(None, second_pass - timedelta(days=1))
 
     assert fire_time.astimezone(UTC) >= second_pass.astimezone(UTC)
-    assert fire_time.replace(tzinfo=None) == datetime.combine(change.day, change.end)
+    if hour == "*":
+        assert fire_time.astimezone(UTC) == second_pass.astimezone(UTC)
+        assert fire_time.fold == 1
+    else:
+        assert fire_time == change.wall(time(change.start.hour), days=1)
 
 
 @pytest.mark.parametrize("change", FOLDS, ids=FOLD_IDS)
@@ -207,6 +264,17 @@ def test_cron_end_date_in_the_second_pass_compares_instants_not_readings(change)
 
     assert fire_time == previous + timedelta(minutes=1)
     assert fire_time.fold == 0
+
+
+@pytest.mark.parametrize("change", FOLDS, ids=FOLD_IDS)
+def test_cron_end_date_in_the_second_pass_ends_the_second_pass_there(change, walk):
+    end_date = change.wall(change.inside).replace(fold=1)
+    trigger = CronTrigger(minute="*/5", end_date=end_date, timezone=change.tz)
+
+    fire_times = walk(trigger, change.wall(change.start), count=100)
+
+    assert fire_times[-1].astimezone(UTC) == end_date.astimezone(UTC)
+    assert [ft.fold for ft in fire_times].count(1) == 4  # :00, :05, :10 and :15 again
 
 
 @pytest.mark.parametrize("change", GAPS + FOLDS, ids=GAP_IDS + FOLD_IDS)
@@ -232,7 +300,7 @@ def test_interval_fires_in_both_passes_of_a_fold(change, walk):
     assert second_pass  # elapsed time goes on while the wall clock repeats
 
 
-def test_hourly_cron_on_lord_howe_fall_back_keeps_every_half_hour_reading_once(lord_howe, walk):
+def test_half_hourly_cron_on_lord_howe_fall_back_fires_every_half_hour(lord_howe, walk):
     trigger = CronTrigger(minute="0,30", timezone=lord_howe)
 
     fire_times = walk(trigger, datetime(2024, 4, 7, 0, 30, tzinfo=lord_howe), count=6)
@@ -241,11 +309,96 @@ def test_hourly_cron_on_lord_howe_fall_back_keeps_every_half_hour_reading_once(l
         "04-07 00:30 +1100",
         "04-07 01:00 +1100",
         "04-07 01:30 +1100",
-        # 02:00 +11:00 became 01:30 +10:30; the repeated 01:30 is not fired again
+        "04-07 01:30 +1030",  # 02:00 +11:00 became 01:30 +10:30: the clock shows 01:30 again
         "04-07 02:00 +1030",
         "04-07 02:30 +1030",
-        "04-07 03:00 +1030",
     ]
+    assert intervals(fire_times) == {timedelta(minutes=30)}
+
+
+def test_half_hourly_fixed_hour_cron_on_lord_howe_fall_back_skips_the_second_pass(lord_howe, walk):
+    trigger = CronTrigger(hour="0-3", minute="0,30", timezone=lord_howe)
+
+    fire_times = walk(trigger, datetime(2024, 4, 7, 0, 30, tzinfo=lord_howe), count=5)
+
+    assert readings(fire_times) == [
+        "04-07 00:30 +1100",
+        "04-07 01:00 +1100",
+        "04-07 01:30 +1100",
+        "04-07 02:00 +1030",  # an hour after 01:30 +11:00: the repeated 01:30 does not fire
+        "04-07 02:30 +1030",
+    ]
+
+
+def test_half_hourly_cron_in_new_york_fires_in_both_passes_of_the_repeated_hour(new_york, walk):
+    """The example of APScheduler 3.11, which fires the same."""
+    trigger = CronTrigger(minute="*/30", timezone=new_york)
+
+    fire_times = walk(trigger, datetime(2024, 11, 3, 1, tzinfo=new_york), count=5)
+
+    assert readings(fire_times) == [
+        "11-03 01:00 -0400",
+        "11-03 01:30 -0400",
+        "11-03 01:00 -0500",
+        "11-03 01:30 -0500",
+        "11-03 02:00 -0500",
+    ]
+    assert [ft.fold for ft in fire_times] == [0, 0, 1, 1, 0]
+
+
+def test_hourly_cron_in_new_york_runs_every_hour_through_the_fall_back_night(new_york, walk):
+    trigger = CronTrigger(minute=15, timezone=new_york)
+
+    fire_times = walk(trigger, datetime(2024, 11, 2, 22, tzinfo=new_york), count=8)
+
+    assert intervals(fire_times) == {timedelta(hours=1)}
+    assert readings(fire_times)[3:5] == ["11-03 01:15 -0400", "11-03 01:15 -0500"]
+
+
+def test_hourly_cron_in_berlin_skips_the_hour_the_clocks_jump_over(berlin, walk):
+    trigger = CronTrigger(minute=30, timezone=berlin)
+
+    fire_times = walk(trigger, datetime(2024, 3, 31, 1, tzinfo=berlin), count=2)
+
+    assert readings(fire_times) == ["03-31 01:30 +0100", "03-31 03:30 +0200"]
+
+
+@pytest.mark.parametrize(
+    "previous",
+    [
+        pytest.param(datetime(2024, 11, 3, 1, 30, tzinfo=ZoneInfo("America/New_York")), id="1st"),
+        pytest.param(
+            datetime(2024, 11, 3, 1, 0, fold=1, tzinfo=ZoneInfo("America/New_York")), id="2nd"
+        ),
+        pytest.param(datetime(2024, 11, 3, 6, 0, tzinfo=UTC), id="2nd-as-utc"),
+    ],
+)
+def test_next_fire_time_after_a_previous_one_in_the_repeated_hour(new_york, previous):
+    """The previous fire time counts as an instant, whichever pass of the fold it is in."""
+    trigger = CronTrigger(minute="*/30", timezone=new_york)
+
+    fire_time = trigger.get_next_fire_time(previous, previous)
+
+    assert elapsed(previous, fire_time) == timedelta(minutes=30)
+    assert fire_time.tzinfo is new_york
+
+
+@pytest.mark.parametrize(
+    "hour, expected",
+    [
+        pytest.param("*", ["01:00 -0400", "01:00 -0500", "02:00 -0500"], id="wildcard"),
+        pytest.param("*/1", ["01:00 -0400", "01:00 -0500", "02:00 -0500"], id="star-slash-1"),
+        pytest.param("0-23", ["01:00 -0400", "02:00 -0500", "03:00 -0500"], id="all-listed"),
+        pytest.param("*/2,1,3", ["01:00 -0400", "02:00 -0500", "03:00 -0500"], id="list"),
+    ],
+)
+def test_only_a_star_makes_the_hour_a_wildcard(new_york, walk, hour, expected):
+    """``0-23`` matches every hour too, but lists them: the rule of fixed hours applies."""
+    trigger = CronTrigger(hour=hour, minute=0, timezone=new_york)
+
+    fire_times = walk(trigger, datetime(2024, 11, 3, 1, tzinfo=new_york), count=3)
+
+    assert [ft.strftime("%H:%M %z") for ft in fire_times] == expected
 
 
 def test_apia_skipped_day_fires_once_at_the_start_of_the_next_day(apia, walk):
@@ -327,3 +480,27 @@ def test_combined_triggers_across_a_gap(berlin, walk):
         "03-31 03:00 +0200",  # 02:30 moved onto 03:00: one fire time for both
         "04-01 02:30 +0200",
     ]
+
+
+def test_combined_triggers_order_the_two_passes_of_a_fold_by_real_time(new_york, walk):
+    """A reading of the second pass is later than a larger reading of the first."""
+    half_hourly = CronTrigger(minute="*/30", timezone=new_york)
+    now = datetime(2024, 11, 3, 0, 50, tzinfo=new_york)
+
+    or_times = walk(
+        OrTrigger([half_hourly, CronTrigger(hour=1, minute=45, timezone=new_york)]), now, count=6
+    )
+    and_times = walk(
+        AndTrigger([half_hourly, CronTrigger(minute="*/15", timezone=new_york)]), now, count=5
+    )
+
+    assert readings(or_times) == [
+        "11-03 01:00 -0400",
+        "11-03 01:30 -0400",
+        "11-03 01:45 -0400",
+        "11-03 01:00 -0500",
+        "11-03 01:30 -0500",
+        "11-03 02:00 -0500",
+    ]
+    assert readings(and_times) == readings(walk(half_hourly, now, count=5))
+    assert [ft.fold for ft in and_times] == [0, 0, 1, 1, 0]

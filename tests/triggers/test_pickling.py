@@ -514,45 +514,82 @@ def test_restored_cron_trigger_drops_its_month_cache():
 
 
 @pytest.mark.parametrize(
-    "trigger_class, version",
+    "trigger_class, version, allowed",
     [
-        (DateTrigger, 2),
-        (IntervalTrigger, 3),
-        (CronTrigger, 3),
-        (CalendarIntervalTrigger, 2),
-        (AndTrigger, 2),
-        (OrTrigger, 2),
+        (DateTrigger, 2, "version 1"),
+        (IntervalTrigger, 3, "versions up to 2"),
+        (CronTrigger, 3, "versions up to 2"),
+        (CalendarIntervalTrigger, 2, "versions up to 1"),
+        (AndTrigger, 2, "versions up to 1"),
+        (OrTrigger, 2, "versions up to 1"),
     ],
     ids=["date", "interval", "cron", "calendarinterval", "and", "or"],
 )
-def test_state_from_a_newer_version_is_refused(trigger_class, version):
+def test_state_from_a_newer_version_is_refused(trigger_class, version, allowed):
+    """With APScheduler 3's message, which words the date trigger's limit differently."""
     trigger = trigger_class.__new__(trigger_class)
 
     with pytest.raises(
         ValueError,
         match=rf"^Got serialized data for version {version} of {trigger_class.__name__}, "
-        rf"but only versions up to {version - 1} can be handled$",
+        rf"but only {allowed} can be handled$",
     ):
         trigger.__setstate__({"version": version})
 
 
-def test_state_with_a_fixed_offset_start_date_is_moved_into_the_trigger_zone():
-    """Old pickles may carry other zone objects on their dates (pytz, fixed offsets)."""
-    trigger = IntervalTrigger.__new__(IntervalTrigger)
-    trigger.__setstate__(
-        {
-            "version": 2,
-            "timezone": BERLIN,
-            "start_date": datetime(2024, 5, 1, 10, tzinfo=timezone(timedelta(hours=2))),
-            "end_date": None,
-            "interval": timedelta(hours=1),
-            "jitter": None,
-        }
-    )
+PLUS_TWO = timezone(timedelta(hours=2))
 
-    assert trigger.start_date.tzinfo is BERLIN
-    assert trigger.start_date == datetime(2024, 5, 1, 10, tzinfo=BERLIN)
+
+def interval_state_starting(start_date: datetime) -> dict:
+    return {
+        "version": 2,
+        "timezone": BERLIN,
+        "start_date": start_date,
+        "end_date": None,
+        "interval": timedelta(hours=1),
+        "jitter": None,
+    }
+
+
+@pytest.mark.parametrize(
+    "trigger_class, state",
+    [
+        (
+            IntervalTrigger,
+            interval_state_starting(datetime(2024, 5, 1, 14, 4, tzinfo=PLUS_TWO)),
+        ),
+        (
+            CronTrigger,
+            {
+                **CronTrigger(hour=3, timezone=BERLIN).__getstate__(),
+                "start_date": datetime(2024, 5, 1, 14, 4, tzinfo=PLUS_TWO),
+                "end_date": datetime(2024, 6, 1, 14, 4, tzinfo=timezone(timedelta(hours=5))),
+            },
+        ),
+    ],
+    ids=["interval", "cron"],
+)
+def test_stored_dates_keep_the_offset_they_were_written_with(trigger_class, state):
+    """As in APScheduler 3: the same instant and the same wall time, not the trigger's zone."""
+    trigger = trigger_class.__new__(trigger_class)
+
+    trigger.__setstate__(state)
+
+    assert (trigger.start_date, trigger.end_date) == (state["start_date"], state["end_date"])
+    assert trigger.start_date.tzinfo is state["start_date"].tzinfo
     assert trigger.get_next_fire_time(None, trigger.start_date).tzinfo is BERLIN
+
+
+def test_stored_dates_with_a_pytz_zone_get_the_zoneinfo_zone_of_that_name():
+    pytz = pytest.importorskip("pytz")
+    start_date = pytz.timezone("Europe/Helsinki").localize(datetime(2024, 5, 1, 14, 4))
+    trigger = IntervalTrigger.__new__(IntervalTrigger)
+
+    trigger.__setstate__(interval_state_starting(start_date))
+
+    assert trigger.start_date.tzinfo is ZoneInfo("Europe/Helsinki")
+    assert trigger.start_date.replace(tzinfo=None) == datetime(2024, 5, 1, 14, 4)
+    assert trigger.start_date == start_date
 
 
 def test_date_for_calendar_state_stays_a_date():

@@ -93,15 +93,20 @@ def test_cron_fire_times_strictly_increase_and_match(
     assert not utc_times or utc_times[0] >= now
     for fire_time in fire_times:
         assert fire_time.tzinfo is trigger.timezone
-        assert fire_time.fold == 0
-        assert matches_fields(trigger, fire_time) or is_clock_change(fire_time)
+        if hour == "*":  # a wildcard hour follows the wall clock: no fire time at a jump
+            assert matches_fields(trigger, fire_time)
+        else:  # a repeated reading fires at its first occurrence only
+            assert fire_time.fold == 0
+            assert matches_fields(trigger, fire_time) or is_clock_change(fire_time)
 
 
 def reference_fire_times(zone: ZoneInfo, fields: dict, start: datetime, end: datetime) -> list:
     """
-    Brute force: walk the instants minute by minute and fire whenever the local clock first
-    reaches, or jumps past, a matching reading.
+    Brute force: walk the instants minute by minute. With a wildcard hour, fire whenever the
+    local clock shows a matching reading; otherwise, whenever it first reaches, or jumps past,
+    a matching reading.
     """
+    every_hour = fields.get("hour") == "*"
     reference = CronTrigger(timezone=zone, **fields)
     known: dict[tuple[int, int, int], bool] = {}
 
@@ -119,8 +124,12 @@ def reference_fire_times(zone: ZoneInfo, fields: dict, start: datetime, end: dat
     moment = start
     while moment <= end:
         wall = moment.astimezone(zone).replace(tzinfo=None, fold=0)
-        fire = wall not in seen and matches(wall)
-        if previous_wall is not None and wall - previous_wall > timedelta(minutes=1):
+        fire = (every_hour or wall not in seen) and matches(wall)
+        if (
+            not every_hour
+            and previous_wall is not None
+            and wall - previous_wall > timedelta(minutes=1)
+        ):
             skipped = previous_wall + timedelta(minutes=1)
             while skipped < wall and not fire:
                 fire = matches(skipped)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, tzinfo
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone as timezone, tzinfo
 from typing import Any, ClassVar
 
+from apscheduler import util
 from apscheduler.triggers._common import (
     ONE_MICROSECOND,
     UTC,
@@ -17,7 +19,7 @@ from apscheduler.triggers._common import (
 )
 from apscheduler.triggers._dst import end_of_repeated_time, resolve_wall_time
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron._schedule import CronSchedule
+from apscheduler.triggers.cron._schedule import CronSchedule, WallTime
 from apscheduler.triggers.cron.fields import (
     DEFAULT_VALUES,
     BaseField,
@@ -26,17 +28,67 @@ from apscheduler.triggers.cron.fields import (
     MonthField,
     WeekField,
 )
-from apscheduler.util import astimezone, convert_to_datetime, datetime_repr
+from apscheduler.util import (
+    _with_note,
+    astimezone,
+    convert_to_datetime,
+    datetime_ceil as datetime_ceil,
+    datetime_repr,
+    datetime_utc_add as datetime_utc_add,
+)
+
+# ``name as name``: names this module had in APScheduler 3, which programs import from here.
 
 __all__ = ("CronTrigger",)
+
+
+def get_localzone() -> tzinfo:
+    """The default zone of cron triggers; test suites patch this name to pin it."""
+    return util.get_localzone()
+
 
 # Only clocks that do not follow PEP 495 can make a wall-clock match land before the search
 # start; a few retries get past such a reading, and the cap keeps the search finite.
 _MAX_WALL_TIME_RETRIES = 100
 _ONE_SECOND = timedelta(seconds=1)
+# A reading in the first pass of a repeated stretch has another offset a day's readings later:
+# true of every fall-back of the zone database from 1900 to 2100 (none lasts a day, and none is
+# undone within a day).
+_FOLD_HORIZON = timedelta(days=1)
+# the public attributes the lookup tables and UTC bounds are derived from
+_DERIVED_FROM = frozenset({"timezone", "start_date", "end_date", "fields"})
 
 
-class CronTrigger(BaseTrigger):
+def _parts(wall: datetime) -> WallTime:
+    return wall.year, wall.month, wall.day, wall.hour, wall.minute, wall.second
+
+
+def _second_occurrence(found: WallTime, tz: tzinfo) -> tuple[datetime, datetime]:
+    """Return the later of the two instants of a repeated reading, in ``tz`` and in UTC."""
+    moment = datetime(*found, tzinfo=tz, fold=1)
+    return moment, moment.astimezone(UTC)
+
+
+class _CronTriggerState(BaseTrigger):
+    """
+    Holds what a cron trigger derives from its public attributes, in slots of its own.
+
+    So :class:`CronTrigger` lists in ``__slots__`` only the five attributes of APScheduler 3,
+    and code that copies or compares triggers slot by slot over ``type(trigger).__slots__``
+    sees just those. Rebinding one of them drops the derived state; it is rebuilt on next use.
+    """
+
+    __slots__ = ("_schedule", "_start_utc", "_end_utc")
+
+    _schedule: CronSchedule | None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _DERIVED_FROM:
+            object.__setattr__(self, "_schedule", None)
+
+
+class CronTrigger(_CronTriggerState):
     """
     Fires when the current wall-clock time matches all of the given fields, like cron.
 
@@ -46,14 +98,20 @@ class CronTrigger(BaseTrigger):
     Unlike crontab, ``day`` and ``day_of_week`` must *both* match, and weekdays count from
     0 = Monday.
 
-    Daylight saving time is handled like cron does, and the same way on every zone:
+    Daylight saving time is handled like Vixie cron does, and the same way on every zone. The
+    hour field chooses the rule:
 
-    * a matching wall-clock time that the clocks skip (spring forward) fires at the first
-      instant after the jump, so a daily 02:30 job still runs once that day (at 03:00 in
-      Europe/Berlin); several skipped matches fire together as one;
-    * a matching wall-clock time that occurs twice (fall back) fires on its first occurrence
-      only; the repeated stretch does not fire again, so a daily job runs once and an
-      every-minute job pauses during the second pass.
+    * a wildcard hour (``*`` or ``*/1``; what an omitted hour becomes when ``minute`` or
+      ``second`` is given) follows the wall clock: the trigger fires at every instant the clock
+      shows a matching time. So an hourly or every-30-minutes job fires in both passes of a
+      repeated hour (fall back; the second pass has ``fold=1``), keeping its rhythm in real
+      time, and never for times that the clocks skip (spring forward): ``minute=30`` in
+      Europe/Berlin fires at 01:30, then 03:30 that night;
+    * any other hour field (``3``, ``9-17``, ``*/2``, even ``0-23``) fires each matching time
+      once: a time that occurs twice fires at its first occurrence only, so a daily job runs
+      once and the repeated stretch does not fire again; a time that the clocks skip fires at
+      the first instant after the jump, so a daily 02:30 job still runs that day (at 03:00 in
+      Europe/Berlin), and several skipped matches fire together as one.
 
     The result is never earlier than, nor equal to, ``previous_fire_time``.
 
@@ -97,16 +155,7 @@ class CronTrigger(BaseTrigger):
         "second": BaseField,
     }
 
-    __slots__ = (
-        "timezone",
-        "start_date",
-        "end_date",
-        "fields",
-        "jitter",
-        "_schedule",
-        "_start_utc",
-        "_end_utc",
-    )
+    __slots__ = ("end_date", "fields", "jitter", "start_date", "timezone")  # APScheduler 3's
 
     def __init__(
         self,
@@ -123,7 +172,7 @@ class CronTrigger(BaseTrigger):
         timezone: str | tzinfo | None = None,
         jitter: float | None = None,
     ) -> None:
-        self.timezone = pick_timezone(timezone, start_date, end_date)
+        self.timezone = pick_timezone(timezone, start_date, end_date, get_localzone=get_localzone)
         self.start_date = convert_to_datetime(start_date, self.timezone, "start_date")
         self.end_date = convert_to_datetime(end_date, self.timezone, "end_date")
         self.jitter = check_jitter(jitter)
@@ -176,10 +225,8 @@ class CronTrigger(BaseTrigger):
         """
         values = expr.split()
         if len(values) != 5:
-            raise ValueError(
-                f"Wrong number of fields in crontab expression {expr!r}; got {len(values)}, "
-                f"expected 5"
-            )
+            error = ValueError(f"Wrong number of fields; got {len(values)}, expected 5")
+            raise _with_note(error, f"in the crontab expression {expr!r}")
 
         return cls(
             minute=values[0],
@@ -190,15 +237,21 @@ class CronTrigger(BaseTrigger):
             timezone=timezone,
         )
 
-    def _prepare(self) -> None:
+    def _prepare(self) -> CronSchedule:
         """Derive the lookup tables and UTC bounds from the public attributes."""
-        self._schedule = CronSchedule(self.fields)
+        schedule = CronSchedule(self.fields)
         self._start_utc = to_utc(self.start_date)
         self._end_utc = to_utc(self.end_date)
+        self._schedule = schedule
+        return schedule
 
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
+        schedule = self._schedule
+        if schedule is None:  # a public attribute was set since the last call
+            schedule = self._prepare()
+
         if previous_fire_time is not None:
             start = previous_fire_time.astimezone(UTC) + ONE_MICROSECOND
         else:
@@ -208,7 +261,14 @@ class CronTrigger(BaseTrigger):
             start = self._start_utc
 
         try:
-            match = self._first_match_from(start)
+            if start.microsecond:
+                # cron matches whole seconds; round up so the result is never before ``start``
+                start += timedelta(microseconds=1_000_000 - start.microsecond)
+
+            if schedule.every_hour:
+                match = self._first_instant_reading_a_match(schedule, start)
+            else:
+                match = self._first_occurrence_of_a_match(schedule, start)
         except OverflowError:  # the search ran into the end of year 9999
             return None
 
@@ -230,15 +290,62 @@ class CronTrigger(BaseTrigger):
 
         return candidate
 
-    def _first_match_from(self, start: datetime) -> tuple[datetime, datetime] | None:
+    def _first_instant_reading_a_match(
+        self, schedule: CronSchedule, start: datetime
+    ) -> tuple[datetime, datetime] | None:
         """
-        Return the first matching instant at or after ``start`` (aware UTC), both in the
-        trigger's zone and in UTC.
-        """
-        if start.microsecond:
-            # cron matches whole seconds; round up so the result is never before ``start``
-            start += timedelta(microseconds=1_000_000 - start.microsecond)
+        Return the first instant at or after ``start`` (aware UTC, whole second) at which the
+        wall clock reads a matching time, in the trigger's zone and in UTC: the rule for a
+        wildcard hour.
 
+        The readings only go back when the clocks fall back, so the answer is the first
+        matching reading from that of ``start`` on, at its first occurrence, and readings the
+        clocks skip are passed over. Only inside a repeated stretch is there more to it: in its
+        second pass the readings up to its end come a second time (``fold=1``), and from its
+        first pass the clocks will still go back and show its earlier readings again.
+        """
+        tz = self.timezone
+        local = start.astimezone(tz)
+        search = schedule.next_wall_time
+        found = search(local.year, local.month, local.day, local.hour, local.minute, local.second)
+        if local.fold:
+            repeated_until = end_of_repeated_time(local)
+            if repeated_until is not None and found is not None and found < _parts(repeated_until):
+                return _second_occurrence(found, tz)
+        elif tz.utcoffset(local + _FOLD_HORIZON) != tz.utcoffset(local):
+            # The clocks change within a day's readings (the cheap check above, on readings,
+            # tells; asking about fold=1 right away would slow down every call). Is ``start``
+            # in the first pass of a repeated stretch?
+            offset = tz.utcoffset(local)
+            in_second_pass = local.replace(fold=1)
+            second_offset = tz.utcoffset(in_second_pass)
+            if offset is not None and second_offset is not None and second_offset < offset:
+                repeated_until = end_of_repeated_time(in_second_pass)
+                if repeated_until is not None and (
+                    found is None or found >= _parts(repeated_until)
+                ):
+                    # nothing more matches in the first pass: try the second one
+                    repeated_from = repeated_until - (offset - second_offset)
+                    again = search(*_parts(repeated_from))
+                    if again is not None and again < _parts(repeated_until):
+                        return _second_occurrence(again, tz)
+
+        if found is not None:  # the common case, without the loop of _resolve_readings
+            wall = datetime(*found, tzinfo=tz)
+            candidate, candidate_utc = resolve_wall_time(wall)
+            if candidate is wall and candidate_utc >= start:
+                return candidate, candidate_utc
+
+        return self._resolve_readings(search, found, start, skip_gaps=True)
+
+    def _first_occurrence_of_a_match(
+        self, schedule: CronSchedule, start: datetime
+    ) -> tuple[datetime, datetime] | None:
+        """
+        Return the first matching instant at or after ``start`` (aware UTC, whole second), in
+        the trigger's zone and in UTC, where a repeated reading counts at its first occurrence
+        only and readings the clocks skip count at the jump: the rule for a fixed hour.
+        """
         tz = self.timezone
         local = start.astimezone(tz)
         wall: datetime = local
@@ -254,18 +361,45 @@ class CronTrigger(BaseTrigger):
             if tz.utcoffset(just_before) != tz.utcoffset(local):
                 wall = min(local, just_before.replace(fold=0) + _ONE_SECOND)
 
-        search = self._schedule.next_wall_time
+        search = schedule.next_wall_time
         found = search(wall.year, wall.month, wall.day, wall.hour, wall.minute, wall.second)
-        for _ in range(_MAX_WALL_TIME_RETRIES):
-            if found is None:
-                return None
-
+        if found is not None:  # the common case, without the loop of _resolve_readings
             candidate, candidate_utc = resolve_wall_time(datetime(*found, tzinfo=tz))
             if candidate_utc >= start:
                 return candidate, candidate_utc
 
-            wall = datetime(*found) + timedelta(seconds=1)
-            found = search(wall.year, wall.month, wall.day, wall.hour, wall.minute, wall.second)
+        return self._resolve_readings(search, found, start, skip_gaps=False)
+
+    def _resolve_readings(
+        self,
+        search: Callable[[int, int, int, int, int, int], WallTime | None],
+        found: WallTime | None,
+        start: datetime,
+        skip_gaps: bool,
+    ) -> tuple[datetime, datetime] | None:
+        """
+        Turn the first matching reading into an instant (its first occurrence), searching on
+        past readings that give none: one before ``start`` (only with clocks that do not follow
+        PEP 495), and, if ``skip_gaps`` is true, one that the clocks skip (otherwise such a
+        reading stands for the instant of the jump).
+        """
+        tz = self.timezone
+        for _ in range(_MAX_WALL_TIME_RETRIES):
+            if found is None:
+                return None
+
+            wall = datetime(*found, tzinfo=tz)
+            candidate, candidate_utc = resolve_wall_time(wall)
+            if skip_gaps and candidate is not wall:
+                after = candidate  # the first reading after the jump
+            elif candidate_utc >= start:
+                return candidate, candidate_utc
+            else:
+                after = wall + _ONE_SECOND
+
+            found = search(
+                after.year, after.month, after.day, after.hour, after.minute, after.second
+            )
 
         return None
 
@@ -285,8 +419,8 @@ class CronTrigger(BaseTrigger):
         zone = astimezone(state["timezone"])
         assert zone is not None
         self.timezone = zone
-        self.start_date = restore_datetime(state["start_date"], zone)
-        self.end_date = restore_datetime(state["end_date"], zone)
+        self.start_date = restore_datetime(state["start_date"])
+        self.end_date = restore_datetime(state["end_date"])
         self.fields = list(state["fields"])
         self.jitter = state.get("jitter")
         self._prepare()

@@ -10,6 +10,7 @@ month (``last``, ``2nd fri``, month lengths, weekday and ISO week conditions), s
 days of a month are computed once per month and kept in a small cache.
 
 The search works on naive wall-clock values only; the trigger maps the result to an instant.
+How it does that when the clocks change depends on :attr:`CronSchedule.every_hour`.
 """
 
 from __future__ import annotations
@@ -77,6 +78,20 @@ def next_value_table(field: BaseField) -> tuple[int | None, ...]:
     return table
 
 
+def is_wildcard(field: BaseField) -> bool:
+    """
+    Tell whether a field has a plain wildcard (``*``, or its synonym ``*/1``) among its
+    expressions.
+
+    Only the spelling counts: ``0-23`` matches every hour too, but lists the hours like fixed
+    times of day do, and so is the way to choose the other daylight saving time rule; a step
+    (``*/2``) names some hours only, as ``0-23/2`` does.
+    """
+    return any(
+        type(expr) is AllExpression and expr.step in (None, 1) for expr in field.expressions
+    )
+
+
 def _condition(field: BaseField) -> frozenset[int] | None:
     """Return the set of allowed values, or ``None`` when the field allows every value."""
     if any(expr._is_everything() for expr in field.expressions):
@@ -89,11 +104,14 @@ class CronSchedule:
     """
     Lookup tables built from the eight fields of a cron trigger.
 
+    Two schedules built from equal fields compare equal (the month cache does not count).
+
     :param fields: the trigger's fields, in the order year, month, day, week, day_of_week,
         hour, minute, second
     """
 
     __slots__ = (
+        "every_hour",
         "_years",
         "_months",
         "_hours",
@@ -108,6 +126,9 @@ class CronSchedule:
 
     def __init__(self, fields: Sequence[BaseField]) -> None:
         by_name = {field.name: field for field in fields}
+        #: whether the hour field is a wildcard, so that the trigger fires on every instant whose
+        #: wall-clock reading matches (twice in a repeated hour, never in a skipped one)
+        self.every_hour = is_wildcard(by_name["hour"])
         self._years = next_value_table(by_name["year"])
         self._months = next_value_table(by_name["month"])
         self._hours = next_value_table(by_name["hour"])
@@ -122,6 +143,18 @@ class CronSchedule:
         self._weeks = _condition(by_name["week"])
         self._weekdays = _condition(by_name["day_of_week"])
         self._month_cache: dict[int, tuple[int, ...]] = {}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CronSchedule):
+            return NotImplemented
+
+        return all(
+            getattr(self, name) == getattr(other, name)
+            for name in self.__slots__
+            if name != "_month_cache"
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # compared by value, like the fields
 
     def _days_of_month(self, year: int, month: int) -> tuple[int, ...]:
         """Return the sorted matching days of a month, from the cache when possible."""

@@ -21,6 +21,10 @@ from collections.abc import Iterable
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from apscheduler.util import _with_note, asint as asint
+
+# ``name as name``: a name this module had in APScheduler 3, which programs import from here.
+
 if TYPE_CHECKING:
     from apscheduler.triggers.cron.fields import BaseField
 
@@ -52,8 +56,9 @@ def _as_number(value: int | str | None, what: str) -> int | None:
 
     try:
         return int(value)
-    except ValueError:
-        raise ValueError(f"the {what} ({value!r}) is not a whole number") from None
+    except ValueError as exc:  # int()'s message, as in APScheduler 3
+        _with_note(exc, f"the {what} must be a whole number")
+        raise
 
 
 class AllExpression:
@@ -75,7 +80,9 @@ class AllExpression:
     def __init__(self, step: int | str | None = None) -> None:
         self.step = _as_number(step, "step value")
         if self.step is not None and self.step <= 0:
-            raise ValueError(f"the step value ({self.step}) must be higher than 0")
+            raise _with_note(
+                ValueError("Increment must be higher than 0"), f"the step value is {self.step}"
+            )
 
     def validate_range(self, field_name: str) -> None:
         """
@@ -158,10 +165,8 @@ class RangeExpression(AllExpression):
         if last_num is None and step is None:
             last_num = first_num
         elif last_num is not None and first_num > last_num:
-            raise ValueError(
-                f"the minimum value in a range ({first_num}) must not be higher than the "
-                f"maximum ({last_num})"
-            )
+            error = ValueError("The minimum value in a range must not be higher than the maximum")
+            raise _with_note(error, f"the range runs from {first_num} down to {last_num}")
 
         self.first = first_num
         self.last = last_num
@@ -183,8 +188,15 @@ class RangeExpression(AllExpression):
                 f"the last value ({self.last}) is higher than the maximum value ({maxval})"
             )
         if self.first > maxval:
-            raise ValueError(
-                f"the first value ({self.first}) is higher than the maximum value ({maxval})"
+            # only "a/n" gets here (a range's last value or a lone value is checked above);
+            # APScheduler 3 reports it as a step longer than the (negative) range, and so do we
+            error = ValueError(
+                f"the step value ({self.step}) is higher than the total range of the "
+                f"expression ({maxval - self.first})"
+            )
+            raise _with_note(
+                error,
+                f"the first value ({self.first}) is higher than the maximum value ({maxval})",
             )
 
         value_range = (maxval if self.last is None else self.last) - self.first

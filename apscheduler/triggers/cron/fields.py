@@ -8,6 +8,7 @@ value matches the field when it matches any of them. Fields are pickled by their
 
 from __future__ import annotations
 
+import re
 from calendar import monthrange
 from datetime import date, datetime
 from typing import ClassVar
@@ -20,6 +21,7 @@ from apscheduler.triggers.cron.expressions import (
     WeekdayPositionExpression,
     WeekdayRangeExpression,
 )
+from apscheduler.util import _with_note
 
 __all__ = (
     "BaseField",
@@ -63,6 +65,8 @@ DEFAULT_VALUES: dict[str, int | str] = {
     "minute": 0,
     "second": 0,
 }
+#: what separates the expressions of a field ("1-5, 10"), as APScheduler 3 named it
+SEPARATOR = re.compile(" *, *")
 
 
 class BaseField:
@@ -112,7 +116,7 @@ class BaseField:
     def compile_expressions(self, exprs: int | str) -> None:
         """Parse a comma separated list of expressions into :attr:`expressions`."""
         self.expressions: list[AllExpression] = []
-        for expr in str(exprs).strip().split(","):
+        for expr in SEPARATOR.split(str(exprs).strip()):
             self.compile_expression(expr.strip())
 
     def compile_expression(self, expr: str) -> None:
@@ -125,13 +129,22 @@ class BaseField:
         for compiler in self.COMPILERS:
             match = compiler.value_re.match(expr)
             if match:
+                # APScheduler 3's messages: a malformed expression (an unknown name, a zero
+                # step, a backwards range) says only what is wrong; one out of the field's range
+                # is named in the message; both name the field in a note
                 try:
                     compiled = compiler(**match.groupdict())
+                except ValueError as exc:
+                    _with_note(exc, f"in expression {expr!r} of the cron field {self.name!r}")
+                    raise
+
+                try:
                     compiled.validate_range(self.name)
                 except ValueError as exc:
-                    raise ValueError(
-                        f"Error validating expression {expr!r} for field {self.name!r}: {exc}"
-                    ) from None
+                    error = ValueError(f"Error validating expression {expr!r}: {exc}")
+                    for note in getattr(exc, "__notes__", ()):
+                        _with_note(error, note)
+                    raise _with_note(error, f"in the cron field {self.name!r}") from None
 
                 self.expressions.append(compiled)
                 return
