@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta, timezone as dt_timezone
-from unittest.mock import Mock, patch
+from unittest.mock import MagicMock, Mock, patch
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -478,3 +478,32 @@ def test_patched_job_modify_observes_changes_made_through_the_scheduler(make_sch
     job = scheduler.get_job("watched")
     assert (job.name, job.max_instances) == ("renamed", 3)
     assert job.next_run_time == datetime(2026, 3, 1, 12, 5, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "module_name, factory_name, options",
+    [
+        ("apscheduler.jobstores.sqlalchemy", "create_engine", {"url": "sqlite://"}),
+        ("apscheduler.jobstores.redis", "Redis", {}),
+        ("apscheduler.jobstores.mongodb", "MongoClient", {"connect": False}),
+        ("apscheduler.jobstores.zookeeper", "KazooClient", {}),
+        ("apscheduler.jobstores.etcd", "Etcd3Client", {}),
+    ],
+)
+def test_a_patched_driver_factory_makes_the_store_client(module_name, factory_name, options):
+    """Suites patch the driver's client class in the store module to hand the store a fake."""
+    import importlib
+
+    module = importlib.import_module(module_name)
+    store_class = next(
+        value
+        for name, value in vars(module).items()
+        if name.endswith("JobStore") and value.__module__ == module_name
+    )
+    client = MagicMock(name="client")
+    with patch(f"{module_name}.{factory_name}", return_value=client) as factory:
+        store = store_class(**options)
+
+    assert factory.called
+    made = getattr(store, "engine", None) or getattr(store, "redis", None) or store.client
+    assert made is client

@@ -5,6 +5,7 @@ and which of its errors are worth retrying.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import create_engine
@@ -62,21 +63,23 @@ def _tune_sqlite_connection(dbapi_connection: Any, connection_record: Any) -> No
         cursor.close()
 
 
-def make_engine(url: str, options: dict[str, Any]) -> Engine:
+def make_engine(
+    url: str, options: dict[str, Any], create: Callable[..., Engine] = create_engine
+) -> Engine:
     """
     Create the engine for ``url``, keeping up to :data:`POOL_SIZE` idle connections unless
     ``options`` say otherwise, and a SQLite file in write-ahead log mode.
 
     Each thread of the executor records the start of its runs in the store, so a pool smaller
     than the executor's thread pool would close and open connections all the time when many
-    jobs are due at once.
+    jobs are due at once. ``create`` is the store module's ``create_engine``, which tests patch.
     """
     from sqlalchemy import event
 
-    engine = create_engine(url, **options)
+    engine = create(url, **options)
     if "pool_size" not in options and isinstance(engine.pool, QueuePool):
         engine.dispose()
-        engine = create_engine(url, pool_size=POOL_SIZE, **options)
+        engine = create(url, pool_size=POOL_SIZE, **options)
 
     database = engine.url.database
     if engine.dialect.name == "sqlite" and database and database != ":memory:":

@@ -173,7 +173,7 @@ class SQLAlchemyJobStore(SharedJobStore):
         if engine:
             self.engine: Engine = maybe_ref(engine)
         elif url:
-            self.engine = make_engine(url, engine_options or {})
+            self.engine = make_engine(url, engine_options or {}, create_engine)
         else:
             raise ValueError('Need either "engine" or "url" defined')
 
