@@ -23,12 +23,12 @@ from apscheduler.executors.debug import DebugExecutor
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.calendarinterval import CalendarIntervalTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from tests.conftest import FakeClock
+from tests.schedulers.conftest import SteppedScheduler
 
 UTC = dt_timezone.utc
 FROZEN = datetime(2011, 4, 3, 16, 40, tzinfo=UTC)
@@ -49,16 +49,6 @@ class FrozenDatetime(datetime):
     @classmethod
     def now(cls, tz=None):
         return FROZEN.astimezone(tz) if tz else FROZEN.replace(tzinfo=None)
-
-
-class SteppedScheduler(BaseScheduler):
-    """A scheduler without a loop of its own, on the system time (no ``clock=``)."""
-
-    def shutdown(self, wait=True):
-        super().shutdown(wait)
-
-    def wakeup(self):
-        pass
 
 
 @pytest.fixture

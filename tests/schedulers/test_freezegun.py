@@ -12,28 +12,17 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta, timezone as dt_timezone
 
+import freezegun
 import pytest
 
 from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
 from apscheduler.executors.debug import DebugExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.base import BaseScheduler
-
-freezegun = pytest.importorskip("freezegun")
+from tests.schedulers.conftest import SteppedScheduler
 
 UTC = dt_timezone.utc
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 WAIT_TIMEOUT = 10.0
-
-
-class ManualScheduler(BaseScheduler):
-    """No loop of its own and no ``clock=``: the test calls ``_process_jobs()``."""
-
-    def shutdown(self, wait=True):
-        super().shutdown(wait)
-
-    def wakeup(self):
-        pass
 
 
 @pytest.fixture
@@ -49,7 +38,7 @@ def events():
 
 @pytest.fixture
 def scheduler(frozen, events):
-    scheduler = ManualScheduler(timezone="UTC", executors={"default": DebugExecutor()})
+    scheduler = SteppedScheduler(timezone="UTC", executors={"default": DebugExecutor()})
     scheduler.add_listener(events.append)
     scheduler.start()
     yield scheduler
