@@ -66,7 +66,7 @@ class _FunctionFacts:
         )
 
 
-def _forget_entry(key: int) -> Callable[[Any], None]:
+def _forget_entry(key: int) -> Callable[[Any], object]:
     return lambda _: _facts.pop(key, None)
 
 

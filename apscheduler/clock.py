@@ -20,10 +20,18 @@ import threading
 import time
 from datetime import datetime, tzinfo
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 # The functions below are the plumbing between the scheduler and the modules that read the time.
 __all__ = ("SystemClock",)
+
+
+class _Clock(Protocol):
+    """What the scheduler and its parts use of a clock (given with ``clock=``, or the default)."""
+
+    def now(self, tz: tzinfo) -> datetime: ...
+
+    def monotonic(self) -> float: ...
 
 
 class SystemClock:
@@ -62,7 +70,7 @@ _active = threading.local()
 _NO_ATTRIBUTES: dict[str, Any] = {}
 
 
-def given_clock(clock: Any) -> Any | None:
+def given_clock(clock: _Clock | None) -> _Clock | None:
     """Return ``clock`` if it is one the user gave, ``None`` if it stands for the system time."""
     clock_type = type(clock)
     if clock is None or clock_type is SystemClock or clock_type is _ModuleSystemClock:
@@ -71,7 +79,7 @@ def given_clock(clock: Any) -> Any | None:
     return clock
 
 
-def scheduler_clock(scheduler: Any) -> Any | None:
+def scheduler_clock(scheduler: Any) -> _Clock | None:
     """
     Return the clock given to ``scheduler`` with its ``clock=`` option, else ``None``.
 
@@ -82,7 +90,7 @@ def scheduler_clock(scheduler: Any) -> Any | None:
     return given_clock(getattr(scheduler, "__dict__", _NO_ATTRIBUTES).get("_clock"))
 
 
-def active_clock() -> Any | None:
+def active_clock() -> _Clock | None:
     """
     Return the clock given to the scheduler that is creating a trigger in this thread.
 

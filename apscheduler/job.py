@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone as timezone
 from types import MethodType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import uuid4
 
 from apscheduler._callables import inspect_call
@@ -78,10 +78,26 @@ class Job:
         "__weakref__",
     )
 
+    # the slots, set by _modify() and __setstate__()
+    _scheduler: BaseScheduler
+    _jobstore_alias: str | None
+    id: str
+    trigger: BaseTrigger
+    executor: str
+    func: Callable[..., Any]
+    func_ref: str | None
+    args: tuple[Any, ...] | list[Any]
+    _kwargs: dict[str, Any] | None
+    name: str
+    misfire_grace_time: int | None
+    coalesce: bool
+    max_instances: int
+    next_run_time: datetime | None
+
     def __init__(self, scheduler: BaseScheduler, id: str | None = None, **kwargs: Any) -> None:
         super().__init__()
         self._scheduler = scheduler
-        self._jobstore_alias: str | None = None
+        self._jobstore_alias = None
         self._modify(id=id or _random_id(), **kwargs)
 
     @property
@@ -306,8 +322,10 @@ class Job:
                 f"name) instead."
             )
 
+        args: tuple[Any, ...] | list[Any]
         if self._stores_instance_in_args():
-            args = (self.func.__self__,) + tuple(self.args)
+            # a bound method, as _stores_instance_in_args() has just checked
+            args = (cast(MethodType, self.func).__self__,) + tuple(self.args)
         else:
             args = self.args
 

@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import partial
 from importlib import import_module
 from types import MethodType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 __all__ = (
@@ -205,7 +205,9 @@ def _parse_datetime_text(text: str, arg_name: str) -> tuple[datetime, tzinfo | N
     if values["microsecond"]:
         values["microsecond"] = values["microsecond"].ljust(6, "0")
 
-    fields = {key: int(value) for key, value in values.items() if value is not None}
+    fields: dict[str, Any] = {
+        key: int(value) for key, value in values.items() if value is not None
+    }
     try:
         return datetime(**fields), parsed_tz
     except ValueError as exc:  # e.g. "month must be in 1..12": say which argument had it
@@ -248,7 +250,8 @@ def convert_to_datetime(
         )
 
     if isinstance(tz, str):
-        tz = astimezone(tz)
+        # a zone name never resolves to None
+        tz = cast(tzinfo, astimezone(tz))
 
     return localize(value, tz)
 
@@ -325,7 +328,7 @@ def get_callable_name(func: Callable[..., Any]) -> str:
         owner = self if isinstance(self, type) else type(self)
         return f"{owner.__qualname__}.{func.__name__}"
 
-    qualname = getattr(func, "__qualname__", None)
+    qualname: str | None = getattr(func, "__qualname__", None)
     if qualname:
         return qualname
 
@@ -505,7 +508,8 @@ def normalize(dt: datetime) -> datetime:
 def localize(dt: datetime, tzinfo: tzinfo) -> datetime:
     """Attach ``tzinfo`` to a naive datetime, using pytz's ``localize`` for pytz zones."""
     if hasattr(tzinfo, "localize"):
-        return tzinfo.localize(dt)
+        localized: datetime = tzinfo.localize(dt)
+        return localized
 
     return normalize(dt.replace(tzinfo=tzinfo))
 

@@ -3,7 +3,8 @@
 #
 # Meant for Debian 12 with Python >= 3.10. As root, missing server packages are installed
 # from Debian; as another user they must already be there (missing servers make their tests
-# skip, or fail when CI=true). Arguments are passed on to pytest:
+# skip, or fail when CI=true). Without arguments it also runs mypy on the package; arguments
+# are passed on to pytest:
 #
 #     bash scripts/test.sh -k redis -x
 set -euo pipefail
@@ -35,4 +36,9 @@ fi
 
 # --- Python packages, then the tests ----------------------------------------------------
 ensure_venv "test,doc,sqlalchemy,redis,mongodb,zookeeper,etcd,rethinkdb,gevent,tornado,twisted,qt"
+# The whole run checks the package's types first (settings in pyproject.toml); a run with
+# pytest arguments is a partial one and skips it.
+if (($# == 0)); then
+    "$VENV/bin/python" -m mypy
+fi
 exec "$VENV/bin/python" -m pytest "$@"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from apscheduler.executors.base import BaseExecutor, run_coroutine_job, run_job
 from apscheduler.util import iscoroutinefunction_partial
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from apscheduler.job import Job
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from apscheduler.schedulers.base import BaseScheduler
 
 
@@ -58,7 +59,8 @@ class AsyncIOExecutor(BaseExecutor):
 
     def start(self, scheduler: BaseScheduler, alias: str) -> None:
         super().start(scheduler, alias)
-        self._eventloop = scheduler._eventloop
+        # this executor only works with the scheduler that owns an asyncio event loop
+        self._eventloop = cast("AsyncIOScheduler", scheduler)._eventloop
 
     def shutdown(self, wait: bool = True) -> None:
         if self._eventloop is not None:
@@ -76,15 +78,18 @@ class AsyncIOExecutor(BaseExecutor):
                 future.cancel()
 
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
-        _call_in_loop(self._eventloop, partial(self._submit_in_loop, job, run_times))
+        # jobs are only submitted once start() has given this executor its loop
+        loop = cast(asyncio.AbstractEventLoop, self._eventloop)
+        _call_in_loop(loop, partial(self._submit_in_loop, job, run_times))
 
     def _submit_in_loop(self, job: Job, run_times: list[datetime]) -> None:
+        loop = cast(asyncio.AbstractEventLoop, self._eventloop)
         arguments = (job, job._jobstore_alias, run_times, self._logger.name)
         future: asyncio.Future[Any]
         if iscoroutinefunction_partial(job.func):
-            future = self._eventloop.create_task(run_coroutine_job(*arguments))
+            future = loop.create_task(run_coroutine_job(*arguments))
         else:
-            future = self._eventloop.run_in_executor(None, run_job, *arguments)
+            future = loop.run_in_executor(None, run_job, *arguments)
 
         self._pending_futures.add(future)
         future.add_done_callback(partial(self._job_finished, job.id))

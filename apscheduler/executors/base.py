@@ -9,7 +9,7 @@ from abc import ABCMeta, abstractmethod
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from traceback import format_tb
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from apscheduler.clock import scheduler_clock
 from apscheduler.events import (
@@ -130,8 +130,10 @@ class BaseExecutor(metaclass=ABCMeta):
         successfully called.
         """
         self._release_instance(job_id)
+        # a job only runs once start() has given this executor its scheduler
+        scheduler = cast("BaseScheduler", self._scheduler)
         for event in events:
-            self._scheduler._dispatch_event(event)
+            scheduler._dispatch_event(event)
 
     def _run_job_error(self, job_id: str, exc: BaseException, traceback: Any = None) -> None:
         """Called by the executor with the exception if there is an error calling `run_job`."""
@@ -141,7 +143,7 @@ class BaseExecutor(metaclass=ABCMeta):
 
 
 def _run_time_missed(
-    job: Job, jobstore_alias: str, run_time: datetime, logger: logging.Logger
+    job: Job, jobstore_alias: str | None, run_time: datetime, logger: logging.Logger
 ) -> JobExecutionEvent | None:
     """Return a missed-run event if ``run_time`` is later than the job's grace time allows."""
     if job.misfire_grace_time is None:
@@ -156,14 +158,14 @@ def _run_time_missed(
 
 
 def _success_event(
-    job: Job, jobstore_alias: str, run_time: datetime, retval: Any, logger: logging.Logger
+    job: Job, jobstore_alias: str | None, run_time: datetime, retval: Any, logger: logging.Logger
 ) -> JobExecutionEvent:
     logger.info('Job "%s" executed successfully', job)
     return JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, jobstore_alias, run_time, retval=retval)
 
 
 def _error_event(
-    job: Job, jobstore_alias: str, run_time: datetime, logger: logging.Logger
+    job: Job, jobstore_alias: str | None, run_time: datetime, logger: logging.Logger
 ) -> JobExecutionEvent:
     """Log the exception being handled and turn it into an event, dropping its frames."""
     exc, tb = sys.exc_info()[1:]
@@ -199,7 +201,7 @@ def _mark_ended(run_times: list[datetime]) -> None:
 
 
 def run_job(
-    job: Job, jobstore_alias: str, run_times: list[datetime], logger_name: str
+    job: Job, jobstore_alias: str | None, run_times: list[datetime], logger_name: str
 ) -> list[JobExecutionEvent]:
     """
     Called by executors to run the job. Returns a list of scheduler events to be dispatched by the
@@ -228,7 +230,7 @@ def run_job(
 
 
 async def run_coroutine_job(
-    job: Job, jobstore_alias: str, run_times: list[datetime], logger_name: str
+    job: Job, jobstore_alias: str | None, run_times: list[datetime], logger_name: str
 ) -> list[JobExecutionEvent]:
     """Coroutine twin of :func:`run_job`: awaits the job's coroutine once per run time."""
     events = []

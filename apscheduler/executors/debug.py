@@ -29,7 +29,6 @@ class DebugExecutor(BaseExecutor):
             events = run_job(job, job._jobstore_alias, run_times, self._logger.name)
         except BaseException:
             # run_job() catches what the job raises; this is a failure of run_job() itself
-            exc, tb = sys.exc_info()[1:]
-            self._run_job_error(job.id, exc, tb)
+            self._run_job_error(job.id, *sys.exc_info()[1:])
         else:
             self._run_job_success(job.id, events)

@@ -69,10 +69,11 @@ class BasePoolExecutor(BaseExecutor):
             future = pool.submit(run_job, job, job._jobstore_alias, run_times, self._logger.name)
         except BrokenExecutor as exc:
             # the pool broke before the callback of the failed job could replace it
-            pool = self._replace_broken_pool(pool, exc)
-            if pool is None:
+            fresh_pool = self._replace_broken_pool(pool, exc)
+            if fresh_pool is None:
                 raise
 
+            pool = fresh_pool
             future = pool.submit(run_job, job, job._jobstore_alias, run_times, self._logger.name)
 
         future.add_done_callback(partial(self._job_finished, job.id, pool))

@@ -6,7 +6,7 @@ import asyncio
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from apscheduler.executors.base import BaseExecutor, run_coroutine_job, run_job
 from apscheduler.util import _with_note, iscoroutinefunction_partial
@@ -23,8 +23,11 @@ except ImportError as exc:  # pragma: no cover - depends on what is installed
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from tornado.platform.asyncio import BaseAsyncIOLoop
+
     from apscheduler.job import Job
     from apscheduler.schedulers.base import BaseScheduler
+    from apscheduler.schedulers.tornado import TornadoScheduler
 
 
 class TornadoExecutor(BaseExecutor):
@@ -59,7 +62,8 @@ class TornadoExecutor(BaseExecutor):
 
     def start(self, scheduler: BaseScheduler, alias: str) -> None:
         super().start(scheduler, alias)
-        self._ioloop = scheduler._ioloop
+        # this executor only works with the scheduler that owns a Tornado IOLoop
+        self._ioloop = cast("TornadoScheduler", scheduler)._ioloop
         if self._pool_closed:  # a scheduler may be started again after its shutdown
             self.executor = ThreadPoolExecutor(self._max_workers)
             self._pool_closed = False
@@ -76,9 +80,9 @@ class TornadoExecutor(BaseExecutor):
         arguments = (job, job._jobstore_alias, run_times, self._logger.name)
         if iscoroutinefunction_partial(job.func):
             # thread-safe, and the Future it returns cancels the task when cancelled
-            future = asyncio.run_coroutine_threadsafe(
-                run_coroutine_job(*arguments), ioloop.asyncio_loop
-            )
+            # since Tornado 6.0, every IOLoop wraps an asyncio event loop
+            asyncio_loop = cast("BaseAsyncIOLoop", ioloop).asyncio_loop
+            future = asyncio.run_coroutine_threadsafe(run_coroutine_job(*arguments), asyncio_loop)
             self._coroutine_futures.add(future)
         else:
             future = self.executor.submit(run_job, *arguments)

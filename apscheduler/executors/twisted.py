@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from apscheduler.executors.base import BaseExecutor, run_job
 from apscheduler.util import _with_note
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from apscheduler.job import Job
     from apscheduler.schedulers.base import BaseScheduler
+    from apscheduler.schedulers.twisted import TwistedScheduler
 
 
 class TwistedExecutor(BaseExecutor):
@@ -35,7 +36,8 @@ class TwistedExecutor(BaseExecutor):
 
     def start(self, scheduler: BaseScheduler, alias: str) -> None:
         super().start(scheduler, alias)
-        self._reactor = scheduler._reactor
+        # this executor only works with the scheduler that owns a Twisted reactor
+        self._reactor = cast("TwistedScheduler", scheduler)._reactor
 
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
         self._reactor.getThreadPool().callInThreadWithCallback(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
@@ -33,7 +34,7 @@ from pymongo.collection import Collection
 from apscheduler.jobstores._mongo_shared import SERVER_NOW, UNLEASE, move_on
 from apscheduler.jobstores._shared import SharedJobStore
 from apscheduler.jobstores.base import AbandonedRun, RunStart, RunStartOutcome
-from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
+from apscheduler.util import datetime_to_utc_timestamp
 
 STARTED = RunStartOutcome.STARTED
 MAX_INSTANCES = RunStartOutcome.MAX_INSTANCES
@@ -70,9 +71,9 @@ class MongoRunBook(SharedJobStore):
     The store sets the attributes declared here.
     """
 
-    collection: Collection
+    collection: Collection[dict[str, Any]]
     #: the collection of runs in progress
-    runs_collection: Collection
+    runs_collection: Collection[dict[str, Any]]
     _claims: dict[tuple[str, str], bytes]
     #: runs this store recorded and then gave up on without knowing whether their job moved
     #: on: never renewed, so that they expire and :meth:`take_abandoned_runs` judges them
@@ -130,7 +131,7 @@ class MongoRunBook(SharedJobStore):
         """Find which starts are recorded already, and count the live runs of each job."""
         run_ids = [start.run_id for start in starts]
         job_ids = list({start.job.id for start in starts})
-        pipeline = [
+        pipeline: list[dict[str, Any]] = [
             {"$match": {"$or": [{"_id": {"$in": run_ids}}, {"job_id": {"$in": job_ids}}]}},
             {"$project": {"job_id": True, "live": {"$gte": ["$expires", SERVER_NOW]}}},
         ]
@@ -210,6 +211,7 @@ class MongoRunBook(SharedJobStore):
                 done = self.collection.delete_one(ours).deleted_count
             else:
                 run_time = datetime_to_utc_timestamp(start.next_run_time)
+                assert run_time is not None  # data is set only with a next run time
                 done = self.collection.update_one(ours, move_on(run_time, data)).matched_count
             return bool(done) or (attempts > 1 and self._applied_before(job.id, data))
 
@@ -302,7 +304,10 @@ class MongoRunBook(SharedJobStore):
         abandoned = [
             AbandonedRun(
                 record["job_id"],
-                [utc_timestamp_to_datetime(run_time) for run_time in record["run_times"]],
+                [
+                    datetime.fromtimestamp(run_time, timezone.utc)
+                    for run_time in record["run_times"]
+                ],
                 record.get("owner", ""),
             )
             for record in taken

@@ -150,7 +150,8 @@ class PersistentJobStore(BaseJobStore):
             return data
 
         document = pickle.loads(data)
-        return document["job_state"] if self._wraps_state else document
+        state: dict[str, Any] = document["job_state"] if self._wraps_state else document
+        return state
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -270,6 +271,7 @@ class PersistentJobStore(BaseJobStore):
         so a store full of broken jobs does not cost a failed unpickling of each one per pass.
         """
         now_ts = datetime_to_utc_timestamp(now)
+        assert now_ts is not None  # now is a datetime
         jobs = []
         for job_id, run_time, data in rows:
             failure = self._failures.get(job_id)
@@ -342,14 +344,15 @@ class PersistentJobStore(BaseJobStore):
     def _unloadable_ids(self) -> frozenset[str]:
         return frozenset(self._failures)
 
-    def _next_run_time(self, rows: Iterable[tuple[str, float | None]]) -> datetime | None:
+    def _next_run_time(self, rows: Iterable[tuple[str | None, float | None]]) -> datetime | None:
         """
         Return the time the scheduler should next ask for due jobs.
 
         ``rows`` are ``(id, run time)`` pairs in run-time order; it must hold at least one more
-        pair than there are known broken jobs (or all pairs). Broken jobs are left out, or their
-        overdue run time would make the scheduler wake up again at once, forever; each of them
-        brings in its recheck time instead.
+        pair than there are known broken jobs (or all pairs), and a ``None`` id stands for a
+        job that is not broken. Broken jobs are left out, or their overdue run time would make
+        the scheduler wake up again at once, forever; each of them brings in its recheck time
+        instead.
         """
         broken = self._failures
         earliest = None
@@ -454,7 +457,10 @@ class PersistentJobStore(BaseJobStore):
 
     def _storage_answered(self) -> None:
         """End the outage, if there was one: the storage gave an answer, even a refusal."""
-        if self._outage_since is None:
+        # a local, so that the check under the lock still counts: another thread may end the
+        # outage in between
+        outage_since = self._outage_since
+        if outage_since is None:
             return
         with self._outage_lock:
             if self._outage_since is None:

@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 from apscheduler.jobstores._redis_scripts import CLOCK, PRELUDE
 from apscheduler.jobstores.base import AbandonedRun, RunStartOutcome
-from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
+from apscheduler.util import datetime_to_utc_timestamp
 
 #: what follows ``<jobs_key>`` in the names of the run keys, in the order the scripts take them
 RUN_KEY_SUFFIXES = (".runs", ".runs_expiry", ".runs_by_job", ".runs_by_owner")
@@ -270,7 +271,7 @@ def decode_abandoned(records: Sequence[bytes]) -> list[AbandonedRun]:
         abandoned.append(
             AbandonedRun(
                 job_id,
-                [utc_timestamp_to_datetime(float(text)) for text in run_times.split()],
+                [datetime.fromtimestamp(float(text), timezone.utc) for text in run_times.split()],
                 owner,
             )
         )

@@ -21,7 +21,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
@@ -91,8 +91,10 @@ class SharedJobStore(PersistentJobStore):
         # must not claim jobs that nobody would run
         self._shut_down = False
 
-    @property  # type: ignore[override]
-    def poll_interval(self) -> float:
+    # BaseJobStore declares a plain attribute, which any store may set as it likes; this one
+    # works it out on each read, which the type system calls a read-only override
+    @property
+    def poll_interval(self) -> float:  # type: ignore[override]
         """
         The longest the scheduler sleeps before looking at the store again.
 
@@ -123,11 +125,12 @@ class SharedJobStore(PersistentJobStore):
         clock = getattr(self._scheduler, "_clock", None)
         if clock is None:
             return time.time()
-        return clock.now(UTC).timestamp()
+        timestamp: float = clock.now(UTC).timestamp()
+        return timestamp
 
     def _lease_end_for_scheduler(self, lease_expires: float, store_now: float) -> datetime:
         """Turn a lease expiry read on the store's clock into a time on the scheduler's clock."""
-        return utc_timestamp_to_datetime(self._scheduler_timestamp() + lease_expires - store_now)
+        return datetime.fromtimestamp(self._scheduler_timestamp() + lease_expires - store_now, UTC)
 
     # --- claiming --------------------------------------------------------------------------
 
@@ -162,7 +165,7 @@ class SharedJobStore(PersistentJobStore):
 
     def _accept_claimed(
         self,
-        rows: list[tuple[str, float | None, Any]],
+        rows: Sequence[tuple[str, float | None, Any]],
         now: datetime,
         owner: str,
         claim_token: Callable[[Any], Any],
@@ -217,8 +220,9 @@ class SharedJobStore(PersistentJobStore):
     def _wake_scheduler(self) -> None:
         """Wake the scheduler for a fresh look at its stores (if it runs)."""
         # a scheduler that is not running has nothing to wake (and may have no loop yet)
-        if getattr(self._scheduler, "state", None) == STATE_RUNNING:
-            self._scheduler.wakeup()
+        scheduler = self._scheduler
+        if scheduler is not None and getattr(scheduler, "state", None) == STATE_RUNNING:
+            scheduler.wakeup()
 
     def _start_listener(self, listener: ChangeListener[Any]) -> None:
         self._stop_listener()

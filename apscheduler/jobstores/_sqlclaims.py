@@ -13,6 +13,7 @@ writing statement at a time. Other databases select the candidates; where they c
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
@@ -178,7 +179,7 @@ class SQLClaims:
             values["local_now"] = time.time()
         return values
 
-    def claim(self, connection: Connection, params: dict[str, Any]) -> list[Any]:
+    def claim(self, connection: Connection, params: dict[str, Any]) -> Sequence[Any]:
         """Lease the due jobs that are free to ``params['owner']``; return their rows."""
         if self.claims_in_one_statement:
             return connection.execute(self._claim, params).all()

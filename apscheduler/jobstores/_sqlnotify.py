@@ -43,6 +43,8 @@ def postgres_listener(
         # pool's to hand out any more
         pooled.detach()
         connection = pooled.dbapi_connection
+        # a connection fresh from the pool, detached but not closed, still has its driver's one
+        assert connection is not None
         try:
             connection.autocommit = True
             cursor = connection.cursor()

@@ -14,7 +14,7 @@ the scheduler that asks for abandoned runs.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any, NamedTuple
 
@@ -41,7 +41,7 @@ from sqlalchemy.engine import Connection
 
 from apscheduler.jobstores._sqlclaims import SQLClaims
 from apscheduler.jobstores.base import AbandonedRun, RunStart, RunStartOutcome
-from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
+from apscheduler.util import datetime_to_utc_timestamp
 
 #: the columns of a batch of starts in PostgreSQL's one statement
 BATCH_COLUMNS = (
@@ -81,7 +81,7 @@ def encode_run_times(run_times: Sequence[datetime]) -> str:
 
 
 def decode_run_times(text: str) -> list[datetime]:
-    return [utc_timestamp_to_datetime(float(timestamp)) for timestamp in text.split()]
+    return [datetime.fromtimestamp(float(timestamp), timezone.utc) for timestamp in text.split()]
 
 
 def run_entries(starts: Sequence[RunStart], serialize: Callable[[Any], bytes]) -> list[RunEntry]:
@@ -193,7 +193,7 @@ class SQLRuns:
         the first burst of due jobs would otherwise pay.
         """
         if self.starts_in_one_statement:
-            empty = {f"batch_{name}": [] for name, _ in BATCH_COLUMNS}
+            empty: dict[str, list[Any]] = {f"batch_{name}": [] for name, _ in BATCH_COLUMNS}
             connection.execute(self._start_all, {**params, **empty})
 
     @staticmethod
@@ -349,6 +349,7 @@ class SQLRuns:
 
     def take_abandoned(self, connection: Connection, params: dict[str, Any]) -> list[AbandonedRun]:
         """Delete the expired runs and return them, each to one caller only."""
+        rows: Sequence[Any]
         if self.takes_in_one_statement:
             rows = connection.execute(self._take, params).all()
         else:

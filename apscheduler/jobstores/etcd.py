@@ -142,6 +142,7 @@ class EtcdJobStore(PersistentJobStore):
 
     def get_due_jobs(self, now: datetime) -> list[Job]:
         timestamp = datetime_to_utc_timestamp(now)
+        assert timestamp is not None  # now is a datetime
         rows = [row for row in self._fetch_all() if row[1] is not None and row[1] <= timestamp]
         rows.sort(key=lambda row: (row[1], row[0]))
         return self._load_due(rows, now)
@@ -175,6 +176,7 @@ class EtcdJobStore(PersistentJobStore):
 
     def _if_exists(self, key: str, operation: Any) -> bool:
         transactions = self.client.transactions
+        succeeded: bool
         succeeded, _ = self.client.transaction(
             compare=[transactions.version(key) > 0], success=[operation], failure=[]
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from array import array
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
 from apscheduler.util import datetime_to_utc_timestamp as datetime_to_utc_timestamp
@@ -98,7 +98,9 @@ class _RunTimeHeap:
     def rebuild(self, jobs: list[Job]) -> None:
         """Replace the contents with ``jobs``, which must all be scheduled."""
         # a sorted array is a valid heap, and sorting runs in C
-        ordered = sorted((job.next_run_time.timestamp(), job.id, job) for job in jobs)
+        ordered = sorted(
+            (cast("datetime", job.next_run_time).timestamp(), job.id, job) for job in jobs
+        )
         self.times = array("d", [entry[0] for entry in ordered])
         self.jobs = [entry[2] for entry in ordered]
 

@@ -100,7 +100,7 @@ class MongoDBJobStore(MongoRunBook):
         self,
         database: str = "apscheduler",
         collection: str = "jobs",
-        client: MongoClient | str | None = None,
+        client: MongoClient[Any] | str | None = None,
         pickle_protocol: int = pickle.HIGHEST_PROTOCOL,
         *,
         retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
@@ -117,7 +117,9 @@ class MongoDBJobStore(MongoRunBook):
         if not collection:
             raise ValueError('The "collection" parameter must not be empty')
 
-        self.client: MongoClient = maybe_ref(client) if client else MongoClient(**connect_args)
+        self.client: MongoClient[dict[str, Any]] = (
+            maybe_ref(client) if client else MongoClient(**connect_args)
+        )
         self.collection = self.client[database][collection]
         self.runs_collection = self.client[database][collection + RUNS_SUFFIX]
         # (owner, job id) → the pickle a claim found: a run is recorded only if the job is
@@ -126,7 +128,7 @@ class MongoDBJobStore(MongoRunBook):
         self._unrenewed_runs: set[str] = set()
 
     @property
-    def connection(self) -> MongoClient:
+    def connection(self) -> MongoClient[dict[str, Any]]:
         """The client (deprecated: use :attr:`client`)."""
         warnings.warn(
             'The "connection" member is deprecated -- use "client" instead',
@@ -290,6 +292,7 @@ class MongoDBJobStore(MongoRunBook):
             return []
 
         now_ts = datetime_to_utc_timestamp(now)
+        assert now_ts is not None  # now is a datetime
         skip = self._ids_to_leave_unclaimed(now_ts)
         due = {"next_run_time": {"$lte": now_ts}, **leases.FREE}
         lease = leases.lease(owner, self.lease_time)

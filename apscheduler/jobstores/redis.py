@@ -8,7 +8,7 @@ import pickle
 from collections.abc import Sequence
 from datetime import datetime, timezone as timezone
 from hashlib import sha1
-from typing import Any
+from typing import Any, cast
 from uuid import uuid4
 
 from apscheduler.job import Job
@@ -227,12 +227,20 @@ class RedisJobStore(SharedJobStore):
 
     def get_due_jobs(self, now: datetime) -> list[Job]:
         timestamp = datetime_to_utc_timestamp(now)
+        assert timestamp is not None  # now is a datetime
 
         def fetch() -> list[tuple[str, float, bytes]]:
-            due = self.redis.zrangebyscore(self.run_times_key, "-inf", timestamp, withscores=True)
+            # (member, score) pairs, as bytes: the client does not decode (jobs are pickles)
+            due = cast(
+                "list[tuple[bytes, float]]",
+                self.redis.zrangebyscore(self.run_times_key, "-inf", timestamp, withscores=True),
+            )
             if not due:
                 return []
-            states = self.redis.hmget(self.jobs_key, [job_id for job_id, _ in due])
+            states = cast(
+                "list[bytes | None]",
+                self.redis.hmget(self.jobs_key, [job_id for job_id, _ in due]),
+            )
             return [
                 (job_id.decode(), run_time, state)
                 for (job_id, run_time), state in zip(due, states, strict=True)
@@ -269,7 +277,13 @@ class RedisJobStore(SharedJobStore):
 
     def add_job(self, job: Job) -> None:
         data = self._serialize(job)
-        args = [self.changes_channel, self._token, job.id, data, _score(job.next_run_time)]
+        args: list[str | bytes] = [
+            self.changes_channel,
+            self._token,
+            job.id,
+            data,
+            _score(job.next_run_time),
+        ]
         attempts = 0
 
         def add() -> bool:
@@ -286,7 +300,13 @@ class RedisJobStore(SharedJobStore):
 
     def update_job(self, job: Job) -> None:
         data = self._serialize(job)
-        args = [self.changes_channel, self._token, job.id, data, _score(job.next_run_time)]
+        args: list[str | bytes] = [
+            self.changes_channel,
+            self._token,
+            job.id,
+            data,
+            _score(job.next_run_time),
+        ]
         if not self._run(lambda: self._update_script(keys=self._keys, args=args)):
             raise JobLookupError(job.id)
         self._forget(job.id)
@@ -316,7 +336,8 @@ class RedisJobStore(SharedJobStore):
             return []
 
         now_ts = datetime_to_utc_timestamp(now)
-        args = [repr(now_ts), owner, repr(self.lease_time), CLAIM_BATCH]
+        assert now_ts is not None  # now is a datetime
+        args: list[str | int] = [repr(now_ts), owner, repr(self.lease_time), CLAIM_BATCH]
         args.extend(self._ids_to_leave_unclaimed(now_ts))
         found = self._run(lambda: self._acquire_script(keys=self._keys, args=args))
         rows = [

@@ -300,8 +300,8 @@ class SQLAlchemyJobStore(SharedJobStore):
 
     # --- reading ---------------------------------------------------------------------------
 
-    def _fetch(self, statement: Any, **params: Any) -> list[Any]:
-        def fetch() -> list[Any]:
+    def _fetch(self, statement: Any, **params: Any) -> Sequence[Any]:
+        def fetch() -> Sequence[Any]:
             with self._single.connect() as connection:
                 return connection.execute(statement, params).all()
 
@@ -335,7 +335,7 @@ class SQLAlchemyJobStore(SharedJobStore):
         )
         unleased = scheduled.where(self._sql.free)
 
-        def fetch() -> tuple[list[Any], Any]:
+        def fetch() -> tuple[Sequence[Any], Any]:
             if self._read_only is not None:
                 # an APScheduler 3 table it could not upgrade has no lease columns to look at
                 with self._single.connect() as connection:
@@ -429,9 +429,10 @@ class SQLAlchemyJobStore(SharedJobStore):
             return []
 
         now_ts = datetime_to_utc_timestamp(now)
+        assert now_ts is not None  # now is a datetime
         skip = self._ids_to_leave_unclaimed(now_ts)
 
-        def claim() -> list[Any]:
+        def claim() -> Sequence[Any]:
             if self._read_only is not None:
                 self._refuse_due_jobs(now_ts, skip)
                 return []

@@ -142,7 +142,8 @@ class ZooKeeperJobStore(PersistentJobStore):
     def lookup_job(self, job_id: str) -> Job | None:
         def fetch() -> bytes | None:
             try:
-                return self.client.get(self._node(job_id))[0]
+                data: bytes = self.client.get(self._node(job_id))[0]
+                return data
             except NoNodeError:
                 return None
 
@@ -151,6 +152,7 @@ class ZooKeeperJobStore(PersistentJobStore):
 
     def get_due_jobs(self, now: datetime) -> list[Job]:
         timestamp = datetime_to_utc_timestamp(now)
+        assert timestamp is not None  # now is a datetime
         rows = [row for row in self._fetch_all() if row[1] is not None and row[1] <= timestamp]
         rows.sort(key=lambda row: (row[1], row[0]))
         return self._load_due(rows, now)

@@ -32,7 +32,7 @@ DEFAULT_LEASE_TIME = 5.0
 RETRY_PAUSE = 1.0
 
 
-class ClaimedRunTimes(list):
+class ClaimedRunTimes(list[datetime]):
     """
     The run times of one submission of a claimed job, as handed to an executor.
 
@@ -59,7 +59,7 @@ class ClaimedRunTimes(list):
         #: the executor finishes this submission, not another of the same job
         self.ended = False
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[type[list[datetime]], tuple[list[datetime]]]:
         return list, (list(self),)
 
     def finish(self) -> None:

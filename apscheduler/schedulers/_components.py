@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from contextlib import AbstractContextManager
+from logging import Logger
+from typing import TYPE_CHECKING, Any, cast
 
 from apscheduler.events import (
     EVENT_ALL,
@@ -17,6 +19,9 @@ from apscheduler.executors.base import BaseExecutor
 from apscheduler.jobstores.base import BaseJobStore
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.util import _with_note
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.base import BaseScheduler
 
 # the value of STATE_STOPPED (defined in base, which imports this module)
 _STATE_STOPPED = 0
@@ -32,6 +37,18 @@ _PLUGIN_KINDS: dict[str, tuple[str, str, type]] = {
 
 class ComponentsAPI:
     """Mixed into :class:`~apscheduler.schedulers.base.BaseScheduler`; documented there."""
+
+    # Set or implemented by BaseScheduler; declared here for readers and type checkers. This
+    # class is only mixed into BaseScheduler, so ``cast("BaseScheduler", self)`` is safe.
+    state: int
+    _logger: Logger
+    _executors: dict[str, BaseExecutor]
+    _executors_lock: AbstractContextManager[Any, None]
+    _jobstores: dict[str, BaseJobStore]
+    _jobstores_lock: AbstractContextManager[Any, None]
+    _listeners: list[tuple[Callable[[SchedulerEvent], Any], int]]
+    _listeners_lock: AbstractContextManager[Any, None]
+    wakeup: Callable[[], None]
 
     def add_executor(
         self, executor: BaseExecutor | str, alias: str = "default", **executor_opts: Any
@@ -67,7 +84,7 @@ class ComponentsAPI:
 
             # Start the executor right away if the scheduler is running
             if self.state != _STATE_STOPPED:
-                self._executors[alias].start(self, alias)
+                self._executors[alias].start(cast("BaseScheduler", self), alias)
 
         self._dispatch_event(SchedulerEvent(EVENT_EXECUTOR_ADDED, alias))
 
@@ -122,7 +139,7 @@ class ComponentsAPI:
 
             # Start the job store right away if the scheduler isn't stopped
             if self.state != _STATE_STOPPED:
-                self._jobstores[alias].start(self, alias)
+                self._jobstores[alias].start(cast("BaseScheduler", self), alias)
 
         # Notify listeners that a new job store has been added
         self._dispatch_event(SchedulerEvent(EVENT_JOBSTORE_ADDED, alias))
@@ -204,7 +221,7 @@ class ComponentsAPI:
         plugins: Mapping[str, Any] = getattr(self, plugins_attr)
         if alias not in plugins:
             known = sorted({*plugins, *getattr(self, classes_attr)})
-            error = LookupError(f'No {type_} by the name "{alias}" was found')
+            error: Exception = LookupError(f'No {type_} by the name "{alias}" was found')
             raise _with_note(error, f"known {type_} aliases: {', '.join(known) or 'none'}")
 
         entry_point = plugins[alias]

@@ -7,7 +7,7 @@ import pickle
 from base64 import b64decode, b64encode
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from apscheduler.util import _with_note, obj_to_ref, ref_to_obj
 
@@ -93,4 +93,5 @@ def read_job_states(infile: Any) -> list[dict[str, Any]]:
             f"only export files of version {FORMAT_VERSION} can be imported",
         )
 
-    return document["jobs"]
+    # the job states as the format holds them (Job.__setstate__ checks each one)
+    return cast("list[dict[str, Any]]", document["jobs"])

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from datetime import datetime, tzinfo
+from logging import Logger
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from apscheduler.clock import set_active_clock
 from apscheduler.events import (
@@ -23,6 +25,13 @@ from apscheduler.util import undefined
 
 if TYPE_CHECKING:
     from apscheduler.jobstores.base import BaseJobStore
+    from apscheduler.schedulers.base import BaseScheduler
+
+    class _Clock(Protocol):
+        """What this mixin asks of the scheduler's clock (the ``clock`` option)."""
+
+        def now(self, tz: tzinfo) -> datetime: ...
+
 
 _STATE_STOPPED = 0
 _STATE_RUNNING = 1
@@ -30,6 +39,23 @@ _STATE_RUNNING = 1
 
 class JobsAPI:
     """Mixed into :class:`~apscheduler.schedulers.base.BaseScheduler`; documented there."""
+
+    # Set or implemented by BaseScheduler (and ComponentsAPI); declared here for readers and
+    # type checkers. This class is only mixed into BaseScheduler, so
+    # ``cast("BaseScheduler", self)`` is safe.
+    state: int
+    timezone: tzinfo
+    _logger: Logger
+    _clock: _Clock
+    _job_defaults: dict[str, Any]
+    _jobstores: dict[str, BaseJobStore]
+    _jobstores_lock: AbstractContextManager[Any, None]
+    _pending_jobs: list[tuple[Job, str, bool]]
+    wakeup: Callable[[], None]
+    _wakeup_for: Callable[[datetime | None], None]
+    _dispatch_event: Callable[[SchedulerEvent], None]
+    _lookup_jobstore: Callable[[str], BaseJobStore]
+    _create_plugin_instance: Callable[[str, str, dict[str, Any]], Any]
 
     def add_job(
         self,
@@ -88,7 +114,7 @@ class JobsAPI:
         :raises ConflictingIdError: if the id is taken and ``replace_existing`` is false
         :rtype: Job
         """
-        job_kwargs = {
+        job_kwargs: dict[str, Any] = {
             "trigger": self._create_trigger(trigger, trigger_args),
             "executor": executor,
             "func": func,
@@ -104,19 +130,20 @@ class JobsAPI:
         }
         job_kwargs = {key: value for key, value in job_kwargs.items() if value is not undefined}
         completed = self.state != _STATE_STOPPED
+        scheduler = cast("BaseScheduler", self)
         if completed:
             # The job is stored right away, so it takes the defaults now. Giving them to the
             # constructor checks every option in one pass, and _real_add_job has nothing to add.
-            job = Job(self, **self._with_defaults(job_kwargs))
+            job = Job(scheduler, **self._with_defaults(job_kwargs))
         else:
-            job = Job(self, **job_kwargs)
+            job = Job(scheduler, **job_kwargs)
 
         # Don't really add jobs to job stores before the scheduler is up and running
         with self._jobstores_lock:
             if self.state == _STATE_STOPPED:
                 if completed:
                     # stopped since the check above: a pending job takes the defaults at start
-                    job = Job(self, **job_kwargs)
+                    job = Job(scheduler, **job_kwargs)
                 self._pending_jobs.append((job, jobstore, replace_existing))
                 self._logger.info(
                     "Adding job tentatively -- it will be properly scheduled when "
@@ -367,9 +394,9 @@ class JobsAPI:
             # Look up the job from each job store
             for alias, store in self._jobstores.items():
                 if jobstore_alias in (None, alias):
-                    job = store.lookup_job(job_id)
-                    if job is not None:
-                        return job, alias
+                    stored_job = store.lookup_job(job_id)
+                    if stored_job is not None:
+                        return stored_job, alias
 
         raise JobLookupError(job_id)
 
@@ -446,11 +473,8 @@ class JobsAPI:
         # Instantiate the trigger class; defaults that depend on "now" come from our clock
         previous_clock = set_active_clock(self._clock)
         try:
-            return self._create_plugin_instance("trigger", trigger, trigger_args)
+            return cast(
+                BaseTrigger, self._create_plugin_instance("trigger", trigger, trigger_args)
+            )
         finally:
             set_active_clock(previous_clock)
-
-    # Implemented by BaseScheduler; declared here for readers and type checkers.
-    _jobstores: dict[str, BaseJobStore]
-    _lookup_jobstore: Callable[[str], BaseJobStore]
-    _create_plugin_instance: Callable[[str, str, dict[str, Any]], Any]

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import IO, Any
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from apscheduler.job import Job
-from apscheduler.jobstores.base import UnloadableJob
+from apscheduler.jobstores.base import BaseJobStore, UnloadableJob
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.base import BaseScheduler
 
 # the value of STATE_STOPPED (defined in base, which imports this module)
 _STATE_STOPPED = 0
@@ -14,6 +19,16 @@ _STATE_STOPPED = 0
 
 class ListingAPI:
     """Mixed into :class:`~apscheduler.schedulers.base.BaseScheduler`; documented there."""
+
+    # Set or implemented by BaseScheduler (and the other mixins); declared here for readers and
+    # type checkers. This class is only mixed into BaseScheduler, so
+    # ``cast("BaseScheduler", self)`` is safe.
+    state: int
+    _jobstores: dict[str, BaseJobStore]
+    _jobstores_lock: AbstractContextManager[Any, None]
+    _pending_jobs: list[tuple[Job, str, bool]]
+    get_jobs: Callable[[str | None], list[Job]]
+    _lookup_jobstore: Callable[[str], BaseJobStore]
 
     def get_unloadable_jobs(self, jobstore: str | None = None) -> list[UnloadableJob]:
         """
@@ -99,6 +114,6 @@ class ListingAPI:
             for job_state in read_job_states(infile):
                 job = Job.__new__(Job)
                 job.__setstate__(job_state)
-                job._scheduler = self
+                job._scheduler = cast("BaseScheduler", self)
                 job._jobstore_alias = jobstore
                 store.add_job(job)

@@ -65,9 +65,12 @@ class AsyncIOScheduler(LoopScheduler):
         super().start(paused)
 
     def _call_soon_threadsafe(self, callback: Callable[[], Any]) -> None:
-        _call_in_loop(self._eventloop, callback)
+        # None before start() (without the event_loop option): _call_in_loop then runs the
+        # callback at once when no loop runs in this thread, as it always did
+        _call_in_loop(self._eventloop, callback)  # type: ignore[arg-type]
 
     def _call_later(self, seconds: float, callback: Callable[[], Any]) -> asyncio.TimerHandle:
+        assert self._eventloop is not None  # timers are set only while started
         return self._eventloop.call_later(seconds, callback)
 
     def _cancel(self, timer: asyncio.TimerHandle) -> None:

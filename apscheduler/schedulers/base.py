@@ -135,7 +135,7 @@ class BaseScheduler(ComponentsAPI, JobsAPI, ListingAPI, metaclass=ABCMeta):
         self._jobstores_lock = self._create_lock()
         self._listeners: list[tuple[Callable[[SchedulerEvent], Any], int]] = []
         self._listeners_lock = self._create_lock()
-        self._pending_jobs: list[tuple[Any, str, bool]] = []
+        self._pending_jobs: list[tuple[Job, str, bool]] = []
         self._wakeup_deadline: Any = None
         # names this scheduler in the leases it takes on jobs of shared stores
         self._instance_id = _new_instance_id()

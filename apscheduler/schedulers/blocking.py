@@ -26,14 +26,17 @@ class BlockingScheduler(BaseScheduler):
 
     def shutdown(self, wait: bool = True) -> None:
         super().shutdown(wait)
+        assert self._event is not None  # the scheduler was started (else shutdown() raised)
         self._event.set()
 
     def _main_loop(self) -> None:
         wait_seconds: float | None = TIMEOUT_MAX
+        assert self._event is not None  # set by start() before the loop runs, never unset
         while self.state != STATE_STOPPED:
             self._event.wait(wait_seconds)
             self._event.clear()
             wait_seconds = process_jobs_or_retry(self)
 
     def wakeup(self) -> None:
-        self._event.set()
+        # None only before start(): wakeup() called then raises AttributeError, as in 3.x
+        self._event.set()  # type: ignore[union-attr]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import import_module
 from typing import Any
 
@@ -26,14 +27,17 @@ else:  # pragma: no cover - depends on what is installed
 QTimer = QtCore.QTimer
 
 _Signal = getattr(QtCore, "Signal", None) or QtCore.pyqtSignal
-_Slot = getattr(QtCore, "Slot", None) or QtCore.pyqtSlot
+_Slot: Callable[[], Callable[[Callable[[_Driver], None]], Callable[[_Driver], None]]] = (
+    getattr(QtCore, "Slot", None) or QtCore.pyqtSlot
+)
 
 # Longest interval a QTimer takes (milliseconds in a signed 32-bit int); a longer wait simply
 # ends with a processing pass that finds nothing due and sets the timer again.
 _MAX_WAIT_MS = 2**31 - 1
 
 
-class _Driver(QtCore.QObject):
+# the binding is chosen at import time, so its classes are untyped here
+class _Driver(QtCore.QObject):  # type: ignore[misc, name-defined]
     """Owns the timer in the application's thread; the signals carry calls from other threads."""
 
     wake = _Signal()
@@ -84,7 +88,9 @@ class QtScheduler(BaseScheduler):
 
     def shutdown(self, *args: Any, **kwargs: Any) -> None:
         super().shutdown(*args, **kwargs)
+        assert self._driver is not None  # the scheduler was started (else shutdown() raised)
         self._driver.stop.emit()
 
     def wakeup(self) -> None:
-        self._driver.wake.emit()
+        # None only before start(): wakeup() called then raises AttributeError, as it did
+        self._driver.wake.emit()  # type: ignore[union-attr]

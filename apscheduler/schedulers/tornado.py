@@ -52,12 +52,15 @@ class TornadoScheduler(LoopScheduler):
         super().start(paused)
 
     def _call_soon_threadsafe(self, callback: Callable[[], Any]) -> None:
-        self._ioloop.add_callback(callback)
+        # None only before start(): wakeup() called then raises AttributeError, as it did
+        self._ioloop.add_callback(callback)  # type: ignore[union-attr]
 
     def _call_later(self, seconds: float, callback: Callable[[], Any]) -> object:
+        assert self._ioloop is not None  # timers are set only while started
         return self._ioloop.call_later(seconds, callback)
 
     def _cancel(self, timer: object) -> None:
+        assert self._ioloop is not None  # the loop that set the timer (never unset)
         self._ioloop.remove_timeout(timer)
 
     def _create_default_executor(self) -> BaseExecutor:

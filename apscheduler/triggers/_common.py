@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone, tzinfo
 from numbers import Real
-from typing import Any
+from typing import Any, cast, overload
 
 from apscheduler.util import astimezone
 
@@ -62,7 +62,8 @@ def check_jitter(jitter: Any) -> float | None:
     if jitter < 0:
         raise ValueError(f"jitter must not be negative, got {jitter!r}")
 
-    return jitter
+    # kept as given (an int stays an int in reprs); any real number works where a float does
+    return cast(float, jitter)
 
 
 def check_state_version(
@@ -84,7 +85,7 @@ def check_state_version(
         )
 
 
-def unwrap_slots_state(state: Any) -> dict[str, Any]:
+def unwrap_slots_state(state: dict[str, Any] | tuple[Any, dict[str, Any]]) -> dict[str, Any]:
     """
     Return the state dict of a trigger pickled by APScheduler 3.0.
 
@@ -95,6 +96,18 @@ def unwrap_slots_state(state: Any) -> dict[str, Any]:
         return state[1]
 
     return state
+
+
+@overload
+def restore_datetime(value: datetime) -> datetime: ...
+
+
+@overload
+def restore_datetime(value: None) -> None: ...
+
+
+@overload
+def restore_datetime(value: datetime | None) -> datetime | None: ...
 
 
 def restore_datetime(value: datetime | None) -> datetime | None:
@@ -114,6 +127,18 @@ def restore_datetime(value: datetime | None) -> datetime | None:
         return value
 
     return value.astimezone(zone)
+
+
+@overload
+def to_utc(value: datetime) -> datetime: ...
+
+
+@overload
+def to_utc(value: None) -> None: ...
+
+
+@overload
+def to_utc(value: datetime | None) -> datetime | None: ...
 
 
 def to_utc(value: datetime | None) -> datetime | None:

@@ -101,13 +101,16 @@ def end_of_repeated_time(local: datetime) -> datetime | None:
     if not local.fold:
         return None
 
+    tz = local.tzinfo
     offset_after = local.utcoffset()
     offset_before = local.replace(fold=0).utcoffset()
-    if offset_before is None or offset_after is None or offset_before <= offset_after:
+    if tz is None or offset_before is None or offset_after is None:
+        return None
+    if offset_before <= offset_after:
         return None
 
     high = local.astimezone(_UTC)
     low = high - (offset_before - offset_after)
-    switch = _first_instant_with_offset(local.tzinfo, low, high, offset_after)
+    switch = _first_instant_with_offset(tz, low, high, offset_after)
     # the repeated readings run from switch+offset_after up to switch+offset_before
     return datetime(1970, 1, 1) + timedelta(seconds=switch) + offset_before

@@ -183,14 +183,15 @@ class CalendarIntervalTrigger(BaseTrigger):
 
     def _step(self, current: date) -> date | None:
         """Return the fire date after ``current``."""
-        moved: date | None = current
         if self.years or self.months:
             moved = self._add_months(current, current.day)
             if moved is None:
                 return None
+        else:
+            moved = current
 
         try:
-            return moved + timedelta(days=self.weeks * 7 + self.days)  # type: ignore[operator]
+            return moved + timedelta(days=self.weeks * 7 + self.days)
         except OverflowError:
             return None
 
@@ -298,7 +299,7 @@ class CalendarIntervalTrigger(BaseTrigger):
         self.start_date = state["start_date"]
         self.end_date = state["end_date"]
         self.jitter = state.get("jitter")
-        self._time = time(*state["time"], tzinfo=zone)
+        self._time = time(*state["time"]).replace(tzinfo=zone)
         self._cursor = None
 
     def __repr__(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from apscheduler.triggers._common import (
     ONE_MICROSECOND,
@@ -16,6 +16,12 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.util import obj_to_ref, ref_to_obj
 
 __all__ = ("BaseCombiningTrigger", "AndTrigger", "OrTrigger")
+
+if TYPE_CHECKING:
+
+    class _StatefulTrigger(Protocol):
+        # every built-in trigger has one; object only has it from Python 3.11
+        def __getstate__(self) -> dict[str, Any]: ...
 
 
 def _first_from(trigger: BaseTrigger, moment: datetime) -> datetime | None:
@@ -78,7 +84,7 @@ class BaseCombiningTrigger(BaseTrigger):
             "version": 1,
             "jitter": self.jitter,
             "triggers": [
-                (obj_to_ref(trigger.__class__), trigger.__getstate__())
+                (obj_to_ref(trigger.__class__), cast("_StatefulTrigger", trigger).__getstate__())
                 for trigger in self.triggers
             ],
         }
@@ -142,14 +148,15 @@ class AndTrigger(BaseCombiningTrigger):
             if None in proposals:
                 return None
 
+            found = cast("list[datetime]", proposals)  # no None in it, as just checked
             # compared as instants: two readings in one zone compare by the wall clock, which
             # gets the order wrong in a repeated hour
-            latest: datetime = max(proposals, key=to_utc)  # type: ignore[arg-type]
+            latest = max(found, key=to_utc)
             latest_utc = to_utc(latest)
-            if all(to_utc(proposal) == latest_utc for proposal in proposals):
+            if all(to_utc(proposal) == latest_utc for proposal in found):
                 return self._jittered(latest, now)
 
-            for index, proposal in enumerate(proposals):
+            for index, proposal in enumerate(found):
                 if to_utc(proposal) != latest_utc:
                     proposals[index] = _first_from(self.triggers[index], latest)
 

@@ -102,7 +102,7 @@ class IntervalTrigger(BaseTrigger):
         self.end_date = convert_to_datetime(end_date, self.timezone, "end_date")
         self.jitter = check_jitter(jitter)
         if start_date is not None and self.end_date is not None:
-            if to_utc(self.end_date) < to_utc(self.start_date):  # type: ignore[operator]
+            if to_utc(self.end_date) < to_utc(self.start_date):
                 raise ValueError(
                     f"end_date ({datetime_repr(self.end_date)}) cannot be earlier than "
                     f"start_date ({datetime_repr(self.start_date)})"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone as timezone, tzinfo
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from apscheduler import util
 from apscheduler.triggers._common import (
@@ -197,7 +197,8 @@ class CronTrigger(_CronTriggerState):
         fill_with_defaults = False
         for name in self.FIELD_NAMES:
             if name in remaining:
-                exprs, is_default = given[name], False
+                # a name is only in ``remaining`` when its value is not None
+                exprs, is_default = cast("int | str", given[name]), False
                 remaining.discard(name)
                 # every field after the last given one takes its default (minimum) value
                 fill_with_defaults = not remaining

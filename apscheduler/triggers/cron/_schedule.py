@@ -164,7 +164,7 @@ class CronSchedule:
             return days
 
         first_weekday, month_length = monthrange(year, month)
-        allowed_days = self._static_days
+        allowed_days: frozenset[int] | set[int] | None = self._static_days
         if allowed_days is not None and self._month_dependent_days:
             allowed_days = set(allowed_days)
             for expr in self._month_dependent_days:

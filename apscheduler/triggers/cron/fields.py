@@ -105,7 +105,8 @@ class BaseField:
 
     def get_value(self, dateval: date) -> int:
         """Return the field's value in ``dateval``."""
-        return getattr(dateval, self.name)
+        value: int = getattr(dateval, self.name)
+        return value
 
     def get_next_value(self, dateval: date) -> int | None:
         """Return the smallest matching value at or after ``dateval``'s, or ``None``."""
