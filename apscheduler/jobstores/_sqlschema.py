@@ -29,13 +29,11 @@ from sqlalchemy import (
     Unicode,
     cast,
     extract,
-    false,
     func,
     inspect,
     literal,
     literal_column,
     select,
-    update,
 )
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
@@ -185,11 +183,19 @@ def set_up_tables(engine: Engine, table: Table, runs: Table) -> None:
 
 
 def _probe_writes(engine: Engine, tables: list[Table]) -> None:
-    """Update no row of each table: the database refuses even that when it refuses writes."""
+    """
+    Update no row of each table: the database refuses even that when it refuses writes.
+
+    The statements are written out with the dialect's quoting rather than compiled: compiling
+    them for a new engine cost more than the rest of a SQLite store's start.
+    """
+    quoting = engine.dialect.identifier_preparer
     with engine.begin() as connection:
         for table in tables:
-            key = table.primary_key.columns[0]
-            connection.execute(update(table).where(false()).values({key: key}))
+            key = quoting.quote(table.primary_key.columns[0].name)
+            connection.exec_driver_sql(
+                f"UPDATE {quoting.format_table(table)} SET {key} = {key} WHERE 1 = 0"
+            )
 
 
 def _can_read_jobs(engine: Engine, table: Table) -> bool:
