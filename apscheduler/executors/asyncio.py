@@ -92,12 +92,14 @@ class AsyncIOExecutor(BaseExecutor):
             future = loop.run_in_executor(None, run_job, *arguments)
 
         self._pending_futures.add(future)
-        future.add_done_callback(partial(self._job_finished, job.id))
+        future.add_done_callback(partial(self._job_finished, job.id, run_times))
 
-    def _job_finished(self, job_id: str, future: asyncio.Future[Any]) -> None:
+    def _job_finished(
+        self, job_id: str, run_times: list[datetime], future: asyncio.Future[Any]
+    ) -> None:
         self._pending_futures.discard(future)
         if future.cancelled():
-            self._release_instance(job_id)
+            self._release_instance(job_id, run_times)
             self._logger.info("Job %s was cancelled: its executor shut down", job_id)
             return
 

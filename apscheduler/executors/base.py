@@ -7,6 +7,7 @@ import sys
 import traceback
 from abc import ABCMeta, abstractmethod
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from traceback import format_tb
 from typing import TYPE_CHECKING, Any, cast
@@ -18,7 +19,7 @@ from apscheduler.events import (
     EVENT_JOB_MISSED,
     JobExecutionEvent,
 )
-from apscheduler.schedulers._claims import ClaimedRunTimes
+from apscheduler.schedulers.handle import SchedulerHandle
 
 if TYPE_CHECKING:
     from apscheduler.job import Job
@@ -42,14 +43,13 @@ class BaseExecutor(metaclass=ABCMeta):
     """Abstract base class that defines the interface that every executor must implement."""
 
     _scheduler: BaseScheduler | None = None
+    _handle: SchedulerHandle = SchedulerHandle(None)
     _lock: Any = None
     _logger = logging.getLogger("apscheduler.executors")
 
     def __init__(self) -> None:
         super().__init__()
         self._instances: defaultdict[str, int] = defaultdict(int)
-        # submissions of jobs claimed from shared stores, by job id, until their instance ends
-        self._claims: defaultdict[str, list[ClaimedRunTimes]] = defaultdict(list)
 
     def start(self, scheduler: BaseScheduler, alias: str) -> None:
         """
@@ -60,6 +60,8 @@ class BaseExecutor(metaclass=ABCMeta):
         :param alias: alias of this executor as it was assigned to the scheduler
         """
         self._scheduler = scheduler
+        #: what this executor may ask of the scheduler (see SchedulerHandle)
+        self._handle = SchedulerHandle(scheduler)
         self._lock = scheduler._create_lock()
         self._logger = logging.getLogger(f"apscheduler.executors.{alias}")
 
@@ -87,56 +89,49 @@ class BaseExecutor(metaclass=ABCMeta):
             # counted before submitting: an executor that runs the job synchronously releases
             # the instance before _do_submit_job returns
             self._instances[job.id] += 1
-            if isinstance(run_times, ClaimedRunTimes):
-                self._claims[job.id].append(run_times)
             try:
                 self._do_submit_job(job, run_times)
             except BaseException:
-                self._release_instance(job.id)
+                self._release_instance(job.id, run_times)
                 raise
 
     @abstractmethod
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
         """Performs the actual task of scheduling `run_job` to be called."""
 
-    def _release_instance(self, job_id: str) -> None:
+    def _release_instance(self, job_id: str, run_times: Sequence[datetime] | None = None) -> None:
+        """
+        Count one instance of ``job_id`` as ended, and tell the scheduler which submission it was.
+
+        :param run_times: the run times of the submission that ended (the list given to
+            :meth:`submit_job`); without them the scheduler counts the job's oldest one
+        """
         with self._lock:
             self._instances[job_id] -= 1
             if self._instances[job_id] <= 0:
                 del self._instances[job_id]
-            claim = self._pop_claim(job_id)
-        if claim is not None:
-            claim.finish()
-
-    def _pop_claim(self, job_id: str) -> ClaimedRunTimes | None:
-        """
-        Take the claimed submission of ``job_id`` whose instance ended.
-
-        That is one that :func:`run_job` marked ended, else the oldest: executors that run jobs
-        in other processes cannot mark theirs.
-        """
-        claims = self._claims.get(job_id)
-        if not claims:
-            return None
-        index = next((i for i, claim in enumerate(claims) if claim.ended), 0)
-        claim = claims.pop(index)
-        if not claims:
-            del self._claims[job_id]
-        return claim
+        self._handle.runs_ended(job_id, run_times)
 
     def _run_job_success(self, job_id: str, events: list[JobExecutionEvent]) -> None:
         """
         Called by the executor with the list of generated events when :func:`run_job` has been
         successfully called.
+
+        The events say which submission ended (one per run time, see :meth:`_release_instance`).
         """
-        self._release_instance(job_id)
+        self._release_instance(job_id, [event.scheduled_run_time for event in events])
         # a job only runs once start() has given this executor its scheduler
         scheduler = cast("BaseScheduler", self._scheduler)
         for event in events:
             scheduler._dispatch_event(event)
 
     def _run_job_error(self, job_id: str, exc: BaseException, traceback: Any = None) -> None:
-        """Called by the executor with the exception if there is an error calling `run_job`."""
+        """
+        Called by the executor with the exception if there is an error calling `run_job`.
+
+        Then no event says which submission ended (a process pool that broke, say): the job's
+        oldest one counts (see :meth:`_release_instance`).
+        """
         self._release_instance(job_id)
         exc_info = (exc.__class__, exc, traceback)
         self._logger.error("Error running job %s", job_id, exc_info=exc_info)
@@ -194,10 +189,30 @@ def _now(job: Job) -> datetime:
     return clock.now(UTC)
 
 
-def _mark_ended(run_times: list[datetime]) -> None:
-    """Tell the executor which claimed submission has just ended (see ``_pop_claim``)."""
-    if isinstance(run_times, ClaimedRunTimes):
-        run_times.ended = True
+def _may_start(job: Job, run_times: list[datetime]) -> bool:
+    """
+    Tell whether the runs of a job claimed from a shared store are still this process's.
+
+    A process stopped for longer than the lease (SIGSTOP, a long pause of the VM) may have had
+    them taken over by another scheduler meanwhile; they must not start twice. Runs of other
+    stores, and jobs run in a worker process (no scheduler there), always start.
+    """
+    # typed as always set, but None in a job unpickled in a worker process
+    scheduler: BaseScheduler | None = job._scheduler
+    if scheduler is None:
+        return True
+
+    return SchedulerHandle(scheduler).may_start(job, run_times)
+
+
+def _refused(
+    job: Job, jobstore_alias: str | None, run_times: list[datetime]
+) -> list[JobExecutionEvent]:
+    """Report runs that must not start here (see :func:`_may_start`) as missed."""
+    return [
+        JobExecutionEvent(EVENT_JOB_MISSED, job.id, jobstore_alias, run_time)
+        for run_time in run_times
+    ]
 
 
 def run_job(
@@ -209,8 +224,11 @@ def run_job(
 
     Run times later than the job's ``misfire_grace_time`` are skipped and reported as missed.
     """
-    events = []
+    events: list[JobExecutionEvent] = []
     logger = logging.getLogger(logger_name)
+    if not _may_start(job, run_times):
+        return _refused(job, jobstore_alias, run_times)
+
     for run_time in run_times:
         missed = _run_time_missed(job, jobstore_alias, run_time, logger)
         if missed:
@@ -225,7 +243,6 @@ def run_job(
         else:
             events.append(_success_event(job, jobstore_alias, run_time, retval, logger))
 
-    _mark_ended(run_times)
     return events
 
 
@@ -233,8 +250,11 @@ async def run_coroutine_job(
     job: Job, jobstore_alias: str | None, run_times: list[datetime], logger_name: str
 ) -> list[JobExecutionEvent]:
     """Coroutine twin of :func:`run_job`: awaits the job's coroutine once per run time."""
-    events = []
+    events: list[JobExecutionEvent] = []
     logger = logging.getLogger(logger_name)
+    if not _may_start(job, run_times):
+        return _refused(job, jobstore_alias, run_times)
+
     for run_time in run_times:
         missed = _run_time_missed(job, jobstore_alias, run_time, logger)
         if missed:
@@ -251,7 +271,6 @@ async def run_coroutine_job(
         else:
             events.append(_success_event(job, jobstore_alias, run_time, retval, logger))
 
-    _mark_ended(run_times)
     return events
 
 

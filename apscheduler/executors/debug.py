@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 from apscheduler.executors.base import BaseExecutor, run_job
@@ -27,8 +26,8 @@ class DebugExecutor(BaseExecutor):
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
         try:
             events = run_job(job, job._jobstore_alias, run_times, self._logger.name)
-        except BaseException:
+        except BaseException as exc:
             # run_job() catches what the job raises; this is a failure of run_job() itself
-            self._run_job_error(job.id, *sys.exc_info()[1:])
+            self._run_job_error(job.id, exc, exc.__traceback__)
         else:
             self._run_job_success(job.id, events)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 from apscheduler.executors.base import BaseExecutor, run_job
@@ -71,8 +70,8 @@ class GeventExecutor(BaseExecutor):
     def _run(self, job: Job, run_times: list[datetime]) -> None:
         try:
             events = run_job(job, job._jobstore_alias, run_times, self._logger.name)
-        except BaseException:
-            self._run_job_error(job.id, *sys.exc_info()[1:])
+        except BaseException as exc:
+            self._run_job_error(job.id, exc, exc.__traceback__)
         else:
             self._run_job_success(job.id, events)
         finally:

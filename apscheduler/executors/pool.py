@@ -76,13 +76,17 @@ class BasePoolExecutor(BaseExecutor):
             pool = fresh_pool
             future = pool.submit(run_job, job, job._jobstore_alias, run_times, self._logger.name)
 
-        future.add_done_callback(partial(self._job_finished, job.id, pool))
+        future.add_done_callback(partial(self._job_finished, job.id, run_times, pool))
 
     def _job_finished(
-        self, job_id: str, pool: concurrent.futures.Executor, future: Future[Any]
+        self,
+        job_id: str,
+        run_times: list[datetime],
+        pool: concurrent.futures.Executor,
+        future: Future[Any],
     ) -> None:
         if future.cancelled():
-            self._release_instance(job_id)
+            self._release_instance(job_id, run_times)
             return
 
         exc = future.exception()

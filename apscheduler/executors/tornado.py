@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
@@ -87,7 +86,7 @@ class TornadoExecutor(BaseExecutor):
         else:
             future = self.executor.submit(run_job, *arguments)
 
-        ioloop.add_future(future, partial(self._job_finished, job.id))
+        ioloop.add_future(future, partial(self._job_finished, job.id, run_times))
 
     def _target_ioloop(self) -> IOLoop:
         """
@@ -114,16 +113,16 @@ class TornadoExecutor(BaseExecutor):
 
         return IOLoop.current()
 
-    def _job_finished(self, job_id: str, future: Future[Any]) -> None:
+    def _job_finished(self, job_id: str, run_times: list[datetime], future: Future[Any]) -> None:
         self._coroutine_futures.discard(future)
         if future.cancelled():
-            self._release_instance(job_id)
+            self._release_instance(job_id, run_times)
             self._logger.info("Job %s was cancelled: its executor shut down", job_id)
             return
 
         try:
             events = future.result()
-        except BaseException:
-            self._run_job_error(job_id, *sys.exc_info()[1:])
+        except BaseException as exc:
+            self._run_job_error(job_id, exc, exc.__traceback__)
         else:
             self._run_job_success(job_id, events)

@@ -326,12 +326,12 @@ class PersistentJobStore(BaseJobStore):
                 reason,
                 exc_info=exc,
             )
-            if self._scheduler is not None:
-                self._scheduler._dispatch_event(
-                    JobUnloadableEvent(EVENT_JOB_UNLOADABLE, job_id, self._alias, reason)
-                )
+            # during a pass, the handle holds the event until the scheduler's lock is released
+            self._handle.dispatch(
+                JobUnloadableEvent(EVENT_JOB_UNLOADABLE, job_id, self._alias, reason)
+            )
 
-    def _forget(self, job_id: str | None = None) -> None:
+    def _clear_load_failure(self, job_id: str | None = None) -> None:
         """Drop the books on one job (or all jobs) after it was replaced or removed."""
         if not self._failures:
             return
@@ -376,14 +376,24 @@ class PersistentJobStore(BaseJobStore):
 
     # --- riding out outages ----------------------------------------------------------------
 
-    def _run(self, operation: Callable[[], T]) -> T:
+    def _run(
+        self, operation: Callable[[], T], applied_on_retry: Callable[[T], T] | None = None
+    ) -> T:
         """
         Run one storage operation, retrying temporary errors for up to ``retry_timeout``.
 
         The first retry follows at once (a pooled connection that went stale during a server
         restart fails once and then works); after that the store logs one warning for the
         whole outage, backs off, and logs at INFO level when the storage answers again.
+
+        :param applied_on_retry: for a write, called with the result of every attempt after
+            the first, and returns the result to report instead: an attempt that failed may
+            have been applied by the storage before its reply was lost, so a retry can find
+            its own write done (a row it inserted, a job it removed) and must not report that
+            as a conflict or a missing job
         """
+        if applied_on_retry is not None:
+            operation = _recognising_retries(operation, applied_on_retry)
         try:
             result = self._attempt(operation)
         except Exception as exc:
@@ -471,3 +481,18 @@ class PersistentJobStore(BaseJobStore):
         self._logger.info(
             "Job store %r reached its storage again after %.1f seconds", self._alias, downtime
         )
+
+
+def _recognising_retries(
+    operation: Callable[[], T], applied_on_retry: Callable[[T], T]
+) -> Callable[[], T]:
+    """Wrap ``operation`` so that every call after the first passes through ``applied_on_retry``."""
+    attempts = 0
+
+    def attempt() -> T:
+        nonlocal attempts
+        attempts += 1
+        result = operation()
+        return result if attempts == 1 else applied_on_retry(result)
+
+    return attempt

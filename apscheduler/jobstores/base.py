@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 from abc import ABCMeta, abstractmethod
-from collections.abc import Sequence
 from datetime import datetime
-from enum import Enum
 from typing import TYPE_CHECKING, NamedTuple
+
+from apscheduler.schedulers.handle import SchedulerHandle
 
 if TYPE_CHECKING:
     from apscheduler.job import Job
@@ -58,57 +58,16 @@ class UnloadableJob(NamedTuple):
     reason: str
 
 
-class RunStart(NamedTuple):
-    """
-    The due runs of a claimed job that a scheduler is about to submit (shared stores).
-
-    .. versionadded:: 3.12.0
-    """
-
-    #: the claimed job, as the scheduler holds it
-    job: Job
-    #: the run times to submit now, oldest first
-    run_times: list[datetime]
-    #: when the job runs next after these (``None``: never again)
-    next_run_time: datetime | None
-    #: names the runs in the store until :meth:`BaseJobStore.finish_runs` forgets them
-    run_id: str
-
-
-class RunStartOutcome(Enum):
-    """
-    What :meth:`BaseJobStore.start_claimed_runs` did with one start.
-
-    .. versionadded:: 3.12.0
-    """
-
-    #: the runs are recorded in progress: submit them
-    STARTED = "started"
-    #: ``max_instances`` runs were in progress already: the run times were skipped
-    MAX_INSTANCES = "max_instances"
-    #: the lease was lost (it expired and another scheduler took the job, or a user changed
-    #: or removed the job since): nothing was changed
-    LOST = "lost"
-
-
-class AbandonedRun(NamedTuple):
-    """
-    Runs that a scheduler recorded in progress and then stopped renewing.
-
-    .. versionadded:: 3.12.0
-    """
-
-    job_id: str
-    #: their scheduled run times
-    run_times: list[datetime]
-    #: the scheduler instance that started them
-    owner: str
-
-
 class BaseJobStore(metaclass=ABCMeta):
-    """Abstract base class that defines the interface that every job store must implement."""
+    """
+    Abstract base class that defines the interface that every job store must implement.
+
+    A store that several scheduler processes may share implements
+    :class:`~apscheduler.jobstores.shared.SharedJobStore` as well.
+    """
 
     _scheduler: BaseScheduler | None = None
+    _handle: SchedulerHandle = SchedulerHandle(None)
     _alias: str | None = None
     _logger = logging.getLogger("apscheduler.jobstores")
 
@@ -123,6 +82,8 @@ class BaseJobStore(metaclass=ABCMeta):
         self._scheduler = scheduler
         self._alias = alias
         self._logger = logging.getLogger(f"apscheduler.jobstores.{alias}")
+        #: what this store may ask of the scheduler (its clock, zone, event dispatch, wakeups)
+        self._handle = SchedulerHandle(scheduler)
 
     def shutdown(self) -> None:
         """Frees any resources still bound to this job store."""
@@ -136,99 +97,6 @@ class BaseJobStore(metaclass=ABCMeta):
                     del jobs[:index]
                     jobs.extend(paused_jobs)
                 break
-
-    #: ``True`` for a store that several scheduler processes may share (set on the class: the
-    #: scheduler reads it from the store's type, which a mock cannot fake). The scheduler then
-    #: takes due jobs with :meth:`acquire_due_jobs` and records their runs with
-    #: :meth:`start_claimed_runs`, instead of :meth:`get_due_jobs` and :meth:`update_job`, and
-    #: keeps the runs in progress recorded (:meth:`renew_runs`, :meth:`finish_runs`) so that
-    #: ``max_instances`` holds across processes and the runs of a dead process are reported.
-    #:
-    #: .. versionadded:: 3.12.0
-    shared: bool = False
-
-    #: For a shared store: the longest the scheduler sleeps before looking again, because other
-    #: processes may add jobs without waking it (``None``: the store wakes it when that happens).
-    #:
-    #: .. versionadded:: 3.12.0
-    poll_interval: float | None = None
-
-    def acquire_due_jobs(self, now: datetime, owner: str) -> list[Job]:
-        """
-        Claim the due jobs that no other scheduler holds, and return them (shared stores only).
-
-        Each returned job is leased to ``owner`` for a short time; a job leased to another
-        owner is skipped until that lease expires. Claiming is atomic: two schedulers never
-        receive the same job at once.
-
-        :param now: the current (timezone aware) datetime, by the scheduler's clock
-        :param owner: identifies the claiming scheduler instance
-        :return: the claimed jobs, sorted by next run time
-
-        .. versionadded:: 3.12.0
-        """
-        raise NotImplementedError(f"{self.__class__.__name__} cannot be shared")
-
-    def start_claimed_runs(self, owner: str, starts: Sequence[RunStart]) -> list[RunStartOutcome]:
-        """
-        Record that the due runs of claimed jobs start now (shared stores only).
-
-        For each start, atomically and only while ``owner`` still holds the job's lease: move
-        the job to ``start.next_run_time`` (``None``: the schedule is finished, remove the
-        job), give up the lease, and record the runs as in progress under ``start.run_id``,
-        leased to ``owner`` for the store's lease time. If ``job.max_instances`` runs of the job
-        are already in progress (in any process, leases unexpired), the job is moved on all the
-        same but no run is recorded: those run times are skipped, as a single scheduler skips
-        them. A store makes as few round trips for the whole batch as it can.
-
-        Calling it again with the same run ids (a retry after a lost reply) must give the same
-        answer for the starts it already recorded.
-
-        :return: one outcome per start, in order
-
-        .. versionadded:: 3.12.0
-        """
-        raise NotImplementedError(f"{self.__class__.__name__} cannot be shared")
-
-    def finish_runs(self, owner: str, run_ids: Sequence[str]) -> None:
-        """
-        Forget the runs in progress ``run_ids`` of ``owner``: they have ended (shared stores).
-
-        .. versionadded:: 3.12.0
-        """
-        raise NotImplementedError(f"{self.__class__.__name__} cannot be shared")
-
-    def renew_runs(self, owner: str) -> None:
-        """
-        Extend the lease on every run in progress of ``owner`` by the store's lease time.
-
-        A scheduler calls it every few seconds while it has runs in progress, so that only the
-        runs of a scheduler that died or lost the store expire (shared stores only).
-
-        .. versionadded:: 3.12.0
-        """
-        raise NotImplementedError(f"{self.__class__.__name__} cannot be shared")
-
-    def take_abandoned_runs(self) -> list[AbandonedRun]:
-        """
-        Remove and return the runs in progress whose lease has expired (shared stores only).
-
-        Their scheduler stopped renewing them: it died (or lost the store for longer than the
-        lease) while they were submitted or running, so nobody can tell whether they ran to
-        the end. The caller reports them as missed. Atomic: each such run is returned to one
-        caller only.
-
-        .. versionadded:: 3.12.0
-        """
-        raise NotImplementedError(f"{self.__class__.__name__} cannot be shared")
-
-    def release_claimed_job(self, job_id: str, owner: str) -> None:
-        """
-        Give up the lease ``owner`` holds on a job, changing nothing else (shared stores only).
-
-        .. versionadded:: 3.12.0
-        """
-        raise NotImplementedError(f"{self.__class__.__name__} cannot be shared")
 
     def get_unloadable_jobs(self) -> list[UnloadableJob]:
         """

@@ -160,19 +160,14 @@ class EtcdJobStore(PersistentJobStore):
     def add_job(self, job: Job) -> None:
         key = self._key(job.id)
         data = self._serialize(job)
-        attempts = 0
 
-        def put() -> bool:
-            nonlocal attempts
-            attempts += 1
-            if self.client.put_if_not_exists(key, data):
-                return True
-            # a retry after a reply that was lost finds its own key: that is fine
-            return attempts > 1 and self.client.get(key)[0] == data
+        # a retry after a reply that was lost finds its own key: that is fine
+        def put_before(put: bool) -> bool:
+            return put or self.client.get(key)[0] == data
 
-        if not self._run(put):
+        if not self._run(lambda: self.client.put_if_not_exists(key, data), put_before):
             raise ConflictingIdError(job.id)
-        self._forget(job.id)
+        self._clear_load_failure(job.id)
 
     def _if_exists(self, key: str, operation: Any) -> bool:
         transactions = self.client.transactions
@@ -187,25 +182,21 @@ class EtcdJobStore(PersistentJobStore):
         data = self._serialize(job)
         if not self._run(lambda: self._if_exists(key, self.client.transactions.put(key, data))):
             raise JobLookupError(job.id)
-        self._forget(job.id)
+        self._clear_load_failure(job.id)
 
     def remove_job(self, job_id: str) -> None:
         key = self._key(job_id)
-        attempts = 0
-
-        def delete() -> bool:
-            nonlocal attempts
-            attempts += 1
-            # a retry after a reply that was lost finds the key gone: that is fine
-            return self._if_exists(key, self.client.transactions.delete(key)) or attempts > 1
-
-        if not self._run(delete):
+        # a retry after a reply that was lost finds the key gone: that is fine
+        if not self._run(
+            lambda: self._if_exists(key, self.client.transactions.delete(key)),
+            applied_on_retry=lambda deleted: True,
+        ):
             raise JobLookupError(job_id)
-        self._forget(job_id)
+        self._clear_load_failure(job_id)
 
     def remove_all_jobs(self) -> None:
         self._run(lambda: self.client.delete_prefix(self._prefix))
-        self._forget()
+        self._clear_load_failure()
 
     def shutdown(self) -> None:
         if self._owns_client or self.close_connection_on_exit:

@@ -161,24 +161,24 @@ class RethinkDBJobStore(PersistentJobStore):
         result = self._run(lambda: self._query(self.table.insert(document)))
         if result["errors"] > 0:
             raise ConflictingIdError(job.id)
-        self._forget(job.id)
+        self._clear_load_failure(job.id)
 
     def update_job(self, job: Job) -> None:
         changes = self._document_fields(job)
         result = self._run(lambda: self._query(self.table.get(job.id).update(changes)))
         if result["skipped"] > 0 or result["errors"] > 0:
             raise JobLookupError(job.id)
-        self._forget(job.id)
+        self._clear_load_failure(job.id)
 
     def remove_job(self, job_id: str) -> None:
         result = self._run(lambda: self._query(self.table.get(job_id).delete()))
         if result["deleted"] != 1:
             raise JobLookupError(job_id)
-        self._forget(job_id)
+        self._clear_load_failure(job_id)
 
     def remove_all_jobs(self) -> None:
         self._run(lambda: self._query(self.table.delete()))
-        self._forget()
+        self._clear_load_failure()
 
     def shutdown(self) -> None:
         if self.conn is not None:

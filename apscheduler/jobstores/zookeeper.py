@@ -168,21 +168,23 @@ class ZooKeeperJobStore(PersistentJobStore):
     # --- writing ---------------------------------------------------------------------------
 
     def add_job(self, job: Job) -> None:
+        node = self._node(job.id)
         data = self._serialize(job)
-        attempts = 0
 
-        def create() -> None:
-            nonlocal attempts
-            attempts += 1
+        def create() -> bool:
             try:
-                self.client.create(self._node(job.id), data)
+                self.client.create(node, data)
             except NodeExistsError:
-                # a retry after a reply that was lost finds its own node: that is fine
-                if attempts == 1 or self.client.get(self._node(job.id))[0] != data:
-                    raise ConflictingIdError(job.id) from None
+                return False
+            return True
 
-        self._run(create)
-        self._forget(job.id)
+        # a retry after a reply that was lost finds its own node: that is fine
+        def created_before(created: bool) -> bool:
+            return created or self.client.get(node)[0] == data
+
+        if not self._run(create, applied_on_retry=created_before):
+            raise ConflictingIdError(job.id)
+        self._clear_load_failure(job.id)
 
     def update_job(self, job: Job) -> None:
         data = self._serialize(job)
@@ -196,24 +198,20 @@ class ZooKeeperJobStore(PersistentJobStore):
 
         if not self._run(write):
             raise JobLookupError(job.id)
-        self._forget(job.id)
+        self._clear_load_failure(job.id)
 
     def remove_job(self, job_id: str) -> None:
-        attempts = 0
-
         def delete() -> bool:
-            nonlocal attempts
-            attempts += 1
             try:
                 self.client.delete(self._node(job_id))
             except NoNodeError:
-                # a retry after a reply that was lost finds the node gone: that is fine
-                return attempts > 1
+                return False
             return True
 
-        if not self._run(delete):
+        # a retry after a reply that was lost finds the node gone: that is fine
+        if not self._run(delete, applied_on_retry=lambda deleted: True):
             raise JobLookupError(job_id)
-        self._forget(job_id)
+        self._clear_load_failure(job_id)
 
     def remove_all_jobs(self) -> None:
         def delete_all() -> None:
@@ -224,7 +222,7 @@ class ZooKeeperJobStore(PersistentJobStore):
             self.client.ensure_path(self.path)
 
         self._run(delete_all)
-        self._forget()
+        self._clear_load_failure()
 
     def shutdown(self) -> None:
         if self.close_connection_on_exit:

@@ -1,4 +1,4 @@
-"""The scheduler's executors, job stores and event listeners: adding, removing, finding them."""
+"""The scheduler's executors, event listeners and plugins: adding, removing, finding them."""
 
 from __future__ import annotations
 
@@ -11,20 +11,16 @@ from apscheduler.events import (
     EVENT_ALL,
     EVENT_EXECUTOR_ADDED,
     EVENT_EXECUTOR_REMOVED,
-    EVENT_JOBSTORE_ADDED,
-    EVENT_JOBSTORE_REMOVED,
     SchedulerEvent,
 )
 from apscheduler.executors.base import BaseExecutor
 from apscheduler.jobstores.base import BaseJobStore
+from apscheduler.schedulers import STATE_STOPPED
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.util import _with_note
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.base import BaseScheduler
-
-# the value of STATE_STOPPED (defined in base, which imports this module)
-_STATE_STOPPED = 0
 
 # the kinds of plugin by their name in _create_plugin_instance(): the attribute holding the
 # alias -> entry point mapping, the one holding the alias -> class dict, and the base class
@@ -44,11 +40,8 @@ class ComponentsAPI:
     _logger: Logger
     _executors: dict[str, BaseExecutor]
     _executors_lock: AbstractContextManager[Any, None]
-    _jobstores: dict[str, BaseJobStore]
-    _jobstores_lock: AbstractContextManager[Any, None]
     _listeners: list[tuple[Callable[[SchedulerEvent], Any], int]]
     _listeners_lock: AbstractContextManager[Any, None]
-    wakeup: Callable[[], None]
 
     def add_executor(
         self, executor: BaseExecutor | str, alias: str = "default", **executor_opts: Any
@@ -83,7 +76,7 @@ class ComponentsAPI:
                 )
 
             # Start the executor right away if the scheduler is running
-            if self.state != _STATE_STOPPED:
+            if self.state != STATE_STOPPED:
                 self._executors[alias].start(cast("BaseScheduler", self), alias)
 
         self._dispatch_event(SchedulerEvent(EVENT_EXECUTOR_ADDED, alias))
@@ -105,65 +98,6 @@ class ComponentsAPI:
             executor.shutdown()
 
         self._dispatch_event(SchedulerEvent(EVENT_EXECUTOR_REMOVED, alias))
-
-    def add_jobstore(
-        self, jobstore: BaseJobStore | str, alias: str = "default", **jobstore_opts: Any
-    ) -> None:
-        """
-        Adds a job store to this scheduler.
-
-        Any extra keyword arguments will be passed to the job store plugin's constructor, assuming
-        that the first argument is the name of a job store plugin.
-
-        :param str|unicode|apscheduler.jobstores.base.BaseJobStore jobstore: job store to be added
-        :param str|unicode alias: alias for the job store
-        :raises ValueError: if there is already a job store by the given alias
-        """
-        with self._jobstores_lock:
-            if alias in self._jobstores:
-                raise ValueError(
-                    f'This scheduler already has a job store by the alias of "{alias}"'
-                )
-
-            if isinstance(jobstore, BaseJobStore):
-                self._jobstores[alias] = jobstore
-            elif isinstance(jobstore, str):
-                self._jobstores[alias] = self._create_plugin_instance(
-                    "jobstore", jobstore, jobstore_opts
-                )
-            else:
-                raise TypeError(
-                    f"Expected a job store instance or a string, got "
-                    f"{jobstore.__class__.__name__} instead"
-                )
-
-            # Start the job store right away if the scheduler isn't stopped
-            if self.state != _STATE_STOPPED:
-                self._jobstores[alias].start(cast("BaseScheduler", self), alias)
-
-        # Notify listeners that a new job store has been added
-        self._dispatch_event(SchedulerEvent(EVENT_JOBSTORE_ADDED, alias))
-
-        # Notify the scheduler so it can scan the new job store for jobs
-        if self.state != _STATE_STOPPED:
-            self.wakeup()
-
-    def remove_jobstore(self, alias: str, shutdown: bool = True) -> None:
-        """
-        Removes the job store by the given alias from this scheduler.
-
-        :param str|unicode alias: alias of the job store
-        :param bool shutdown: ``True`` to shut down the job store after removing it
-        :raises KeyError: if there is no job store by that alias
-        """
-        with self._jobstores_lock:
-            jobstore = self._lookup_jobstore(alias)
-            del self._jobstores[alias]
-
-        if shutdown:
-            jobstore.shutdown()
-
-        self._dispatch_event(SchedulerEvent(EVENT_JOBSTORE_REMOVED, alias))
 
     def add_listener(
         self, callback: Callable[[SchedulerEvent], Any], mask: int = EVENT_ALL
@@ -251,19 +185,6 @@ class ComponentsAPI:
             return self._executors[alias]
         except KeyError:
             raise KeyError(f"No such executor: {alias}") from None
-
-    def _lookup_jobstore(self, alias: str) -> BaseJobStore:
-        """
-        Returns the job store instance by the given name from the list of job stores that were
-        added to this scheduler.
-
-        :type alias: str
-        :raises KeyError: if no job store by the given alias is not found
-        """
-        try:
-            return self._jobstores[alias]
-        except KeyError:
-            raise KeyError(f"No such job store: {alias}") from None
 
     def _dispatch_event(self, event: SchedulerEvent) -> None:
         """

@@ -1,61 +1,40 @@
-"""The job management half of the scheduler's public API (adding, changing, finding jobs)."""
+"""
+The job and job store methods of the scheduler's public API.
+
+Each hands over to the scheduler's :class:`~apscheduler.schedulers._registry.JobRegistry`,
+which does the work; this module keeps the APScheduler 3 signatures and docstrings, and the
+private names that integrations written for APScheduler 3 use.
+"""
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
-from datetime import datetime, tzinfo
-from logging import Logger
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from datetime import datetime
+from typing import IO, TYPE_CHECKING, Any
 
-from apscheduler.clock import set_active_clock
-from apscheduler.events import (
-    EVENT_ALL_JOBS_REMOVED,
-    EVENT_JOB_ADDED,
-    EVENT_JOB_MODIFIED,
-    EVENT_JOB_REMOVED,
-    JobEvent,
-    SchedulerEvent,
-)
 from apscheduler.job import Job
-from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
+from apscheduler.jobstores.base import BaseJobStore, JobLookupError, UnloadableJob
+from apscheduler.schedulers import STATE_STOPPED
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.util import undefined
 
 if TYPE_CHECKING:
-    from apscheduler.jobstores.base import BaseJobStore
-    from apscheduler.schedulers.base import BaseScheduler
-
-    class _Clock(Protocol):
-        """What this mixin asks of the scheduler's clock (the ``clock`` option)."""
-
-        def now(self, tz: tzinfo) -> datetime: ...
-
-
-_STATE_STOPPED = 0
-_STATE_RUNNING = 1
+    from apscheduler.schedulers._registry import JobRegistry, PendingJob
 
 
 class JobsAPI:
-    """Mixed into :class:`~apscheduler.schedulers.base.BaseScheduler`; documented there."""
+    """
+    The job methods of :class:`~apscheduler.schedulers.base.BaseScheduler` (documented there).
 
-    # Set or implemented by BaseScheduler (and ComponentsAPI); declared here for readers and
-    # type checkers. This class is only mixed into BaseScheduler, so
-    # ``cast("BaseScheduler", self)`` is safe.
+    Each hands over to the scheduler's registry, or builds on the others as APScheduler 3 does.
+    """
+
+    # set by BaseScheduler.__init__
     state: int
-    timezone: tzinfo
-    _logger: Logger
-    _clock: _Clock
-    _job_defaults: dict[str, Any]
-    _jobstores: dict[str, BaseJobStore]
-    _jobstores_lock: AbstractContextManager[Any, None]
-    _pending_jobs: list[tuple[Job, str, bool]]
-    wakeup: Callable[[], None]
-    _wakeup_for: Callable[[datetime | None], None]
-    _dispatch_event: Callable[[SchedulerEvent], None]
-    _lookup_jobstore: Callable[[str], BaseJobStore]
-    _create_plugin_instance: Callable[[str, str, dict[str, Any]], Any]
+    _registry: JobRegistry
 
     def add_job(
         self,
@@ -114,45 +93,22 @@ class JobsAPI:
         :raises ConflictingIdError: if the id is taken and ``replace_existing`` is false
         :rtype: Job
         """
-        job_kwargs: dict[str, Any] = {
-            "trigger": self._create_trigger(trigger, trigger_args),
-            "executor": executor,
-            "func": func,
-            # a list becomes a tuple here, as in APScheduler 3; a job given a list keeps it
-            "args": () if args is None else tuple(args) if type(args) is list else args,
-            "kwargs": kwargs if kwargs is not None else {},
-            "id": id,
-            "name": name,
-            "misfire_grace_time": misfire_grace_time,
-            "coalesce": coalesce,
-            "max_instances": max_instances,
-            "next_run_time": next_run_time,
-        }
-        job_kwargs = {key: value for key, value in job_kwargs.items() if value is not undefined}
-        completed = self.state != _STATE_STOPPED
-        scheduler = cast("BaseScheduler", self)
-        if completed:
-            # The job is stored right away, so it takes the defaults now. Giving them to the
-            # constructor checks every option in one pass, and _real_add_job has nothing to add.
-            job = Job(scheduler, **self._with_defaults(job_kwargs))
-        else:
-            job = Job(scheduler, **job_kwargs)
-
-        # Don't really add jobs to job stores before the scheduler is up and running
-        with self._jobstores_lock:
-            if self.state == _STATE_STOPPED:
-                if completed:
-                    # stopped since the check above: a pending job takes the defaults at start
-                    job = Job(scheduler, **job_kwargs)
-                self._pending_jobs.append((job, jobstore, replace_existing))
-                self._logger.info(
-                    "Adding job tentatively -- it will be properly scheduled when "
-                    "the scheduler starts"
-                )
-            else:
-                self._real_add_job(job, jobstore, replace_existing)
-
-        return job
+        return self._registry.add_job(
+            trigger,
+            trigger_args,
+            jobstore,
+            replace_existing,
+            executor=executor,
+            func=func,
+            args=args,
+            kwargs=kwargs,
+            id=id,
+            name=name,
+            misfire_grace_time=misfire_grace_time,
+            coalesce=coalesce,
+            max_instances=max_instances,
+            next_run_time=next_run_time,
+        )
 
     def scheduled_job(
         self,
@@ -209,19 +165,7 @@ class JobsAPI:
         :return: the relevant job instance
         :raises JobLookupError: if the job was not found
         """
-        with self._jobstores_lock:
-            job, jobstore = self._lookup_job(job_id, jobstore)
-            job._modify(**changes)
-            if jobstore:
-                self._lookup_jobstore(jobstore).update_job(job)
-
-        self._dispatch_event(JobEvent(EVENT_JOB_MODIFIED, job_id, jobstore))
-
-        # Wake up the scheduler since the job's next run time may have been changed
-        if self.state == _STATE_RUNNING:
-            self.wakeup()
-
-        return job
+        return self._registry.modify_job(job_id, jobstore, changes)
 
     def reschedule_job(
         self,
@@ -241,9 +185,7 @@ class JobsAPI:
         :return: the relevant job instance
         :raises JobLookupError: if the job was not found
         """
-        trigger = self._create_trigger(trigger, trigger_args)
-        next_run_time = self._first_run_time(trigger)
-        return self.modify_job(job_id, jobstore, trigger=trigger, next_run_time=next_run_time)
+        return self._registry.reschedule_job(job_id, jobstore, trigger, trigger_args)
 
     def pause_job(self, job_id: str, jobstore: str | None = None) -> Job:
         """
@@ -264,14 +206,7 @@ class JobsAPI:
         :return: the relevant job instance if the job was rescheduled, or ``None`` if no
             next run time could be calculated and the job was removed
         """
-        with self._jobstores_lock:
-            job, jobstore = self._lookup_job(job_id, jobstore)
-            next_run_time = self._first_run_time(job.trigger)
-            if next_run_time:
-                return self.modify_job(job_id, jobstore, next_run_time=next_run_time)
-
-            self.remove_job(job.id, jobstore)
-            return None
+        return self._registry.resume_job(job_id, jobstore)
 
     def get_jobs(self, jobstore: str | None = None, pending: bool | None = None) -> list[Job]:
         """
@@ -293,18 +228,7 @@ class JobsAPI:
                 stacklevel=2,
             )
 
-        jobs = []
-        with self._jobstores_lock:
-            if self.state == _STATE_STOPPED:
-                for job, alias, _replace_existing in self._pending_jobs:
-                    if jobstore is None or alias == jobstore:
-                        jobs.append(job)
-            else:
-                for alias, store in self._jobstores.items():
-                    if jobstore is None or alias == jobstore:
-                        jobs.extend(store.get_all_jobs())
-
-        return jobs
+        return self._registry.get_jobs(jobstore)
 
     def get_job(self, job_id: str, jobstore: str | None = None) -> Job | None:
         """
@@ -314,11 +238,10 @@ class JobsAPI:
         :param jobstore: alias of the job store that most likely contains the job
         :return: the Job by the given ID, or ``None`` if it wasn't found
         """
-        with self._jobstores_lock:
-            try:
-                return self._lookup_job(job_id, jobstore)[0]
-            except JobLookupError:
-                return None
+        try:
+            return self._lookup_job(job_id, jobstore)[0]
+        except JobLookupError:
+            return None
 
     def remove_job(self, job_id: str, jobstore: str | None = None) -> None:
         """
@@ -328,33 +251,7 @@ class JobsAPI:
         :param jobstore: alias of the job store that contains the job
         :raises JobLookupError: if the job was not found
         """
-        jobstore_alias = None
-        with self._jobstores_lock:
-            # Check if the job is among the pending jobs
-            if self.state == _STATE_STOPPED:
-                for i, (job, alias, _replace_existing) in enumerate(self._pending_jobs):
-                    if job.id == job_id and jobstore in (None, alias):
-                        del self._pending_jobs[i]
-                        jobstore_alias = alias
-                        break
-            else:
-                # Otherwise, try to remove it from each store until it succeeds or we run out of
-                # stores to check
-                for alias, store in self._jobstores.items():
-                    if jobstore in (None, alias):
-                        try:
-                            store.remove_job(job_id)
-                            jobstore_alias = alias
-                            break
-                        except JobLookupError:
-                            continue
-
-        if jobstore_alias is None:
-            raise JobLookupError(job_id)
-
-        # Notify listeners that a job has been removed
-        self._dispatch_event(JobEvent(EVENT_JOB_REMOVED, job_id, jobstore_alias))
-        self._logger.info("Removed job %s", job_id)
+        self._registry.remove_job(job_id, jobstore)
 
     def remove_all_jobs(self, jobstore: str | None = None) -> None:
         """
@@ -362,20 +259,116 @@ class JobsAPI:
 
         :param jobstore: alias of the job store
         """
-        with self._jobstores_lock:
-            if self.state == _STATE_STOPPED:
-                if jobstore:
-                    self._pending_jobs = [
-                        pending for pending in self._pending_jobs if pending[1] != jobstore
-                    ]
-                else:
-                    self._pending_jobs = []
-            else:
-                for alias, store in self._jobstores.items():
-                    if jobstore in (None, alias):
-                        store.remove_all_jobs()
+        self._registry.remove_all_jobs(jobstore)
 
-        self._dispatch_event(SchedulerEvent(EVENT_ALL_JOBS_REMOVED, jobstore))
+    def get_unloadable_jobs(self, jobstore: str | None = None) -> list[UnloadableJob]:
+        """
+        Return the stored jobs that could not be loaded (broken callable, trigger or pickle).
+
+        Such jobs stay in their stores untouched; remove them with :meth:`remove_job`, or fix
+        the code and they load again on the next pass.
+
+        :param jobstore: alias of the job store to look in (all of them if ``None``)
+
+        .. versionadded:: 3.12.0
+        """
+        return self._registry.get_unloadable_jobs(jobstore)
+
+    def print_jobs(self, jobstore: str | None = None, out: IO[str] | None = None) -> None:
+        """
+        print_jobs(jobstore=None, out=sys.stdout)
+
+        Prints out a textual listing of all jobs currently scheduled on either all job stores or
+        just a specific one.
+
+        :param jobstore: alias of the job store, ``None`` to list jobs from all stores
+        :param out: a file-like object to print to (defaults to **sys.stdout** if nothing is
+            given)
+        """
+        out = out or sys.stdout
+        for line in self._registry.listing(jobstore):
+            print(line, file=out)
+
+    def export_jobs(self, outfile: Any, jobstore: str | None = None) -> None:
+        """
+        Export stored jobs as JSON.
+
+        :param outfile: either a file object opened in text write mode ("w"), or a path
+            to the target file
+        :param jobstore: alias of the job store to export jobs from (if omitted, export
+            from all configured job stores)
+        :raises RuntimeError: if the scheduler has not been started
+        """
+        from apscheduler.schedulers._export import write_jobs
+
+        if self.state == STATE_STOPPED:
+            raise RuntimeError("the scheduler must have been started for job export to work")
+
+        write_jobs(self.get_jobs(jobstore), outfile)
+
+    def import_jobs(self, infile: Any, jobstore: str = "default") -> None:
+        """
+        Import jobs previously exported via :meth:`export_jobs`.
+
+        :param infile: either a file object opened in text read mode ("r") or a path to
+            a JSON file containing previously exported jobs
+        :param jobstore: the alias of the job store to import the jobs to
+        :raises ValueError: if the file is not an export of a supported version
+        """
+        self._registry.import_jobs(infile, jobstore)
+
+    def add_jobstore(
+        self, jobstore: BaseJobStore | str, alias: str = "default", **jobstore_opts: Any
+    ) -> None:
+        """
+        Adds a job store to this scheduler.
+
+        Any extra keyword arguments will be passed to the job store plugin's constructor, assuming
+        that the first argument is the name of a job store plugin.
+
+        :param str|unicode|apscheduler.jobstores.base.BaseJobStore jobstore: job store to be added
+        :param str|unicode alias: alias for the job store
+        :raises ValueError: if there is already a job store by the given alias
+        """
+        self._registry.add_jobstore(jobstore, alias, jobstore_opts)
+
+    def remove_jobstore(self, alias: str, shutdown: bool = True) -> None:
+        """
+        Removes the job store by the given alias from this scheduler.
+
+        :param str|unicode alias: alias of the job store
+        :param bool shutdown: ``True`` to shut down the job store after removing it
+        :raises KeyError: if there is no job store by that alias
+        """
+        self._registry.remove_jobstore(alias, shutdown)
+
+    # The scheduler's job stores, their lock and the pending jobs, under their APScheduler 3
+    # names: programs read them, and some replace the pending list with a filtered one.
+
+    @property
+    def _jobstores(self) -> dict[str, BaseJobStore]:
+        return self._registry.stores
+
+    @_jobstores.setter
+    def _jobstores(self, stores: dict[str, BaseJobStore]) -> None:
+        self._registry.stores = stores
+
+    @property
+    def _jobstores_lock(self) -> AbstractContextManager[Any, None]:
+        return self._registry.lock
+
+    @_jobstores_lock.setter
+    def _jobstores_lock(self, lock: AbstractContextManager[Any, None]) -> None:
+        self._registry.lock = lock
+
+    @property
+    def _pending_jobs(self) -> list[PendingJob]:
+        """The jobs added before start: ``(job, jobstore alias, replace_existing)`` tuples."""
+        return self._registry.pending
+
+    @_pending_jobs.setter
+    def _pending_jobs(self, entries: list[PendingJob]) -> None:
+        self._registry.pending = entries
 
     def _lookup_job(self, job_id: str, jobstore_alias: str | None) -> tuple[Job, str | None]:
         """
@@ -385,20 +378,16 @@ class JobsAPI:
         :return: a tuple of job and its job store alias (``None`` for a pending job)
         :raises JobLookupError: if no job by the given ID is found.
         """
-        if self.state == _STATE_STOPPED:
-            # Check if the job is among the pending jobs
-            for job, alias, _replace_existing in self._pending_jobs:
-                if job.id == job_id and jobstore_alias in (None, alias):
-                    return job, None
-        else:
-            # Look up the job from each job store
-            for alias, store in self._jobstores.items():
-                if jobstore_alias in (None, alias):
-                    stored_job = store.lookup_job(job_id)
-                    if stored_job is not None:
-                        return stored_job, alias
+        return self._registry.lookup_job(job_id, jobstore_alias)
 
-        raise JobLookupError(job_id)
+    def _lookup_jobstore(self, alias: str) -> BaseJobStore:
+        """
+        Returns the job store instance by the given name from the list of job stores that were
+        added to this scheduler.
+
+        :raises KeyError: if no job store by the given alias is not found
+        """
+        return self._registry.lookup_jobstore(alias)
 
     def _real_add_job(self, job: Job, jobstore_alias: str, replace_existing: bool) -> None:
         """
@@ -406,49 +395,10 @@ class JobsAPI:
         :param replace_existing: ``True`` to use update_job() in case the job already exists
             in the store
         """
-        # Fill in undefined values with defaults
-        replacements = {
-            key: value for key, value in self._job_defaults.items() if not hasattr(job, key)
-        }
+        self._registry.store_job(job, jobstore_alias, replace_existing)
 
-        # Calculate the next run time if there is none defined
-        if not hasattr(job, "next_run_time"):
-            replacements["next_run_time"] = self._first_run_time(job.trigger)
-
-        # Apply any replacements
-        if replacements:
-            job._modify(**replacements)
-
-        # Add the job to the given job store
-        store = self._lookup_jobstore(jobstore_alias)
-        try:
-            store.add_job(job)
-        except ConflictingIdError:
-            if replace_existing:
-                store.update_job(job)
-            else:
-                raise
-
-        job._jobstore_alias = jobstore_alias
-
-        # Notify listeners that a new job has been added
-        self._dispatch_event(JobEvent(EVENT_JOB_ADDED, job.id, jobstore_alias))
-        self._logger.info('Added job "%s" to job store "%s"', job.name, jobstore_alias)
-
-        # Notify the scheduler about the new job
-        self._wakeup_for(job.next_run_time)
-
-    def _with_defaults(self, job_kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Return the job options completed with the job defaults and the first run time."""
-        completed = {**self._job_defaults, **job_kwargs}
-        if "next_run_time" not in completed:
-            completed["next_run_time"] = self._first_run_time(completed["trigger"])
-
-        return completed
-
-    def _first_run_time(self, trigger: BaseTrigger) -> datetime | None:
-        """The trigger's first fire time from now, by the scheduler's clock."""
-        return trigger.get_next_fire_time(None, self._clock.now(self.timezone))
+    def _create_trigger(self, trigger: Any, trigger_args: dict[str, Any]) -> BaseTrigger:
+        return self._registry.create_trigger(trigger, trigger_args)
 
     def _remove_job_quietly(self, job_id: str, jobstore_alias: str) -> None:
         """Remove a job the scheduler itself is done with; a job already gone is no error."""
@@ -456,25 +406,3 @@ class JobsAPI:
             self.remove_job(job_id, jobstore_alias)
         except JobLookupError:
             pass
-
-    def _create_trigger(self, trigger: Any, trigger_args: dict[str, Any]) -> BaseTrigger:
-        if isinstance(trigger, BaseTrigger):
-            return trigger
-        if trigger is None:
-            trigger = "date"
-        elif not isinstance(trigger, str):
-            raise TypeError(
-                f"Expected a trigger instance or string, got {trigger.__class__.__name__} instead"
-            )
-
-        # Use the scheduler's time zone if nothing else is specified
-        trigger_args.setdefault("timezone", self.timezone)
-
-        # Instantiate the trigger class; defaults that depend on "now" come from our clock
-        previous_clock = set_active_clock(self._clock)
-        try:
-            return cast(
-                BaseTrigger, self._create_plugin_instance("trigger", trigger, trigger_args)
-            )
-        finally:
-            set_active_clock(previous_clock)

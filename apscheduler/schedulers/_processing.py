@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from threading import TIMEOUT_MAX
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from uuid import uuid4
 
 from apscheduler.events import (
@@ -16,8 +17,12 @@ from apscheduler.events import (
     SchedulerEvent,
 )
 from apscheduler.executors.base import MaxInstancesReachedError
-from apscheduler.jobstores.base import RunStart, RunStartOutcome
-from apscheduler.schedulers._claims import ClaimedRunTimes
+from apscheduler.jobstores.shared import (
+    RunStart,
+    RunStartOutcome,
+    SharedJobStore,
+    is_shared_store as is_shared_store,
+)
 
 if TYPE_CHECKING:
     from apscheduler.executors.base import BaseExecutor
@@ -43,18 +48,6 @@ def seconds_until(wakeup_time: datetime | None, now: datetime) -> float | None:
     # timestamps, not datetime arithmetic: two datetimes in the same zone subtract by wall clock
     # and would be an hour off across a DST fold
     return min(max(wakeup_time.timestamp() - now.timestamp(), 0.0), TIMEOUT_MAX)
-
-
-def is_shared_store(jobstore: BaseJobStore) -> bool:
-    """
-    Tell whether ``jobstore`` is a store several schedulers share, which hands out claims.
-
-    The ``shared`` flag is read from the store's class, and only ``True`` counts. A stand-in for
-    a store (a :class:`unittest.mock.MagicMock` made from a store class, as 3.x test suites
-    use) answers any attribute with something truthy and even passes ``isinstance`` checks; its
-    real type is a mock class, so it takes the APScheduler 3 path (``get_due_jobs``).
-    """
-    return getattr(type(jobstore), "shared", False) is True
 
 
 def process_jobs_or_retry(scheduler: BaseScheduler) -> float | None:
@@ -106,35 +99,25 @@ class ProcessingPass:
         self.next_wakeup_time = earliest(self.next_wakeup_time, retry_at)
 
     def process_store(self, jobstore_alias: str, jobstore: BaseJobStore) -> None:
-        # A store shared by several scheduler processes hands out due jobs as leased claims
-        claimed = is_shared_store(jobstore)
+        if is_shared_store(jobstore):
+            self._process_shared_store(jobstore_alias, cast(SharedJobStore, jobstore))
+            return
+
         try:
-            if claimed:
-                self._report_abandoned_runs(jobstore_alias, jobstore)
-                due_jobs = jobstore.acquire_due_jobs(self.now, self.scheduler._instance_id)
-            else:
-                due_jobs = jobstore.get_due_jobs(self.now)
+            due_jobs = jobstore.get_due_jobs(self.now)
         except Exception as exc:
             self.logger.warning(
                 "Error getting due jobs from job store %r: %s", jobstore_alias, exc
             )
             self.retry_store_later()
-            return None
+            return
 
-        if claimed:
-            recorded = self._start_claimed(jobstore_alias, jobstore, due_jobs)
-            batch = getattr(jobstore, "claim_batch", None)
-            if recorded and batch and len(due_jobs) >= batch:
-                # a full batch: more jobs may be due; come straight back for them
-                self.next_wakeup_time = self.now
-                return None
-        else:
-            # Every due job is submitted before any is rescheduled: with many jobs due at once,
-            # the store writes would otherwise delay the later jobs' start.
-            reschedules = [self.process_job(job, jobstore_alias, jobstore) for job in due_jobs]
-            for reschedule in reschedules:
-                if reschedule is not None:
-                    self._reschedule(jobstore_alias, jobstore, *reschedule)
+        # Every due job is submitted before any is rescheduled: with many jobs due at once,
+        # the store writes would otherwise delay the later jobs' start.
+        reschedules = [self.process_job(job, jobstore_alias, jobstore) for job in due_jobs]
+        for reschedule in reschedules:
+            if reschedule is not None:
+                self._reschedule(jobstore_alias, jobstore, *reschedule)
 
         try:
             store_next_run_time = jobstore.get_next_run_time()
@@ -144,16 +127,43 @@ class ProcessingPass:
             )
             self.retry_store_later()
         else:
-            if store_next_run_time is not None:
-                self.next_wakeup_time = earliest(
-                    self.next_wakeup_time, store_next_run_time.astimezone(self.scheduler.timezone)
-                )
+            self._wake_at(store_next_run_time)
+
+    def _wake_at(self, run_time: datetime | None) -> None:
+        """Make sure this pass's scheduler wakes up by ``run_time`` (``None``: no need)."""
+        if run_time is not None:
+            self.next_wakeup_time = earliest(
+                self.next_wakeup_time, run_time.astimezone(self.scheduler.timezone)
+            )
+
+    def _process_shared_store(self, jobstore_alias: str, jobstore: SharedJobStore) -> None:
+        """
+        Claim the due jobs of a store several schedulers share, then start and submit them.
+
+        Two round trips to the store on the way to the executors: the claim (which also says
+        when the store next has work) and the start of the whole batch.
+        """
+        try:
+            self._report_abandoned_runs(jobstore_alias, jobstore)
+            claimed = jobstore.acquire_due_jobs(self.now, self.scheduler._run_leases.owner)
+        except Exception as exc:
+            self.logger.warning(
+                "Error getting due jobs from job store %r: %s", jobstore_alias, exc
+            )
+            self.retry_store_later()
+            return
+
+        self._wake_at(claimed.next_run_time)
+        started = self._start_claimed(jobstore_alias, jobstore, claimed.jobs)
+        more_due = claimed.next_run_time is not None and claimed.next_run_time <= self.now
+        if started and more_due and len(claimed.jobs) >= jobstore.claim_batch:
+            # a full batch, and more jobs were due: come straight back for them
+            self.next_wakeup_time = self.now
+            return
 
         # other processes may add jobs to a shared store without telling us
-        poll_interval = getattr(jobstore, "poll_interval", None) if claimed else None
-        if poll_interval:
-            poll_at = self.now + timedelta(seconds=poll_interval)
-            self.next_wakeup_time = earliest(self.next_wakeup_time, poll_at)
+        if jobstore.poll_interval:
+            self._wake_at(self.now + timedelta(seconds=jobstore.poll_interval))
 
     def _due_runs(
         self, job: Job, jobstore_alias: str, jobstore: BaseJobStore
@@ -219,17 +229,18 @@ class ProcessingPass:
             )
             self.retry_store_later()
 
-    def _start_claimed(self, jobstore_alias: str, jobstore: BaseJobStore, jobs: list[Job]) -> bool:
+    def _start_claimed(
+        self, jobstore_alias: str, jobstore: SharedJobStore, jobs: list[Job]
+    ) -> bool:
         """
-        Record the due runs of the jobs claimed from a shared store as started, then submit them.
+        Move the claimed jobs on, record their due runs as started, then submit them.
 
-        One batch for all the claimed jobs, so that a burst of due jobs costs a few round trips
-        to the store, not one per job.
+        One batch for all the claimed jobs, so that a burst of due jobs costs one round trip to
+        the store, not one per job.
 
         :return: whether runs were recorded (then more jobs may be due at once)
         """
-        keeper = self.scheduler._run_keeper
-        owner = keeper.owner
+        leases = self.scheduler._run_leases
         starts: list[RunStart] = []
         executors: list[BaseExecutor] = []
         for job in jobs:
@@ -238,17 +249,20 @@ class ProcessingPass:
                 continue
             executor, run_times, job_next_run = due
             if not run_times:
-                jobstore.release_claimed_job(job.id, owner)
+                jobstore.release_claimed_job(job.id, leases.owner)
+                self._wake_at(job.next_run_time)
                 continue
-            starts.append(RunStart(job, run_times, job_next_run, uuid4().hex))
+            job._modify(next_run_time=job_next_run)
+            starts.append(RunStart(job, run_times, uuid4().hex))
             executors.append(executor)
         if not starts:
             return False
 
         # runs that ended since the last look must not count against max_instances
-        keeper.flush(jobstore, [start.job.id for start in starts])
+        leases.flush(jobstore, [start.job.id for start in starts])
+        sent_at = time.monotonic()
         try:
-            outcomes = jobstore.start_claimed_runs(owner, starts)
+            outcomes = jobstore.start_claimed_runs(leases.owner, starts)
         except Exception as exc:
             # the claims run out on their own; this or another scheduler then takes them again
             self.logger.warning(
@@ -258,25 +272,28 @@ class ProcessingPass:
             return False
 
         for start, executor, outcome in zip(starts, executors, outcomes, strict=True):
-            if outcome is RunStartOutcome.STARTED:
-                keeper.track(jobstore, start.run_id)
-                claim = ClaimedRunTimes(
-                    start.run_times, keeper, jobstore, start.run_id, start.job.id
-                )
-                if not self._submit(start.job, jobstore_alias, executor, claim):
-                    claim.finish()
-            elif outcome is RunStartOutcome.MAX_INSTANCES:
-                self._report_max_instances(start.job, jobstore_alias, start.run_times)
-            else:
+            job = start.job
+            if outcome is RunStartOutcome.LOST:
                 self.logger.debug(
-                    'Job "%s" was taken over by another scheduler before it started', start.job
+                    'Job "%s" was taken over by another scheduler before it started', job
                 )
+                continue
+
+            self._wake_at(job.next_run_time)
+            if outcome is RunStartOutcome.MAX_INSTANCES:
+                self._report_max_instances(job, jobstore_alias, start.run_times)
+                continue
+
+            leases.track(jobstore, start.run_id, job.id, start.run_times, sent_at)
+            if not self._submit(job, jobstore_alias, executor, start.run_times):
+                leases.ended(job.id, start.run_times)
 
         return True
 
-    def _report_abandoned_runs(self, jobstore_alias: str, jobstore: BaseJobStore) -> None:
+    def _report_abandoned_runs(self, jobstore_alias: str, jobstore: SharedJobStore) -> None:
         """Report the runs that a scheduler which has died left in progress in ``jobstore``."""
-        if not self.scheduler._run_keeper.abandoned_runs_check_due(jobstore, self.now.timestamp()):
+        leases = self.scheduler._run_leases
+        if not leases.abandoned_runs_check_due(jobstore, self.now.timestamp()):
             return None
 
         for run in jobstore.take_abandoned_runs():
@@ -333,6 +350,8 @@ class ProcessingPass:
             job._modify(next_run_time=None)
             jobstore.update_job(job)
             if is_shared_store(jobstore):
-                jobstore.release_claimed_job(job.id, self.scheduler._instance_id)
+                cast(SharedJobStore, jobstore).release_claimed_job(
+                    job.id, self.scheduler._run_leases.owner
+                )
         except Exception:
             self.logger.exception('Could not pause job "%s"', job)

@@ -44,8 +44,13 @@ from apscheduler.jobstores.base import (
     ConflictingIdError as ConflictingIdError,
     JobLookupError as JobLookupError,
 )
-from apscheduler.schedulers import SchedulerAlreadyRunningError, SchedulerNotRunningError
-from apscheduler.schedulers._claims import RunKeeper
+from apscheduler.schedulers import (
+    STATE_PAUSED as STATE_PAUSED,
+    STATE_RUNNING as STATE_RUNNING,
+    STATE_STOPPED as STATE_STOPPED,
+    SchedulerAlreadyRunningError,
+    SchedulerNotRunningError,
+)
 from apscheduler.schedulers._components import ComponentsAPI
 from apscheduler.schedulers._config import (
     build_plugin_instance,
@@ -53,9 +58,11 @@ from apscheduler.schedulers._config import (
     parse_job_defaults,
 )
 from apscheduler.schedulers._jobs_api import JobsAPI
-from apscheduler.schedulers._listing import ListingAPI
 from apscheduler.schedulers._plugins import EXECUTORS, JOBSTORES, TRIGGERS, EntryPoints
 from apscheduler.schedulers._processing import ProcessingPass, seconds_until
+from apscheduler.schedulers._registry import JobRegistry
+from apscheduler.schedulers._run_leases import RunLeases
+from apscheduler.schedulers.handle import deferring_events
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.util import (
     UTC,
@@ -79,20 +86,13 @@ __getattr__ = lazy_names(
     },
 )
 
-#: constant indicating a scheduler's stopped state
-STATE_STOPPED = 0
-#: constant indicating a scheduler's running state (started and processing jobs)
-STATE_RUNNING = 1
-#: constant indicating a scheduler's paused state (started but not processing jobs)
-STATE_PAUSED = 2
-
 _THIS_MODULE = sys.modules[__name__]
 
 # Wakeup deadline of a scheduler that sleeps until something wakes it up.
 _SLEEPING_UNTIL_WOKEN = object()
 
 
-class BaseScheduler(ComponentsAPI, JobsAPI, ListingAPI, metaclass=ABCMeta):
+class BaseScheduler(JobsAPI, ComponentsAPI, metaclass=ABCMeta):
     """
     Abstract base class for all schedulers.
 
@@ -131,15 +131,14 @@ class BaseScheduler(ComponentsAPI, JobsAPI, ListingAPI, metaclass=ABCMeta):
         super().__init__()
         self._executors: dict[str, BaseExecutor] = {}
         self._executors_lock = self._create_lock()
-        self._jobstores: dict[str, BaseJobStore] = {}
-        self._jobstores_lock = self._create_lock()
+        # the job stores, their lock and the jobs added before start
+        self._registry = JobRegistry(self, self._create_lock())
         self._listeners: list[tuple[Callable[[SchedulerEvent], Any], int]] = []
         self._listeners_lock = self._create_lock()
-        self._pending_jobs: list[tuple[Job, str, bool]] = []
         self._wakeup_deadline: Any = None
         # names this scheduler in the leases it takes on jobs of shared stores
         self._instance_id = _new_instance_id()
-        self._run_keeper = RunKeeper(self._instance_id, getLogger("apscheduler.scheduler"))
+        self._run_leases = RunLeases(self._instance_id, getLogger("apscheduler.scheduler"))
         self.state = STATE_STOPPED
         self.configure(gconfig or {}, **options)
 
@@ -210,7 +209,7 @@ class BaseScheduler(ComponentsAPI, JobsAPI, ListingAPI, metaclass=ABCMeta):
 
         self._check_uwsgi()
         self._instance_id = _new_instance_id()
-        self._run_keeper = RunKeeper(self._instance_id, self._logger)
+        self._run_leases = RunLeases(self._instance_id, self._logger)
 
         with self._executors_lock:
             if "default" not in self._executors:
@@ -219,16 +218,7 @@ class BaseScheduler(ComponentsAPI, JobsAPI, ListingAPI, metaclass=ABCMeta):
             for alias, executor in self._executors.items():
                 executor.start(self, alias)
 
-        with self._jobstores_lock:
-            if "default" not in self._jobstores:
-                self.add_jobstore(self._create_default_jobstore(), "default")
-
-            for alias, store in self._jobstores.items():
-                store.start(self, alias)
-
-            for job, jobstore_alias, replace_existing in self._pending_jobs:
-                self._real_add_job(job, jobstore_alias, replace_existing)
-            del self._pending_jobs[:]
+        self._registry.start(self._create_default_jobstore)
 
         self.state = STATE_PAUSED if paused else STATE_RUNNING
         self._logger.info("Scheduler started")
@@ -255,8 +245,8 @@ class BaseScheduler(ComponentsAPI, JobsAPI, ListingAPI, metaclass=ABCMeta):
         with self._executors_lock, self._jobstores_lock:
             for executor in self._executors.values():
                 executor.shutdown(wait)
-            # the runs that ended are forgotten in the shared stores before those close
-            still_running = self._run_keeper.stop()
+            # the runs that ended are finished in the shared stores before those close
+            still_running = self._run_leases.stop()
             if still_running:
                 self._logger.warning(
                     "Shut down while %d job runs from shared job stores were still going on: "
@@ -380,7 +370,8 @@ class BaseScheduler(ComponentsAPI, JobsAPI, ListingAPI, metaclass=ABCMeta):
         self._wakeup_deadline = None
         self._logger.debug("Looking for jobs to run")
         processing = ProcessingPass(self, self._clock.now(UTC))
-        with self._jobstores_lock:
+        # events that stores dispatch meanwhile (a job that fails to load) wait for the lock
+        with self._jobstores_lock, deferring_events(processing.events):
             for jobstore_alias, jobstore in self._jobstores.items():
                 processing.process_store(jobstore_alias, jobstore)
 

@@ -8,6 +8,7 @@ other's jobs, while the servers themselves live for the whole session (``tests/s
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 
 from tests.services import require_module
 
+from .reference_store import ReferenceStorage
 from .support import RecordingScheduler
 
 external = pytest.mark.external_service
@@ -25,6 +27,8 @@ external = pytest.mark.external_service
 #: kind of store → (module, class, Python package its back end needs)
 STORE_CLASSES = {
     "memory": ("apscheduler.jobstores.memory", "MemoryJobStore", None),
+    # the shared store written from the public interface alone, kept in this process
+    "reference": ("tests.jobstores.reference_store", "ReferenceJobStore", None),
     "sqlite": ("apscheduler.jobstores.sqlalchemy", "SQLAlchemyJobStore", "sqlalchemy"),
     "postgresql": ("apscheduler.jobstores.sqlalchemy", "SQLAlchemyJobStore", "psycopg"),
     "mysql": ("apscheduler.jobstores.sqlalchemy", "SQLAlchemyJobStore", "pymysql"),
@@ -32,25 +36,36 @@ STORE_CLASSES = {
     "mongodb": ("apscheduler.jobstores.mongodb", "MongoDBJobStore", "pymongo"),
     "zookeeper": ("apscheduler.jobstores.zookeeper", "ZooKeeperJobStore", "kazoo"),
     "etcd": ("apscheduler.jobstores.etcd", "EtcdJobStore", "etcd3"),
+    "rethinkdb": ("apscheduler.jobstores.rethinkdb", "RethinkDBJobStore", "rethinkdb"),
 }
-#: the stores that several scheduler processes may share
-SHARED_KINDS = [
+#: the stores that several scheduler processes may share, each on its real server
+PERSISTENT_SHARED_KINDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql", id="postgresql", marks=external),
     pytest.param("mysql", id="mysql", marks=external),
     pytest.param("redis", id="redis", marks=external),
     pytest.param("mongodb", id="mongodb", marks=external),
 ]
+#: the same, and the reference store that shows the shared-store interface is enough
+SHARED_KINDS = [pytest.param("reference", id="reference"), *PERSISTENT_SHARED_KINDS]
 PERSISTENT_KINDS = [
-    *SHARED_KINDS,
+    *PERSISTENT_SHARED_KINDS,
     pytest.param("zookeeper", id="zookeeper", marks=external),
     pytest.param("etcd", id="etcd", marks=external),
+    pytest.param("rethinkdb", id="rethinkdb", marks=external),
 ]
-ALL_KINDS = [pytest.param("memory", id="memory"), *PERSISTENT_KINDS]
+ALL_KINDS = [
+    pytest.param("memory", id="memory"),
+    pytest.param("reference", id="reference"),
+    *PERSISTENT_KINDS,
+]
 
 
 def store_options(kind: str, request: pytest.FixtureRequest, tmp_path: Path, ns: str) -> dict:
     """Constructor arguments that put a store of ``kind`` in the namespace ``ns``."""
+    if kind == "reference":
+        # one storage for every store of the factory, as one server for several processes
+        return {"storage": ReferenceStorage()}
     if kind == "sqlite":
         return {"url": f"sqlite:///{tmp_path / 'jobs.sqlite'}"}
     if kind == "postgresql":
@@ -82,6 +97,18 @@ def store_options(kind: str, request: pytest.FixtureRequest, tmp_path: Path, ns:
     if kind == "etcd":
         host, port = request.getfixturevalue("etcd_endpoint").rsplit(":", 1)
         return {"host": host, "port": int(port), "path": f"/apscheduler_tests/{ns}"}
+    if kind == "rethinkdb":
+        # no RethinkDB server can be installed from the package registries: use one at hand
+        address = os.environ.get("RETHINKDB_HOST")
+        if not address:
+            pytest.skip("no RethinkDB server (set RETHINKDB_HOST to run these tests)")
+        host, _, port = address.partition(":")
+        return {
+            "database": "apscheduler_tests",
+            "table": f"jobs_{ns}",
+            "host": host,
+            "port": int(port or 28015),
+        }
     return {}
 
 
@@ -95,6 +122,10 @@ def wipe(store: Any, kind: str) -> None:
         store.runs_collection.drop()
     elif kind == "zookeeper":
         store.client.delete(store.path, recursive=True)
+    elif kind == "rethinkdb":
+        from rethinkdb import r
+
+        r.db(store.database).table_drop(store.table_name).run(store.conn)
     elif kind != "memory":
         store.remove_all_jobs()
 

@@ -10,7 +10,7 @@ from typing import Any
 from uuid import uuid4
 
 from apscheduler.job import Job
-from apscheduler.jobstores.base import RunStart, RunStartOutcome
+from apscheduler.jobstores.shared import RunStart, RunStartOutcome
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
 
@@ -165,6 +165,19 @@ def ids(jobs: Sequence[Job]) -> list[str]:
     return [job.id for job in jobs]
 
 
+def start_for(
+    job: Job, run_times: Sequence[datetime], next_run_time: datetime | None, run_id: str
+) -> RunStart:
+    """
+    Move a claimed job on to ``next_run_time`` and return the start of its runs, as a pass does.
+
+    The scheduler moves the job on before it calls ``start_claimed_runs``; the store stores it
+    as given.
+    """
+    job._modify(next_run_time=next_run_time)
+    return RunStart(job, list(run_times), run_id)
+
+
 def start(
     store: Any,
     owner: str,
@@ -180,7 +193,7 @@ def start(
     :return: the outcome, and the run id (a fresh one unless ``run_id`` is given)
     """
     run_id = run_id or uuid4().hex
-    run = RunStart(job, list(run_times or [job.next_run_time]), next_run_time, run_id)
+    run = start_for(job, run_times or [job.next_run_time], next_run_time, run_id)
     [outcome] = store.start_claimed_runs(owner, [run])
     return outcome, run_id
 
@@ -189,7 +202,7 @@ def claim_and_start(
     store: Any, owner: str, now: datetime, run_id: str, next_run_time: datetime | None = None
 ) -> RunStartOutcome:
     """Claim the one job due at ``now`` and start its run; return the outcome."""
-    (job,) = store.acquire_due_jobs(now, owner)
+    (job,) = store.acquire_due_jobs(now, owner).jobs
     return start(store, owner, job, next_run_time or now + timedelta(minutes=1), run_id)[0]
 
 

@@ -11,18 +11,21 @@ from datetime import timedelta
 
 import pytest
 
-from apscheduler.jobstores.base import AbandonedRun, RunStart
+from apscheduler.jobstores.shared import AbandonedRun
 
 from .support import (
     LOST,
     MAX_INSTANCES,
+    NEXT,
     SHORT_LEASE,
     STARTED,
     T0,
     RecordingScheduler,
     add,
     claim_and_start,
+    ids,
     make_job,
+    start_for,
     wait_until,
 )
 from .test_shared_redis import WakeRecorder
@@ -94,9 +97,9 @@ def server_time(store):
     return seconds + microseconds / 1_000_000
 
 
-def lose_first_reply(monkeypatch, store, attribute):
-    """Make the script ``attribute`` of ``store`` run, but lose its first reply; log results."""
-    script = getattr(store, attribute)
+def lose_first_reply(monkeypatch, keys, attribute):
+    """Make the script ``attribute`` of ``keys`` run, but lose its first reply; log results."""
+    script = getattr(keys, attribute)
     results = []
 
     def reply_lost_once(**kwargs):
@@ -106,8 +109,26 @@ def lose_first_reply(monkeypatch, store, attribute):
             raise redis.exceptions.ConnectionError("connection reset after the script ran")
         return result
 
-    monkeypatch.setattr(store, attribute, reply_lost_once)
+    monkeypatch.setattr(keys, attribute, reply_lost_once)
     return results
+
+
+def record_round_trips(monkeypatch, store):
+    """Log each command, pipeline and script call that ``store`` sends from now on."""
+    sent = []
+    execute_command, pipeline = store.redis.execute_command, store.redis.pipeline
+
+    def send(*args, **options):
+        sent.append(args[0])
+        return execute_command(*args, **options)
+
+    def make_pipeline(*args, **options):
+        sent.append("pipeline")
+        return pipeline(*args, **options)
+
+    monkeypatch.setattr(store.redis, "execute_command", send)
+    monkeypatch.setattr(store.redis, "pipeline", make_pipeline)
+    return sent
 
 
 # --- keys of shared stores -----------------------------------------------------------------
@@ -192,17 +213,31 @@ def test_a_run_key_of_another_type_is_refused_at_start_with_advice(redis_factory
 
 
 @pytest.mark.external_service
+def test_a_claim_tells_the_next_run_time_in_the_same_round_trip(redis_factory, monkeypatch):
+    store = redis_factory()
+    add(store, "a")
+    add(store, "b", T0 + timedelta(minutes=5))
+    store.acquire_due_jobs(T0 - timedelta(days=1), "one")  # the server now caches the script
+    sent = record_round_trips(monkeypatch, store)
+
+    claimed = store.acquire_due_jobs(T0, "one")
+
+    assert (ids(claimed.jobs), claimed.next_run_time) == (["a"], T0 + timedelta(minutes=5))
+    assert sent == ["EVALSHA"]
+
+
+@pytest.mark.external_service
 def test_a_batch_of_starts_is_one_script_call(redis_factory, monkeypatch):
     store = redis_factory()
     for job_id in "abc":
         add(store, job_id)
     starts = [
-        RunStart(job, [T0], T0 + timedelta(minutes=1), f"{job.id}-1")
-        for job in store.acquire_due_jobs(T0, "one")
+        start_for(job, [T0], T0 + timedelta(minutes=1), f"{job.id}-1")
+        for job in store.acquire_due_jobs(T0, "one").jobs
     ]
-    script = store._start_runs_script
+    script = store._runs._start
     calls = []
-    monkeypatch.setattr(store, "_start_runs_script", lambda **kw: calls.append(kw) or script(**kw))
+    monkeypatch.setattr(store._runs, "_start", lambda **kw: calls.append(kw) or script(**kw))
 
     assert store.start_claimed_runs("one", starts) == [STARTED] * 3
     assert len(calls) == 1
@@ -213,16 +248,34 @@ def test_runs_started_by_a_call_whose_reply_was_lost_are_started_once(redis_fact
     store = redis_factory(lease_time=SHORT_LEASE)
     add(store, "a")
     add(store, "b")
-    jobs = store.acquire_due_jobs(T0, "one")
+    jobs = store.acquire_due_jobs(T0, "one").jobs
     store.remove_job("b")
-    results = lose_first_reply(monkeypatch, store, "_start_runs_script")
-    starts = [RunStart(job, [T0], T0 + timedelta(minutes=1), f"{job.id}-1") for job in jobs]
+    results = lose_first_reply(monkeypatch, store._runs, "_start")
+    starts = [start_for(job, [T0], T0 + timedelta(minutes=1), f"{job.id}-1") for job in jobs]
 
     assert store.start_claimed_runs("one", starts) == [STARTED, LOST]
 
     assert results == [[1, 0], [1, 0]]
     assert store.lookup_job("a").next_run_time == T0 + timedelta(minutes=1)
     assert wait_until(lambda: store.take_abandoned_runs() == [AbandonedRun("a", [T0], "one")])
+
+
+@pytest.mark.external_service
+def test_a_job_moved_on_at_max_instances_by_a_call_whose_reply_was_lost_is_not_lost(
+    redis_factory, monkeypatch
+):
+    store = redis_factory()
+    add(store, "a", max_instances=1)
+    claim_and_start(store, "one", T0, "run-1")
+    (job,) = store.acquire_due_jobs(NEXT, "one").jobs
+    results = lose_first_reply(monkeypatch, store._runs, "_start")
+    later = NEXT + timedelta(minutes=1)
+
+    outcomes = store.start_claimed_runs("one", [start_for(job, [NEXT], later, "run-2")])
+
+    assert outcomes == [MAX_INSTANCES]
+    assert results == [[2], [0]], "the retry found the lease given up by the lost attempt"
+    assert store.lookup_job("a").next_run_time == later
 
 
 @pytest.mark.external_service
@@ -238,7 +291,7 @@ def test_abandoned_runs_taken_by_a_call_whose_reply_was_lost_are_returned(
             f"{store.jobs_key}.runs_expiry", "-inf", server_time(store)
         )
     )
-    results = lose_first_reply(monkeypatch, store, "_take_abandoned_script")
+    results = lose_first_reply(monkeypatch, store._runs, "_take_abandoned")
 
     assert store.take_abandoned_runs() == [AbandonedRun(job_id, [T0], owner)]
 
@@ -288,17 +341,17 @@ def test_a_batch_of_starts_wakes_the_others_once_for_its_earliest_next_run_time(
     add(runner, "a", max_instances=1)
     add(runner, "b")
     assert wait_until(lambda: listening._listener.live)
-    a, b = runner.acquire_due_jobs(T0, "one")
-    runner.start_claimed_runs("one", [RunStart(a, [T0], T0 + timedelta(seconds=5), "a-1")])
+    a, b = runner.acquire_due_jobs(T0, "one").jobs
+    runner.start_claimed_runs("one", [start_for(a, [T0], T0 + timedelta(seconds=5), "a-1")])
     assert wait_until(lambda: T0 + timedelta(seconds=5) in scheduler.wakeups)
-    (a,) = runner.acquire_due_jobs(T0 + timedelta(seconds=5), "one")
+    (a,) = runner.acquire_due_jobs(T0 + timedelta(seconds=5), "one").jobs
     scheduler.wakeups.clear()
 
     outcomes = runner.start_claimed_runs(
         "one",
         [
-            RunStart(b, [T0], T0 + timedelta(seconds=20), "b-1"),
-            RunStart(a, [a.next_run_time], T0 + timedelta(seconds=10), "a-2"),
+            start_for(b, [T0], T0 + timedelta(seconds=20), "b-1"),
+            start_for(a, [a.next_run_time], T0 + timedelta(seconds=10), "a-2"),
         ],
     )
 
@@ -336,4 +389,5 @@ def test_the_listener_comes_back_after_a_server_restart_and_wakes_the_scheduler(
         redis_server.start()
 
     assert wait_until(lambda: store._listener.live, timeout=10)
-    assert None in scheduler.wakeups, "changes made meanwhile were not heard: look again"
+    # woken for now: changes made meanwhile were not heard, so it must look again
+    assert wait_until(lambda: scheduler.wakeups)

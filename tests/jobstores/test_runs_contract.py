@@ -10,14 +10,15 @@ Every test here runs on each shared store, against a real server. Two stores mad
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
-from apscheduler.jobstores.base import AbandonedRun, RunStart
+from apscheduler.jobstores.shared import AbandonedRun
 
+from . import leases
 from .conftest import SHARED_KINDS, StoreFactory, _factory
-from .leases import expire_leases
+from .reference_store import ReferenceJobStore
 from .support import (
     LOST,
     MAX_INSTANCES,
@@ -25,11 +26,13 @@ from .support import (
     SHORT_LEASE,
     STARTED,
     T0,
+    UTC,
     add,
     claim_and_start,
     ids,
     make_job,
     start,
+    start_for,
     wait_until,
 )
 
@@ -40,9 +43,68 @@ def factory(request, tmp_path):
     yield from _factory(request.param, request, tmp_path)
 
 
+def expire_leases(store, owner=None):
+    """End leases now, as if their holder had died a lease ago (see ``leases.py``)."""
+    if isinstance(store, ReferenceJobStore):
+        store.storage.expire_leases(owner)
+    else:
+        leases.expire_leases(store, owner)
+
+
 def claim_one(store, owner, job_id="a", now=T0):
-    claimed = {job.id: job for job in store.acquire_due_jobs(now, owner)}
+    claimed = {job.id: job for job in store.acquire_due_jobs(now, owner).jobs}
     return claimed[job_id]
+
+
+# --- claiming: when the store next has work for the claimer -------------------------------
+
+
+def test_a_claim_tells_the_next_run_time_of_the_jobs_left_unclaimed(factory: StoreFactory):
+    store = factory()
+    later = T0 + timedelta(minutes=10)
+    add(store, "a")
+    add(store, "later", later)
+    add(store, "paused", None)
+
+    claimed = store.acquire_due_jobs(T0, "one")
+
+    assert ids(claimed.jobs) == ["a"]
+    assert claimed.next_run_time == later, "the claimed job does not count"
+
+
+def test_a_claim_of_every_scheduled_job_tells_there_is_nothing_else(factory: StoreFactory):
+    store = factory()
+    add(store, "a")
+    add(store, "paused", None)
+
+    claimed = store.acquire_due_jobs(T0, "one")
+
+    assert (ids(claimed.jobs), claimed.next_run_time) == (["a"], None)
+    assert factory().acquire_due_jobs(T0, "two").next_run_time is not None, "a is leased"
+
+
+def test_an_empty_store_tells_there_is_nothing_scheduled(factory: StoreFactory):
+    store = factory()
+
+    assert store.acquire_due_jobs(T0, "one") == ([], None)
+
+
+def test_a_job_leased_elsewhere_is_work_when_its_lease_runs_out(factory: StoreFactory):
+    """The other owner may die: the claimer must look again when its lease ends."""
+    first, second = factory(), factory()
+    add(first, "a")
+    add(first, "much-later", T0 + timedelta(days=365 * 100))
+    before = datetime.now(UTC)
+    claim_one(first, "one")
+    after = datetime.now(UTC)
+
+    claimed = second.acquire_due_jobs(T0, "two")
+
+    assert claimed.jobs == []
+    lease = timedelta(seconds=first.lease_time)
+    # by the store's clock, told in the scheduler's; a second of slack for the round trips
+    slack = timedelta(seconds=1)
+    assert before + lease - slack <= claimed.next_run_time <= after + lease + slack
 
 
 # --- starting runs -------------------------------------------------------------------------
@@ -59,7 +121,7 @@ def test_a_started_run_moves_the_job_on_and_releases_it(factory: StoreFactory):
     assert stored.next_run_time == NEXT
     assert stored.args == (1,)
     # released: the job is free for whoever finds it due next
-    assert ids(second.acquire_due_jobs(NEXT, "two")) == ["a"]
+    assert ids(second.acquire_due_jobs(NEXT, "two").jobs) == ["a"]
 
 
 def test_one_call_starts_a_batch_with_an_outcome_for_each_start_in_order(factory: StoreFactory):
@@ -68,13 +130,13 @@ def test_one_call_starts_a_batch_with_an_outcome_for_each_start_in_order(factory
     assert claim_and_start(first, "one", T0, "busy-1") is STARTED
     add(first, "fine")
     add(first, "removed")
-    jobs = {job.id: job for job in second.acquire_due_jobs(NEXT, "two")}
+    jobs = {job.id: job for job in second.acquire_due_jobs(NEXT, "two").jobs}
     first.remove_job("removed")  # a user removed it after the claim
     later = T0 + timedelta(minutes=2)
     starts = [
-        RunStart(jobs["removed"], [T0], later, "removed-1"),
-        RunStart(jobs["fine"], [T0], later, "fine-1"),
-        RunStart(jobs["busy"], [NEXT], later, "busy-2"),
+        start_for(jobs["removed"], [T0], later, "removed-1"),
+        start_for(jobs["fine"], [T0], later, "fine-1"),
+        start_for(jobs["busy"], [NEXT], later, "busy-2"),
     ]
 
     assert second.start_claimed_runs("two", starts) == [LOST, STARTED, MAX_INSTANCES]
@@ -109,10 +171,10 @@ def test_a_retried_start_is_recognised_and_not_recorded_twice(factory: StoreFact
     store = factory()
     add(store, "a", max_instances=1)
     job = claim_one(store, "one")
-    assert start(store, "one", job, run_id="run-1")[0] is STARTED
+    assert start(store, "one", job, run_id="run-1", run_times=[T0])[0] is STARTED
 
     # neither lost (the claim is gone) nor skipped (its own run is in progress)
-    assert start(store, "one", job, run_id="run-1")[0] is STARTED
+    assert start(store, "one", job, run_id="run-1", run_times=[T0])[0] is STARTED
 
     assert store.lookup_job("a").next_run_time == NEXT
     expire_leases(store, "one")
@@ -126,9 +188,9 @@ def test_a_start_after_the_lease_was_taken_over_changes_nothing(factory: StoreFa
     first, second = factory(), factory()
     add(first, "a")
     stale = claim_one(first, "dead")
-    assert second.acquire_due_jobs(T0, "alive") == [], "not before the lease expires"
+    assert second.acquire_due_jobs(T0, "alive").jobs == [], "not before the lease expires"
     expire_leases(first, "dead")
-    assert ids(second.acquire_due_jobs(T0, "alive")) == ["a"]
+    assert ids(second.acquire_due_jobs(T0, "alive").jobs) == ["a"]
 
     outcome, _ = start(first, "dead", stale)
 
@@ -160,7 +222,7 @@ def test_a_user_change_since_the_claim_wins_over_the_start(factory: StoreFactory
     assert outcome is LOST
     stored = second.lookup_job("a")
     assert (stored.args, stored.next_run_time) == (("new",), T0)
-    offered_again = second.acquire_due_jobs(T0, "two")
+    offered_again = second.acquire_due_jobs(T0, "two").jobs
     assert [(j.id, j.args, j.next_run_time) for j in offered_again] == [("a", ("new",), T0)]
 
 
@@ -179,7 +241,7 @@ def test_a_run_in_progress_elsewhere_makes_the_next_start_skip_at_max_instances(
     assert outcome is MAX_INSTANCES
     # the skipped run time is behind the job all the same, and the claim is released
     assert second.lookup_job("a").next_run_time == T0 + timedelta(minutes=2), "moved on"
-    assert ids(first.acquire_due_jobs(T0 + timedelta(minutes=2), "one")) == ["a"], "released"
+    assert ids(first.acquire_due_jobs(T0 + timedelta(minutes=2), "one").jobs) == ["a"], "released"
 
 
 def test_max_instances_counts_the_runs_in_progress_of_every_owner(factory: StoreFactory):
@@ -240,19 +302,19 @@ def test_leases_run_out_by_the_servers_clock_after_lease_time(factory: StoreFact
 
     assert wait_until(lambda: taken.extend(alive.take_abandoned_runs()) or taken)
     assert taken == [AbandonedRun("running", [T0], "dead")]
-    assert wait_until(lambda: ids(alive.acquire_due_jobs(T0, "alive")) == ["claimed"])
+    assert wait_until(lambda: ids(alive.acquire_due_jobs(T0, "alive").jobs) == ["claimed"])
 
 
 def test_renewed_runs_stay_in_progress_past_their_first_lease(factory: StoreFactory):
     first, second = factory(), factory()
     add(first, "a", max_instances=1)
     add(first, "b")
-    jobs = first.acquire_due_jobs(T0, "one")
-    first.start_claimed_runs("one", [RunStart(job, [T0], NEXT, f"run-{job.id}") for job in jobs])
+    jobs = first.acquire_due_jobs(T0, "one").jobs
+    first.start_claimed_runs("one", [start_for(job, [T0], NEXT, f"run-{job.id}") for job in jobs])
 
     expire_leases(first, "one")  # the first lease ran out, but the owner lives on
-    first.renew_runs("one")
-    second.renew_runs("two")  # renews nothing of the first owner's
+    assert first.renew_runs("one") == {"run-a", "run-b"}, "expired, but nobody took them"
+    assert second.renew_runs("two") == set(), "renews nothing of the first owner's"
     assert second.take_abandoned_runs() == []
 
     job = claim_one(second, "two", now=NEXT)
@@ -266,14 +328,32 @@ def test_renewed_runs_stay_in_progress_past_their_first_lease(factory: StoreFact
 def test_renewing_runs_of_one_owner_leaves_the_others_to_expire(factory: StoreFactory):
     store = factory()
     add(store, "a")
-    store.start_claimed_runs("alive", [RunStart(claim_one(store, "alive"), [T0], NEXT, "r1")])
+    store.start_claimed_runs("alive", [start_for(claim_one(store, "alive"), [T0], NEXT, "r1")])
     add(store, "b")
-    store.start_claimed_runs("dead", [RunStart(claim_one(store, "dead", "b"), [T0], NEXT, "r2")])
+    store.start_claimed_runs("dead", [start_for(claim_one(store, "dead", "b"), [T0], NEXT, "r2")])
 
     expire_leases(store)
-    store.renew_runs("alive")
+    assert store.renew_runs("alive") == {"r1"}
 
     assert store.take_abandoned_runs() == [AbandonedRun("b", [T0], "dead")]
+
+
+def test_renewing_tells_which_runs_are_still_the_owners(factory: StoreFactory):
+    """A run another scheduler took as abandoned (its owner was paused, say) must not start."""
+    paused, other = factory(), factory()
+    add(paused, "a")
+    assert claim_and_start(paused, "paused", T0, "taken") is STARTED
+    expire_leases(paused, "paused")
+    assert other.take_abandoned_runs() == [AbandonedRun("a", [T0], "paused")]
+    add(paused, "b")
+    outcome, _ = start(paused, "paused", claim_one(paused, "paused", "b"), run_id="kept")
+    assert outcome is STARTED
+    add(paused, "c")
+    outcome, _ = start(paused, "paused", claim_one(paused, "paused", "c"), run_id="ended")
+    paused.finish_runs("paused", ["ended"])
+
+    assert paused.renew_runs("paused") == {"kept"}
+    assert other.renew_runs("other") == set()
 
 
 def test_abandoned_runs_are_taken_once_and_live_ones_stay(factory: StoreFactory):
@@ -293,7 +373,7 @@ def test_abandoned_runs_are_taken_once_and_live_ones_stay(factory: StoreFactory)
     assert all(run_time.utcoffset() == timedelta(0) for run_time in taken[0].run_times)
     assert dead.take_abandoned_runs() == [], "each abandoned run is taken once"
     starts = [
-        RunStart(job, [job.next_run_time], None, f"{job.id}-2")
-        for job in alive.acquire_due_jobs(NEXT, "alive")
+        start_for(job, [job.next_run_time], None, f"{job.id}-2")
+        for job in alive.acquire_due_jobs(NEXT, "alive").jobs
     ]
     assert alive.start_claimed_runs("alive", starts) == [STARTED, MAX_INSTANCES]

@@ -12,17 +12,16 @@ from __future__ import annotations
 import inspect
 import logging
 import threading
-import time
 from datetime import timedelta
 from uuid import uuid4
 
 import pytest
 
-from apscheduler.jobstores.base import AbandonedRun, RunStart
+from apscheduler.jobstores.shared import AbandonedRun
 
 from . import test_shared_redis
 from .leases import expire_leases
-from .support import LOST, NEXT, STARTED, T0, UTC, add, start, wait_until
+from .support import LOST, NEXT, STARTED, T0, UTC, add, ids, start, start_for, wait_until
 from .test_shared_redis import WakeRecorder
 
 pytestmark = pytest.mark.external_service
@@ -59,17 +58,18 @@ class _Wrapped:
         return getattr(self._collection, name)
 
 
-def lose_first_reply(monkeypatch, store, collection: str, method: str, count: str) -> list[int]:
+def lose_first_reply(monkeypatch, owner, collection: str, method: str, count: str) -> list[int]:
     """
-    Make the first call of ``method`` on the store's ``collection`` reach the server but lose
-    its reply, as a connection reset would.
+    Make the first call of ``method`` on the ``collection`` that ``owner`` (the store, or its
+    queries of leases or of runs) uses reach the server but lose its reply, as a connection
+    reset would.
 
     :param count: the attribute of the write's result to note for each call
     :return: what ``count`` said for each call, filled in as calls come
     """
     from pymongo.errors import AutoReconnect
 
-    wrapped = getattr(store, collection)
+    wrapped = getattr(owner, collection)
     real = getattr(wrapped, method)
     counts: list[int] = []
 
@@ -80,7 +80,7 @@ def lose_first_reply(monkeypatch, store, collection: str, method: str, count: st
             raise AutoReconnect("connection reset after the write ran")
         return result
 
-    monkeypatch.setattr(store, collection, _Wrapped(wrapped, **{method: reply_lost_once}))
+    monkeypatch.setattr(owner, collection, _Wrapped(wrapped, **{method: reply_lost_once}))
     return counts
 
 
@@ -102,7 +102,7 @@ def test_a_started_run_is_a_document_of_the_runs_collection(mongodb_factory):
     store = mongodb_factory()
     add(store, "a")
 
-    _, run_id = start(store, "host:1:abc", store.acquire_due_jobs(T0, "host:1:abc")[0])
+    _, run_id = start(store, "host:1:abc", store.acquire_due_jobs(T0, "host:1:abc").jobs[0])
 
     record = store.runs_collection.find_one(run_id)
     assert store.runs_collection.name == f"{store.collection.name}_runs"
@@ -123,19 +123,27 @@ def test_the_runs_collection_is_indexed_for_counting_renewing_and_expiring(mongo
     assert {"job_id_1", "owner_1", "expires_1"} <= set(indexes)
 
 
+def test_the_leased_jobs_have_a_sparse_index_of_their_own(mongodb_factory):
+    """Whoever claims looks up the jobs leased elsewhere; an index spares a scan of them all."""
+    store = mongodb_factory()
+
+    assert store.collection.index_information()["lease_owner_1"]["sparse"] is True
+
+
 def test_a_job_id_that_looks_like_a_field_path_is_recorded_as_it_is(mongodb_factory):
     store = mongodb_factory()
     add(store, "$price")
 
-    _, run_id = start(store, "one", store.acquire_due_jobs(T0, "one")[0])
+    _, run_id = start(store, "one", store.acquire_due_jobs(T0, "one").jobs[0])
 
     assert store.runs_collection.find_one(run_id)["job_id"] == "$price"
 
 
-# --- starting runs -------------------------------------------------------------------------
+# --- round trips ---------------------------------------------------------------------------
 
 
-def test_a_batch_of_starts_takes_two_round_trips_and_one_per_job(mongodb_factory):
+def command_recorder():
+    """A pymongo command listener that notes the ``(command, collection)`` of each command."""
     from pymongo import monitoring
 
     class Commands(monitoring.CommandListener):
@@ -152,29 +160,114 @@ def test_a_batch_of_starts_takes_two_round_trips_and_one_per_job(mongodb_factory
         def failed(self, event):
             pass
 
-    commands = Commands()
+        def ours(self, store):
+            # the change stream waits on the job collection meanwhile: its getMore calls are
+            # not the store's operations
+            return [sent for sent in self.sent if sent != ("getMore", store.collection.name)]
+
+    return Commands()
+
+
+def test_a_claim_of_a_batch_takes_two_round_trips_and_tells_the_next_run_time(mongodb_factory):
+    commands = command_recorder()
+    store = mongodb_factory(event_listeners=[commands])
+    jobs_name = store.collection.name
+    for index in range(5):
+        add(store, f"job{index}")
+    add(store, "later", NEXT)
+    commands.sent.clear()
+
+    claimed = store.acquire_due_jobs(T0, "one")
+
+    assert (len(claimed.jobs), claimed.next_run_time) == (5, NEXT)
+    assert commands.ours(store) == [("aggregate", jobs_name), ("update", jobs_name)]
+
+
+def test_a_look_that_finds_nothing_due_takes_one_round_trip(mongodb_factory):
+    commands = command_recorder()
+    store = mongodb_factory(event_listeners=[commands])
+    add(store, "later", NEXT)
+    commands.sent.clear()
+
+    assert store.acquire_due_jobs(T0, "one") == ([], NEXT)
+    assert commands.ours(store) == [("aggregate", store.collection.name)]
+
+
+def test_a_batch_of_starts_takes_three_round_trips(mongodb_factory):
+    commands = command_recorder()
     store = mongodb_factory(event_listeners=[commands])
     jobs_name, runs_name = store.collection.name, store.runs_collection.name
     for index in range(5):
         add(store, f"job{index}")
-    jobs = store.acquire_due_jobs(T0, "one")
+    jobs = store.acquire_due_jobs(T0, "one").jobs
     commands.sent.clear()
 
     outcomes = store.start_claimed_runs(
-        "one", [RunStart(job, [T0], NEXT, uuid4().hex) for job in jobs]
+        "one", [start_for(job, [T0], NEXT, uuid4().hex) for job in jobs]
     )
 
     assert outcomes == [STARTED] * 5
-    # the change stream waits on the job collection meanwhile: its getMore calls are not ours
-    ours = [sent for sent in commands.sent if sent != ("getMore", jobs_name)]
-    assert ours == [("aggregate", runs_name), ("update", runs_name), *[("update", jobs_name)] * 5]
+    assert commands.ours(store) == [
+        ("aggregate", runs_name),
+        ("update", runs_name),
+        ("update", jobs_name),
+    ]
+
+
+# --- starting runs -------------------------------------------------------------------------
+
+
+def test_a_batch_that_ends_schedules_removes_their_jobs_in_one_more_round_trip(mongodb_factory):
+    commands = command_recorder()
+    store = mongodb_factory(event_listeners=[commands])
+    for job_id in ("a", "b", "c"):
+        add(store, job_id)
+    jobs = store.acquire_due_jobs(T0, "one").jobs
+    commands.sent.clear()
+    last = {"a": None, "b": NEXT, "c": None}
+
+    outcomes = store.start_claimed_runs(
+        "one", [start_for(job, [T0], last[job.id], f"run-{job.id}") for job in jobs]
+    )
+    sent = commands.ours(store)
+
+    assert outcomes == [STARTED] * 3
+    assert ids(store.get_all_jobs()) == ["b"]
+    assert run_ids(store) == {"run-a", "run-b", "run-c"}
+    assert sent[2:] == [
+        ("update", store.collection.name),
+        ("delete", store.collection.name),
+    ]
+
+
+def test_jobs_changed_since_the_claim_lose_their_start_and_the_others_start(mongodb_factory):
+    first, second = mongodb_factory(), mongodb_factory()
+    for job_id in ("a", "b", "c", "d"):
+        add(first, job_id)
+    jobs = first.acquire_due_jobs(T0, "one").jobs
+    changed = second.lookup_job("b")
+    changed._modify(name="changed")
+    second.update_job(changed)
+    second.remove_job("c")
+    last = {"a": NEXT, "b": NEXT, "c": NEXT, "d": None}
+
+    outcomes = first.start_claimed_runs(
+        "one", [start_for(job, [T0], last[job.id], f"run-{job.id}") for job in jobs]
+    )
+
+    assert outcomes == [STARTED, LOST, LOST, STARTED]
+    assert run_ids(first) == {"run-a", "run-d"}
+    stored = {job.id: (job.name, job.next_run_time) for job in second.get_all_jobs()}
+    assert stored == {"a": ("tick", NEXT), "b": ("changed", T0)}
 
 
 def test_a_reply_lost_after_the_job_moved_on_still_counts_as_started(mongodb_factory, monkeypatch):
     store = mongodb_factory()
     add(store, "a")
-    job = store.acquire_due_jobs(T0, "one")[0]
-    matches = lose_first_reply(monkeypatch, store, "collection", "update_one", "matched_count")
+    job = store.acquire_due_jobs(T0, "one").jobs[0]
+    matches = lose_first_reply(
+        monkeypatch, store._leases, "collection", "bulk_write", "matched_count"
+    )
 
     outcome, run_id = start(store, "one", job)
 
@@ -187,9 +280,9 @@ def test_a_reply_lost_after_the_job_moved_on_still_counts_as_started(mongodb_fac
 def test_a_reply_lost_after_the_runs_were_recorded_records_them_once(mongodb_factory, monkeypatch):
     store = mongodb_factory()
     add(store, "a")
-    job = store.acquire_due_jobs(T0, "one")[0]
+    job = store.acquire_due_jobs(T0, "one").jobs[0]
     upserts = lose_first_reply(
-        monkeypatch, store, "runs_collection", "bulk_write", "upserted_count"
+        monkeypatch, store._runs, "collection", "bulk_write", "upserted_count"
     )
 
     outcome, run_id = start(store, "one", job)
@@ -203,44 +296,74 @@ def test_a_reply_lost_after_the_runs_were_recorded_records_them_once(mongodb_fac
 def test_a_lost_start_deletes_its_run_record_at_once(mongodb_factory):
     first, second = mongodb_factory(), mongodb_factory()
     add(first, "a")
-    job = first.acquire_due_jobs(T0, "one")[0]
+    job = first.acquire_due_jobs(T0, "one").jobs[0]
     second.remove_job("a")
 
     assert start(first, "one", job)[0] is LOST
     assert run_ids(first) == set()
 
 
+def fail_after_first_move(monkeypatch, store, reads_fail=False):
+    """Make the next write that moves jobs on apply to the first job only, then fail."""
+    from pymongo.errors import OperationFailure
+
+    collection = store._leases.collection
+    refusal = OperationFailure("not authorized on apscheduler_tests", 13)
+
+    def first_then_fail(requests, **kwargs):
+        collection.bulk_write(requests[:1], **kwargs)
+        raise refusal
+
+    def find(*args, **kwargs):
+        raise refusal
+
+    methods = {"bulk_write": first_then_fail, **({"find": find} if reads_fail else {})}
+    monkeypatch.setattr(store._leases, "collection", _Wrapped(collection, **methods))
+
+
 def test_a_storage_failure_part_way_through_a_batch_loses_the_rest_of_it(
     mongodb_factory, monkeypatch, caplog
 ):
-    """The job whose move failed may have moved: its record expires and its state tells."""
-    from pymongo.errors import OperationFailure
-
+    """The jobs still leased show they did not move: their records go, and they are freed."""
     store, other = mongodb_factory(), mongodb_factory()
     for job_id in ("a", "b", "c"):
         add(store, job_id)
-    jobs = store.acquire_due_jobs(T0, "one")
-    real_update_one = store.collection.update_one
-
-    def fail_on_b(query, *args, **kwargs):
-        if query["_id"] == "b":
-            raise OperationFailure("not authorized on apscheduler_tests", 13)
-        return real_update_one(query, *args, **kwargs)
-
-    monkeypatch.setattr(store, "collection", _Wrapped(store.collection, update_one=fail_on_b))
-    starts = [RunStart(job, [T0], NEXT, f"run-{job.id}") for job in jobs]
+    jobs = store.acquire_due_jobs(T0, "one").jobs
+    fail_after_first_move(monkeypatch, store)
+    starts = [start_for(job, [T0], NEXT, f"run-{job.id}") for job in jobs]
 
     outcomes = store.start_claimed_runs("one", starts)
 
     assert outcomes == [STARTED, LOST, LOST]
     assert "could not record the start of jobs ['b', 'c']" in caplog.text
-    assert run_ids(store) == {"run-a", "run-b"}
-    assert [job.id for job in other.acquire_due_jobs(T0, "two")] == ["b", "c"], "released"
+    assert run_ids(store) == {"run-a"}
+    assert ids(other.acquire_due_jobs(T0, "two").jobs) == ["b", "c"], "released"
     expire_leases(store)
-    store.renew_runs("one")  # the run in progress lives on; the record of b is left to expire
-    # b was never moved on: the job still offers its run, so nothing is reported
+    store.renew_runs("one")  # the run in progress lives on
     assert other.take_abandoned_runs() == []
     assert run_ids(store) == {"run-a"}
+
+
+def test_a_failed_move_that_cannot_be_checked_leaves_its_records_to_expire(
+    mongodb_factory, monkeypatch
+):
+    """Nobody knows which jobs moved: each record expires, and its job's state tells."""
+    store, other = mongodb_factory(), mongodb_factory()
+    for job_id in ("a", "b"):
+        add(store, job_id)
+    jobs = store.acquire_due_jobs(T0, "one").jobs
+    fail_after_first_move(monkeypatch, store, reads_fail=True)
+    starts = [start_for(job, [T0], NEXT, f"run-{job.id}") for job in jobs]
+
+    assert store.start_claimed_runs("one", starts) == [LOST, LOST]
+
+    monkeypatch.undo()
+    assert store.renew_runs("one") == set(), "left unrenewed"
+    expire_leases(store)
+    # a moved past its run, which never started: reported; b still offers its run
+    assert other.take_abandoned_runs() == [AbandonedRun("a", [T0], "one")]
+    assert run_ids(store) == set()
+    assert ids(other.acquire_due_jobs(T0, "two").jobs) == ["b"]
 
 
 # --- abandoned runs --------------------------------------------------------------------------
@@ -255,7 +378,7 @@ def test_a_record_left_by_a_process_killed_before_it_moved_the_job_is_not_report
 ):
     dying, alive = mongodb_factory(), mongodb_factory()
     add(dying, "a")
-    job = dying.acquire_due_jobs(T0, "dead")[0]
+    job = dying.acquire_due_jobs(T0, "dead").jobs[0]
 
     def killed(*args):
         raise Killed
@@ -269,14 +392,14 @@ def test_a_record_left_by_a_process_killed_before_it_moved_the_job_is_not_report
     assert alive.take_abandoned_runs() == []
     assert run_ids(alive) == set()
     # the job itself still offers the run
-    taken_over = alive.acquire_due_jobs(T0, "alive")
+    taken_over = alive.acquire_due_jobs(T0, "alive").jobs
     assert [(j.id, j.next_run_time) for j in taken_over] == [("a", T0)]
 
 
 def test_an_abandoned_run_whose_job_is_gone_is_reported(mongodb_factory):
     store = mongodb_factory()
     add(store, "a")
-    start(store, "dead", store.acquire_due_jobs(T0, "dead")[0])
+    start(store, "dead", store.acquire_due_jobs(T0, "dead").jobs[0])
     store.remove_job("a")
     expire_leases(store, "dead")
 
@@ -287,8 +410,8 @@ def test_concurrent_takers_get_each_abandoned_run_once(mongodb_factory):
     stores = [mongodb_factory() for _ in range(3)]
     for index in range(12):
         add(stores[0], f"job{index:02}")
-    jobs = stores[0].acquire_due_jobs(T0, "dead")
-    starts = [RunStart(job, [T0], NEXT, job.id) for job in jobs]
+    jobs = stores[0].acquire_due_jobs(T0, "dead").jobs
+    starts = [start_for(job, [T0], NEXT, job.id) for job in jobs]
     assert stores[0].start_claimed_runs("dead", starts) == [STARTED] * 12
     expire_leases(stores[0], "dead")
     barrier = threading.Barrier(len(stores))
@@ -338,14 +461,15 @@ def test_claims_and_run_records_wake_nobody_but_a_job_moved_on_does(mongodb_fact
 
     runner.acquire_due_jobs(T0, "one")
     runner.release_claimed_job("a", "one")
-    job = runner.acquire_due_jobs(T0, "one")[0]
+    job = runner.acquire_due_jobs(T0, "one").jobs[0]
     _, run_id = start(runner, "one", job, T0 + timedelta(seconds=10))
     runner.renew_runs("one")
     runner.finish_runs("one", [run_id])
+    # the stream keeps the order of the writes: what the writes above cause comes before this
+    add(runner, "last", T0 + timedelta(hours=1))
 
-    assert wait_until(lambda: scheduler.wakeups)
-    time.sleep(0.2)
-    assert scheduler.wakeups == [T0 + timedelta(seconds=10)]
+    assert wait_until(lambda: T0 + timedelta(hours=1) in scheduler.wakeups)
+    assert scheduler.wakeups == [T0 + timedelta(seconds=10), T0 + timedelta(hours=1)]
 
 
 def test_the_scheduler_polls_slowly_while_it_follows_the_change_stream(mongodb_factory):
@@ -375,9 +499,13 @@ def test_the_change_stream_is_followed_again_after_the_collection_is_dropped(mon
     listening, scheduler = start_listening(mongodb_factory)
     writer = mongodb_factory()
     writer.collection.drop()
-    time.sleep(0.2)
-    scheduler.wakeups.clear()
+    added = []
 
-    add(writer, "a", T0 + timedelta(minutes=3))
+    def a_new_job_wakes_the_scheduler():
+        # the listener watches anew once it finds the old stream invalidated: until then, the
+        # jobs added go unheard, so keep adding
+        added.append(T0 + timedelta(minutes=len(added) + 1))
+        add(writer, f"job{len(added)}", added[-1])
+        return any(run_time in scheduler.wakeups for run_time in added)
 
-    assert wait_until(lambda: T0 + timedelta(minutes=3) in scheduler.wakeups)
+    assert wait_until(a_new_job_wakes_the_scheduler)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from apscheduler.executors.debug import DebugExecutor
+from apscheduler.jobstores.shared import ClaimedJobs
 from tests.conftest import FakeClock
 
 from . import support
@@ -59,11 +60,11 @@ def test_a_claimed_job_is_not_handed_to_another_owner(shared_factory):
     add(first, "b", T0 + timedelta(seconds=1))
     add(first, "later", T0 + timedelta(hours=1))
 
-    claimed = first.acquire_due_jobs(T0 + timedelta(seconds=1), "one")
+    claimed = first.acquire_due_jobs(T0 + timedelta(seconds=1), "one").jobs
 
     assert ids(claimed) == ["a", "b"]
     assert claimed[0].func is support.tick
-    assert second.acquire_due_jobs(T0 + timedelta(seconds=1), "two") == []
+    assert second.acquire_due_jobs(T0 + timedelta(seconds=1), "two").jobs == []
 
 
 def test_concurrent_claimers_share_out_the_due_jobs_without_overlap(shared_factory):
@@ -77,7 +78,7 @@ def test_concurrent_claimers_share_out_the_due_jobs_without_overlap(shared_facto
         barrier.wait()
         results[owner] = []
         # as a scheduler does, come back for more until a claim brings nothing
-        while claimed := ids(store.acquire_due_jobs(T0 + timedelta(seconds=1), owner)):
+        while claimed := ids(store.acquire_due_jobs(T0 + timedelta(seconds=1), owner).jobs):
             results[owner].extend(claimed)
 
     threads = [
@@ -99,9 +100,9 @@ def test_a_released_job_can_be_claimed_by_another_owner_at_once(shared_factory):
     first.acquire_due_jobs(T0, "one")
 
     second.release_claimed_job("a", "two")  # not the owner: changes nothing
-    assert second.acquire_due_jobs(T0, "two") == []
+    assert second.acquire_due_jobs(T0, "two").jobs == []
     first.release_claimed_job("a", "one")
-    assert ids(second.acquire_due_jobs(T0, "two")) == ["a"]
+    assert ids(second.acquire_due_jobs(T0, "two").jobs) == ["a"]
     assert second.lookup_job("a").next_run_time == T0
 
 
@@ -111,7 +112,7 @@ def test_an_owner_does_not_claim_again_a_job_it_still_holds(shared_factory):
     add(store, "a")
     store.acquire_due_jobs(T0, "one")
 
-    assert store.acquire_due_jobs(T0, "one") == []
+    assert store.acquire_due_jobs(T0, "one").jobs == []
 
 
 def test_a_claimed_job_that_fails_to_load_is_reported_and_left_free(shared_factory, monkeypatch):
@@ -120,12 +121,12 @@ def test_a_claimed_job_that_fails_to_load_is_reported_and_left_free(shared_facto
     add(first, "fine", T0 + timedelta(seconds=1))
     monkeypatch.delattr(support, "doomed")
 
-    assert ids(first.acquire_due_jobs(T0 + timedelta(seconds=1), "one")) == ["fine"]
+    assert ids(first.acquire_due_jobs(T0 + timedelta(seconds=1), "one").jobs) == ["fine"]
 
     assert [job.job_id for job in first.get_unloadable_jobs()] == ["broken"]
     # not leased to the first owner: a process that can load it may run it at once
     monkeypatch.setattr(support, "doomed", lambda: None, raising=False)
-    assert ids(second.acquire_due_jobs(T0 + timedelta(seconds=1), "two")) == ["broken"]
+    assert ids(second.acquire_due_jobs(T0 + timedelta(seconds=1), "two").jobs) == ["broken"]
 
 
 def test_a_job_leased_to_another_owner_counts_at_its_lease_expiry(shared_factory):
@@ -162,9 +163,9 @@ def test_a_store_that_was_shut_down_claims_nothing(shared_factory):
     add(first, "a")
     first.shutdown()
 
-    assert first.acquire_due_jobs(T0, "one") == []
+    assert first.acquire_due_jobs(T0, "one") == ClaimedJobs([], None)
     assert first.get_next_run_time() is None
-    assert ids(second.acquire_due_jobs(T0, "two")) == ["a"]
+    assert ids(second.acquire_due_jobs(T0, "two").jobs) == ["a"]
 
 
 def test_jobs_stored_without_lease_data_are_claimed(shared_factory):
@@ -172,7 +173,7 @@ def test_jobs_stored_without_lease_data_are_claimed(shared_factory):
     store = shared_factory()
     add(store, "a")
 
-    assert ids(store.acquire_due_jobs(T0, "one")) == ["a"]
+    assert ids(store.acquire_due_jobs(T0, "one").jobs) == ["a"]
 
 
 def test_two_schedulers_start_each_run_time_once(shared_factory, monkeypatch):

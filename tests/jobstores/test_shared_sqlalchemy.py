@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from apscheduler.jobstores.base import RunStart, RunStartOutcome
+from apscheduler.jobstores.shared import RunStartOutcome
 from tests.conftest import FakeClock
 from tests.services import require_module
 
 from .conftest import StoreFactory, external
 from .leases import expire_leases
-from .support import T0, RecordingScheduler, ids, make_job, wait_until
+from .support import T0, RecordingScheduler, ids, make_job, start_for, wait_until
 
 sqlalchemy = pytest.importorskip("sqlalchemy")
 
@@ -94,7 +94,7 @@ def add(store, *job_ids, run_time=T0):
 
 def start(store, owner, job, next_run_time=T0 + timedelta(minutes=1), run_id=None):
     """Record the start of the one due run of a claimed job; return the outcome."""
-    run = RunStart(job, [job.next_run_time or T0], next_run_time, run_id or f"run-{job.id}")
+    run = start_for(job, [job.next_run_time or T0], next_run_time, run_id or f"run-{job.id}")
     [outcome] = store.start_claimed_runs(owner, [run])
     return outcome
 
@@ -117,8 +117,8 @@ def test_a_due_job_is_claimed_by_one_scheduler_only(pair):
     add(first, "b", "a")
     add(first, "later", run_time=T0 + timedelta(minutes=1))
 
-    assert ids(first.acquire_due_jobs(T0, "first")) == ["a", "b"]
-    assert second.acquire_due_jobs(T0, "second") == []
+    assert ids(first.acquire_due_jobs(T0, "first").jobs) == ["a", "b"]
+    assert second.acquire_due_jobs(T0, "second").jobs == []
     assert lease_of(second, "a").lease_owner == "first"
     assert lease_of(second, "later").lease_owner is None
 
@@ -128,8 +128,8 @@ def test_a_scheduler_does_not_claim_again_what_it_holds(pair):
     first, _ = pair
     add(first, "a")
 
-    assert ids(first.acquire_due_jobs(T0, "first")) == ["a"]
-    assert first.acquire_due_jobs(T0, "first") == []
+    assert ids(first.acquire_due_jobs(T0, "first").jobs) == ["a"]
+    assert first.acquire_due_jobs(T0, "first").jobs == []
 
 
 def test_schedulers_claiming_at_the_same_moment_share_the_jobs_out(make_store):
@@ -140,8 +140,14 @@ def test_schedulers_claiming_at_the_same_moment_share_the_jobs_out(make_store):
 
     def claim(index):
         start.wait()
-        while batch := stores[index].acquire_due_jobs(T0, f"owner{index}"):
-            claimed[index].extend(ids(batch))
+        deadline = time.monotonic() + 30
+        # as a scheduler does: come back while the claim says that more jobs are due (on
+        # MariaDB a claim can come back empty while another one holds row locks)
+        while time.monotonic() < deadline:
+            batch = stores[index].acquire_due_jobs(T0, f"owner{index}")
+            claimed[index].extend(ids(batch.jobs))
+            if not batch.jobs and (batch.next_run_time is None or batch.next_run_time > T0):
+                return
 
     threads = [threading.Thread(target=claim, args=(index,)) for index in range(4)]
     for thread in threads:
@@ -156,21 +162,21 @@ def test_schedulers_claiming_at_the_same_moment_share_the_jobs_out(make_store):
 def test_the_select_then_update_claim_of_other_databases_is_exclusive_too(pair):
     """Databases without UPDATE … RETURNING claim row by row, checking each lease again."""
     first, second = pair
-    first._sql.claims_in_one_statement = second._sql.claims_in_one_statement = False
+    first._jobs_sql.claims_in_one_statement = second._jobs_sql.claims_in_one_statement = False
     add(first, "a", "b")
 
-    assert ids(first.acquire_due_jobs(T0, "first")) == ["a", "b"]
-    assert second.acquire_due_jobs(T0, "second") == []
+    assert ids(first.acquire_due_jobs(T0, "first").jobs) == ["a", "b"]
+    assert second.acquire_due_jobs(T0, "second").jobs == []
 
 
 def test_an_expired_lease_is_taken_over_and_its_first_holder_loses_the_run(make_store):
     first, second = make_store(), make_store()
     (job,) = add(first, "a")
-    (claimed,) = first.acquire_due_jobs(T0, "first")
+    (claimed,) = first.acquire_due_jobs(T0, "first").jobs
 
-    assert second.acquire_due_jobs(T0, "second") == []
+    assert second.acquire_due_jobs(T0, "second").jobs == []
     expire_leases(first, "first")
-    assert ids(second.acquire_due_jobs(T0, "second")) == ["a"]
+    assert ids(second.acquire_due_jobs(T0, "second").jobs) == ["a"]
 
     assert start(first, "first", claimed) is RunStartOutcome.LOST
     assert first.lookup_job("a").next_run_time == T0
@@ -183,13 +189,13 @@ def test_a_scheduler_clock_far_ahead_cannot_end_a_lease_early(make_store):
     add(first, "a")
     first.acquire_due_jobs(T0, "first")
 
-    assert skewed.acquire_due_jobs(T0 + timedelta(minutes=5), "skewed") == []
+    assert skewed.acquire_due_jobs(T0 + timedelta(minutes=5), "skewed").jobs == []
 
 
 def test_an_expired_lease_nobody_took_is_still_honoured(make_store):
     store = make_store()
     add(store, "a")
-    (claimed,) = store.acquire_due_jobs(T0, "first")
+    (claimed,) = store.acquire_due_jobs(T0, "first").jobs
     expire_leases(store, "first")
 
     assert start(store, "first", claimed) is RunStartOutcome.STARTED
@@ -204,10 +210,10 @@ def test_releasing_gives_the_job_back_unchanged(pair):
     first.acquire_due_jobs(T0, "first")
 
     second.release_claimed_job("a", "second")  # not its lease: nothing happens
-    assert second.acquire_due_jobs(T0, "second") == []
+    assert second.acquire_due_jobs(T0, "second").jobs == []
 
     first.release_claimed_job("a", "first")
-    assert ids(second.acquire_due_jobs(T0, "second")) == ["a"]
+    assert ids(second.acquire_due_jobs(T0, "second").jobs) == ["a"]
 
 
 def test_a_claimed_job_that_fails_to_load_is_released_kept_and_reported(pair):
@@ -219,12 +225,12 @@ def test_a_claimed_job_that_fails_to_load_is_released_kept_and_reported(pair):
             sqlalchemy.update(table).where(table.c.id == "broken").values(job_state=b"junk")
         )
 
-    assert ids(first.acquire_due_jobs(T0, "first")) == ["fine"]
+    assert ids(first.acquire_due_jobs(T0, "first").jobs) == ["fine"]
 
     assert [report.job_id for report in first.get_unloadable_jobs()] == ["broken"]
     assert lease_of(first, "broken").lease_owner is None
     # known broken: left out of the next claims until its recheck time
-    assert first.acquire_due_jobs(T0, "first") == []
+    assert first.acquire_due_jobs(T0, "first").jobs == []
 
 
 # --- when to look again --------------------------------------------------------------------
@@ -250,6 +256,113 @@ def test_jobs_nobody_holds_count_with_their_run_time(pair):
     add(first, "paused", run_time=None)
 
     assert second.get_next_run_time() == T0 + timedelta(minutes=3)
+
+
+@pytest.fixture(params=["native", "portable"])
+def claiming_pair(request, make_store):
+    """Two stores on one table, claiming the shortest way the database allows or the portable
+    way of databases without ``UPDATE … RETURNING`` (the outlook is read before the claim)."""
+    stores = make_store(), make_store()
+    if request.param == "portable":
+        for store in stores:
+            store._jobs_sql.claims_in_one_statement = False
+    return stores
+
+
+def test_a_claim_tells_when_the_table_next_has_work_besides_the_jobs_it_took(claiming_pair):
+    first, _ = claiming_pair
+    add(first, "a")
+    add(first, "later", run_time=T0 + timedelta(hours=1))
+    add(first, "paused", run_time=None)
+
+    claimed = first.acquire_due_jobs(T0, "first")
+
+    assert ids(claimed.jobs) == ["a"]
+    assert claimed.next_run_time == T0 + timedelta(hours=1), "its own new lease does not count"
+
+
+def test_a_claim_counts_a_job_leased_elsewhere_with_the_end_of_its_lease(claiming_pair):
+    first, second = claiming_pair
+    add(first, "a")
+    add(first, "later", run_time=T0 + timedelta(hours=1))
+    first.acquire_due_jobs(T0, "first")
+
+    claimed = second.acquire_due_jobs(T0, "second")
+
+    lease_end = T0 + timedelta(seconds=second.lease_time)
+    assert claimed.jobs == []
+    assert lease_end - timedelta(seconds=2) < claimed.next_run_time <= lease_end
+
+
+def test_a_full_batch_tells_that_more_jobs_are_due(claiming_pair):
+    first, _ = claiming_pair
+    first.claim_batch = 2
+    add(first, "a", "b", "c")
+
+    claimed = first.acquire_due_jobs(T0, "first")
+
+    assert (ids(claimed.jobs), claimed.next_run_time) == (["a", "b"], T0)
+
+
+def test_a_claim_of_an_empty_table_tells_nothing_is_scheduled(claiming_pair):
+    first, _ = claiming_pair
+    add(first, "paused", run_time=None)
+
+    assert first.acquire_due_jobs(T0, "first") == ([], None)
+
+
+def test_a_claimed_job_that_fails_to_load_brings_in_its_recheck_time(claiming_pair):
+    """Its overdue run time would make the scheduler come back at once, forever."""
+    first, _ = claiming_pair
+    add(first, "broken", "fine")
+    add(first, "later", run_time=T0 + timedelta(hours=1))
+    with first.engine.begin() as connection:
+        table = first.jobs_t
+        connection.execute(
+            sqlalchemy.update(table).where(table.c.id == "broken").values(job_state=b"junk")
+        )
+
+    claimed = first.acquire_due_jobs(T0, "first")
+
+    recheck = T0 + timedelta(seconds=first.recheck_interval)
+    assert (ids(claimed.jobs), claimed.next_run_time) == (["fine"], recheck)
+
+
+def _statements_and_commits(store):
+    """Record the statements that reach the driver, and the commits of transactions."""
+    seen = []
+    sqlalchemy.event.listen(
+        store.engine, "before_cursor_execute", lambda *args: seen.append("statement")
+    )
+    sqlalchemy.event.listen(store.engine, "commit", lambda *args: seen.append("commit"))
+    return seen
+
+
+@external
+def test_a_claim_and_its_outlook_are_one_statement_on_postgresql(make_postgres_store):
+    store = make_postgres_store()
+    add(store, "a", "b")
+    seen = _statements_and_commits(store)
+
+    claimed = store.acquire_due_jobs(T0, "one")
+
+    assert len(claimed.jobs) == 2
+    assert seen.count("statement") == 1, "in autocommit mode: no BEGIN, and no COMMIT to send"
+
+
+def test_a_claim_and_its_outlook_are_one_transaction_on_sqlite(tmp_path, request):
+    factory = StoreFactory("sqlite", request, tmp_path)
+    try:
+        store = factory()
+        add(store, "a", "b")
+        seen = _statements_and_commits(store)
+
+        claimed = store.acquire_due_jobs(T0, "one")
+
+        assert len(claimed.jobs) == 2
+        assert seen == ["statement", "statement", "commit"]
+    finally:
+        factory.close()
 
 
 # --- tables of APScheduler 3 -------------------------------------------------------------
@@ -283,7 +396,7 @@ def test_a_311_table_gets_the_lease_columns_and_a_runs_table_and_keeps_every_job
         due = [
             row.id for row in before if row.next_run_time and row.next_run_time <= T0.timestamp()
         ]
-        assert sorted(ids(store.acquire_due_jobs(T0, "upgraded"))) == sorted(due)
+        assert sorted(ids(store.acquire_due_jobs(T0, "upgraded").jobs)) == sorted(due)
     finally:
         store.shutdown()
 
@@ -319,7 +432,7 @@ def test_a_3x_table_on_postgresql_gets_the_lease_columns_and_a_runs_table(postgr
         assert columns == ["id", "next_run_time", "job_state", "lease_owner", "lease_expires"]
         assert sqlalchemy.inspect(engine).has_table(f"{table}_runs")
         assert store.lookup_job("kept").__getstate__() == state
-        [job] = store.acquire_due_jobs(T0, "upgraded")
+        [job] = store.acquire_due_jobs(T0, "upgraded").jobs
         assert start(store, "upgraded", job) is RunStartOutcome.STARTED
     finally:
         store.runs_t.drop(engine)
@@ -400,7 +513,7 @@ def test_runs_started_elsewhere_announce_the_next_run_time(postgres_pair):
     add(first, "a")
     assert wait_until(lambda: second._scheduler.wakeups)
     second._scheduler.wakeups.clear()
-    (claimed,) = first.acquire_due_jobs(T0, "first")
+    (claimed,) = first.acquire_due_jobs(T0, "first").jobs
 
     start(first, "first", claimed, next_run_time=T0 + timedelta(seconds=1))
 
@@ -441,7 +554,11 @@ def test_the_listener_reconnects_after_losing_its_connection(postgres_pair):
         ).all()
     assert killed
 
-    assert wait_until(lambda: "now" in second._scheduler.wakeups)
+    def woken_for_a_fresh_look():
+        now = datetime.now(timezone.utc)
+        return any(when == "now" or when <= now for when in second._scheduler.wakeups)
+
+    assert wait_until(woken_for_a_fresh_look)
     assert wait_until(lambda: second._listener.live)
     second._scheduler.wakeups.clear()
     add(first, "after", run_time=T0 + timedelta(seconds=5))

@@ -123,7 +123,9 @@ def test_a_read_only_store_claims_nothing_and_refuses_to_claim_due_jobs(stores, 
     store = stores(read_only_url)
     before_all = T0 - timedelta(days=30)
 
-    assert store.acquire_due_jobs(before_all, "scheduler-1") == []
+    claimed = store.acquire_due_jobs(before_all, "scheduler-1")
+    assert claimed.jobs == []
+    assert claimed.next_run_time.timestamp() == EARLIEST_RUN_TIME
     assert store.take_abandoned_runs() == []
     with pytest.raises(ReadOnlyJobStoreError, match="^Job store 'default' cannot run its due"):
         store.acquire_due_jobs(T0, "scheduler-1")

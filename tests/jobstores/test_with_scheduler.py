@@ -9,6 +9,7 @@ import pytest
 from apscheduler.events import EVENT_ALL, EVENT_JOB_EXECUTED, EVENT_JOB_UNLOADABLE
 from apscheduler.executors.debug import DebugExecutor
 from apscheduler.jobstores.base import TransientJobError
+from apscheduler.jobstores.shared import SharedJobStore, is_shared_store
 from tests.conftest import FakeClock
 
 from . import support
@@ -22,7 +23,7 @@ def stepped(store_factory, monkeypatch):
     clock = FakeClock(T0)
     events = []
     options = {"recheck_interval": 60}
-    if store_factory.store_class.shared:
+    if issubclass(store_factory.store_class, SharedJobStore):
         # no other process shares the store here: the scheduler sleeps as long as its jobs allow
         options["poll_interval"] = 3600
     scheduler = SteppedScheduler(
@@ -100,7 +101,7 @@ def test_a_broken_job_can_be_removed_through_the_scheduler(stepped, monkeypatch)
     store = scheduler._lookup_jobstore("default")
     assert store.get_unloadable_jobs() == []
     # with no job left, a store other processes may share is still looked at now and then
-    assert scheduler._process_jobs() == (store.poll_interval if store.shared else None)
+    assert scheduler._process_jobs() == (store.poll_interval if is_shared_store(store) else None)
 
 
 def test_a_lambda_is_refused_by_a_persistent_store_when_added(stepped):

@@ -51,3 +51,18 @@ def tick(job_id: str, seconds: float = 0.0) -> None:
 def stamp(job_id: str, run_time: float) -> None:
     """A job function that is told its run time (a one-shot job has no next one to go by)."""
     record("run", job_id, run_time)
+
+
+def hold(job_id: str, gate: str, timeout: float = 60.0) -> None:
+    """
+    A job function that runs until the file ``gate`` exists (at most ``timeout`` seconds).
+
+    It keeps its executor thread busy for as long as a test wants, so that the runs submitted
+    after it wait in the executor's queue: submitted, not yet started.
+    """
+    run_time = getattr(_current, "run_time", None)
+    record("run", job_id, run_time)
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    record("end", job_id, run_time)

@@ -64,7 +64,7 @@ def die_on_claim(store) -> None:
 
     def acquire_and_die(now, owner):
         claimed = acquire(now, owner)
-        if claimed:
+        if claimed.jobs:
             os.kill(os.getpid(), signal.SIGKILL)
         return claimed
 
@@ -109,7 +109,10 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     scheduler.start()
     jobs.record("ready")
-    stopping.wait()
+    # woken now and then: the kernel may hand SIGTERM to another thread, and Python then runs
+    # the handler only when the main thread next runs bytecode
+    while not stopping.wait(0.5):
+        pass
     # waits for the running jobs, which keeps their runs alive in the store until they end, as
     # the documentation advises where processes share a store
     scheduler.shutdown()
@@ -117,3 +120,61 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def seamed_store(store: dict[str, object], stop_after_claim: bool = False) -> object:
+    """
+    Build the store ``store`` (``{"ref": ..., "options": ...}``) with test seams around it.
+
+    A test seam for the paused-process tests: a worker given the store ref
+    ``tests.multiprocess.worker:seamed_store`` records what its scheduler hears from the store
+    (see :mod:`tests.multiprocess.jobs` for the line format), so that a test knows where the
+    process stands without sleeping:
+
+    * ``claimed`` for each job a claim handed out (with its due run time);
+    * the outcome of each start, as ``started``, ``lost`` or ``max_instances`` (with the first
+      run time);
+    * ``renewed`` after each renewal of the runs in progress (job id field: how many runs the
+      store said are still this process's).
+
+    SIGUSR1 makes the process write the stacks of all its threads to its output, for a test
+    that gives up waiting to show where the process stands.
+
+    :param stop_after_claim: the process stops itself with SIGSTOP right after its first claim
+        that holds jobs, between the claim and the start of the runs (a SIGCONT resumes it)
+    """
+    import faulthandler
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    real = ref_to_obj(store["ref"])(**store["options"])  # type: ignore[operator]
+    acquire, start, renew = real.acquire_due_jobs, real.start_claimed_runs, real.renew_runs
+    stopped = False
+
+    def acquire_and_record(now, owner):
+        nonlocal stopped
+        claimed = acquire(now, owner)
+        for job in claimed.jobs:
+            jobs.record("claimed", job.id, datetime_to_utc_timestamp(job.next_run_time))
+        if stop_after_claim and claimed.jobs and not stopped:
+            stopped = True
+            # sent to this thread, the stop takes it before it returns: sent to the process, a
+            # stop may reach this thread only after it has gone on to start the runs
+            signal.pthread_kill(threading.get_ident(), signal.SIGSTOP)
+        return claimed
+
+    def start_and_record(owner, starts):
+        outcomes = start(owner, starts)
+        for run_start, outcome in zip(starts, outcomes, strict=True):
+            run_time = datetime_to_utc_timestamp(run_start.run_times[0])
+            jobs.record(outcome.name.lower(), run_start.job.id, run_time)
+        return outcomes
+
+    def renew_and_record(owner):
+        held = renew(owner)
+        jobs.record("renewed", str(len(held)))
+        return held
+
+    real.acquire_due_jobs = acquire_and_record
+    real.start_claimed_runs = start_and_record
+    real.renew_runs = renew_and_record
+    return real

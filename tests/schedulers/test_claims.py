@@ -1,9 +1,11 @@
 """
 The claim protocol between schedulers and a shared store, checked on an in-process store.
 
-``LeasingMemoryStore`` is a small, complete shared store kept in one process, so that two
-schedulers on a fake clock can meet it deterministically; the real stores (SQL, Redis, MongoDB)
-are checked against real servers and real processes in ``tests/jobstores``.
+The reference store (``tests/jobstores/reference_store.py``) is a complete shared store kept in
+one process, with leases on a clock the test moves, so that two schedulers on a fake clock meet
+it deterministically; each scheduler has a store of its own on one storage, as each process has
+its own connection to one database. The real stores (SQL, Redis, MongoDB) are checked against
+real servers and real processes in ``tests/jobstores`` and ``tests/multiprocess``.
 """
 
 from __future__ import annotations
@@ -15,119 +17,109 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 
 import pytest
 
-from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+from apscheduler.events import (
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_UNLOADABLE,
+)
+from apscheduler.executors.base import BaseExecutor, run_job
 from apscheduler.executors.pool import ProcessPoolExecutor
-from apscheduler.jobstores.base import AbandonedRun, RunStart, RunStartOutcome
-from apscheduler.jobstores.memory import MemoryJobStore
-from tests.jobstores.support import wait_until
+from apscheduler.jobstores.shared import AbandonedRun, RunStartOutcome
+from apscheduler.schedulers._run_leases import RunLeases
+from tests.jobstores import support
+from tests.jobstores.reference_store import ReferenceJobStore, ReferenceStorage
+from tests.jobstores.support import RecordingScheduler, start_for, wait_until
 from tests.schedulers import targets
 
 UTC = dt_timezone.utc
 LEASE = timedelta(seconds=5)
-
-
-class LeasingMemoryStore(MemoryJobStore):
-    """A memory store shared by several schedulers of one process, with leases on a clock."""
-
-    shared = True
-    poll_interval = 1.0
-    lease_time = LEASE.total_seconds()
-
-    def __init__(self, clock):
-        super().__init__()
-        self._clock = clock
-        self._leases: dict[str, tuple[str, datetime]] = {}
-        #: run id -> (job id, owner, run times, lease expiry)
-        self.runs: dict[str, tuple[str, str, list[datetime], datetime]] = {}
-        self._guard = threading.Lock()
-
-    def start(self, scheduler, alias):
-        # several schedulers start the same store: keep its jobs
-        self._scheduler, self._alias = scheduler, alias
-
-    def shutdown(self):
-        pass
-
-    def _now(self):
-        return self._clock.now(UTC)
-
-    def _leased(self, job_id):
-        # a live lease blocks every claimer, its holder too: the holder's runs are on their way
-        lease = self._leases.get(job_id)
-        return lease is not None and lease[1] > self._now()
-
-    def acquire_due_jobs(self, now, owner):
-        with self._guard:
-            claimed = []
-            for job in self.get_due_jobs(now):
-                if not self._leased(job.id):
-                    self._leases[job.id] = (owner, self._now() + LEASE)
-                    claimed.append(job)
-            return claimed
-
-    def start_claimed_runs(self, owner, starts):
-        with self._guard:
-            return [self._start(owner, start) for start in starts]
-
-    def _start(self, owner, start):
-        job = start.job
-        if start.run_id in self.runs:
-            return RunStartOutcome.STARTED
-        if self._leases.get(job.id, (None,))[0] != owner or job.id not in self._jobs:
-            return RunStartOutcome.LOST
-        del self._leases[job.id]
-        if start.next_run_time is None:
-            self.remove_job(job.id)
-        else:
-            job._modify(next_run_time=start.next_run_time)
-            self.update_job(job)
-        in_progress = [run for run in self.runs.values() if run[0] == job.id]
-        if sum(run[3] >= self._now() for run in in_progress) >= job.max_instances:
-            return RunStartOutcome.MAX_INSTANCES
-        self.runs[start.run_id] = (job.id, owner, list(start.run_times), self._now() + LEASE)
-        return RunStartOutcome.STARTED
-
-    def finish_runs(self, owner, run_ids):
-        with self._guard:
-            for run_id in run_ids:
-                if self.runs.get(run_id, (None, None))[1] == owner:
-                    del self.runs[run_id]
-
-    def renew_runs(self, owner):
-        with self._guard:
-            for run_id, (job_id, run_owner, run_times, _) in list(self.runs.items()):
-                if run_owner == owner:
-                    self.runs[run_id] = (job_id, owner, run_times, self._now() + LEASE)
-
-    def take_abandoned_runs(self):
-        with self._guard:
-            expired = [run_id for run_id, run in self.runs.items() if run[3] < self._now()]
-            taken = [self.runs.pop(run_id) for run_id in expired]
-            return [AbandonedRun(job_id, times, owner) for job_id, owner, times, _ in taken]
-
-    def release_claimed_job(self, job_id, owner):
-        with self._guard:
-            if self._leases.get(job_id, (None,))[0] == owner:
-                del self._leases[job_id]
+#: the fake clock's start (see tests/conftest.py)
+NOON = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 class HoldingPool(ProcessPoolExecutor):
-    """Keeps what it is given: its runs stay in progress until the test releases them."""
+    """Keeps what it is given: its runs stay in progress until the test ends them."""
+
+    submitted: tuple[str, list[datetime]] | None = None
 
     def _do_submit_job(self, job, run_times):
         self.submitted = (job.id, list(run_times))
+        self.run_times = run_times
+
+    def end_run(self):
+        """Report the held run ended, as the pool does when the run's future is done."""
+        self._release_instance(self.submitted[0], self.run_times)
+
+
+class LaterExecutor(BaseExecutor):
+    """Runs what it is given when the test says so, as a busy pool gets to it late."""
+
+    def __init__(self):
+        super().__init__()
+        self.waiting = []
+
+    def _do_submit_job(self, job, run_times):
+        self.waiting.append((job, run_times))
+
+    def run_waiting(self):
+        for job, run_times in self.waiting:
+            events = run_job(job, job._jobstore_alias, run_times, self._logger.name)
+            self._run_job_success(job.id, events)
+        self.waiting.clear()
+
+
+class PausedProcessTime:
+    """
+    Stands in for the ``time`` module of the run leases, in a process that was paused.
+
+    ``time.monotonic()`` goes on from where it was, plus the time the process spent stopped
+    (``SIGSTOP``, a paused virtual machine): that is how the process sees the pause once it
+    runs again. Only the thread that runs the job sees it yet; the run leases' own thread is
+    still asleep in its timed wait (which thread runs first after a pause is up to the OS).
+    """
+
+    def __init__(self, paused_for: float):
+        self.paused_for = paused_for
+        self._job_thread = threading.get_ident()
+
+    def monotonic(self):
+        if threading.get_ident() == self._job_thread:
+            return time.monotonic() + self.paused_for
+        return time.monotonic()
 
 
 @pytest.fixture
-def shared_store(fake_clock):
-    return LeasingMemoryStore(fake_clock)
+def storage(fake_clock):
+    """What the schedulers share, with leases on the fake clock."""
+    return ReferenceStorage(clock=lambda: fake_clock.now(UTC).timestamp())
 
 
 @pytest.fixture
-def pair(make_scheduler, shared_store):
-    """Two started schedulers sharing one store."""
-    first = make_scheduler(jobstores={"default": shared_store})
-    second = make_scheduler(jobstores={"default": shared_store})
+def make_store(storage):
+    """Makes stores on the shared storage: one per scheduler, as one connection per process."""
+
+    def factory(**options):
+        options.setdefault("lease_time", LEASE.total_seconds())
+        options.setdefault("poll_interval", 1.0)
+        return ReferenceJobStore(storage, **options)
+
+    return factory
+
+
+@pytest.fixture
+def shared_store(make_store):
+    """The store as another process sees it: the test claims and starts through it."""
+    store = make_store()
+    store.start(RecordingScheduler(), "default")
+    return store
+
+
+@pytest.fixture
+def pair(make_scheduler, make_store):
+    """Two started schedulers sharing one storage."""
+    first = make_scheduler(jobstores={"default": make_store()})
+    second = make_scheduler(jobstores={"default": make_store()})
     first.start()
     second.start()
     return first, second
@@ -141,6 +133,44 @@ def executed(events):
     return [(e.job_id, e.scheduled_run_time) for e in events if e.code == EVENT_JOB_EXECUTED]
 
 
+def claimed_ids(store, owner, now):
+    return [job.id for job in store.acquire_due_jobs(now, owner).jobs]
+
+
+def record_calls(store):
+    """
+    Record the names of the store methods called on this thread (the scheduler's pass).
+
+    Runs that ended are finished from the run leases' own thread, off the pass: not recorded.
+    """
+    calls = []
+    caller = threading.get_ident()
+    for name in (
+        "lookup_job",
+        "get_due_jobs",
+        "get_next_run_time",
+        "get_all_jobs",
+        "add_job",
+        "update_job",
+        "remove_job",
+        "acquire_due_jobs",
+        "start_claimed_runs",
+        "release_claimed_job",
+        "renew_runs",
+        "finish_runs",
+        "take_abandoned_runs",
+    ):
+        method = getattr(store, name)
+
+        def recorded(*args, _method=method, _name=name, **kwargs):
+            if threading.get_ident() == caller:
+                calls.append(_name)
+            return _method(*args, **kwargs)
+
+        setattr(store, name, recorded)
+    return calls
+
+
 def test_each_run_time_is_started_by_one_scheduler(pair, events, fake_clock):
     first, second = pair
     first.add_job(targets.record, "interval", seconds=10, id="tick")
@@ -150,8 +180,7 @@ def test_each_run_time_is_started_by_one_scheduler(pair, events, fake_clock):
         first._process_jobs()
         second._process_jobs()
 
-    start = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-    assert executed(events) == [("tick", start + timedelta(seconds=10 * n)) for n in range(1, 7)]
+    assert executed(events) == [("tick", NOON + timedelta(seconds=10 * n)) for n in range(1, 7)]
 
 
 def test_a_job_leased_to_a_dead_scheduler_runs_once_its_lease_expires(
@@ -161,9 +190,7 @@ def test_a_job_leased_to_a_dead_scheduler_runs_once_its_lease_expires(
     first, second = pair
     first.add_job(targets.record, "interval", seconds=10, id="tick", misfire_grace_time=30)
     fake_clock.advance(seconds=10)
-    assert [job.id for job in shared_store.acquire_due_jobs(fake_clock.now(UTC), "dead")] == [
-        "tick"
-    ]
+    assert claimed_ids(shared_store, "dead", fake_clock.now(UTC)) == ["tick"]
 
     second._process_jobs()
     assert executed(events) == []
@@ -171,6 +198,19 @@ def test_a_job_leased_to_a_dead_scheduler_runs_once_its_lease_expires(
     fake_clock.advance(seconds=6)  # past the lease
     second._process_jobs()
     assert executed(events) == [("tick", datetime(2026, 3, 1, 12, 0, 10, tzinfo=UTC))]
+
+
+def test_a_scheduler_wakes_when_a_lease_held_elsewhere_runs_out(
+    make_scheduler, make_store, shared_store, fake_clock
+):
+    """The holder may die: the claim says when its lease ends, and the scheduler looks then."""
+    scheduler = make_scheduler(jobstores={"default": make_store(poll_interval=None)})
+    scheduler.start()
+    scheduler.add_job(targets.record, "interval", hours=1, id="tick")
+    fake_clock.advance(hours=1)
+    assert claimed_ids(shared_store, "elsewhere", fake_clock.now(UTC)) == ["tick"]
+
+    assert scheduler._process_jobs() == LEASE.total_seconds()
 
 
 def test_runs_too_late_after_failover_are_reported_missed(pair, shared_store, events, fake_clock):
@@ -193,11 +233,11 @@ def test_runs_whose_lease_was_lost_before_they_started_are_not_submitted(
     first, second = pair
     first.add_job(targets.record, "interval", seconds=10, id="tick", misfire_grace_time=30)
     fake_clock.advance(seconds=10)
-    job = shared_store.acquire_due_jobs(fake_clock.now(UTC), first._instance_id)[0]
+    [job] = shared_store.acquire_due_jobs(fake_clock.now(UTC), first._instance_id).jobs
     fake_clock.advance(seconds=6)
     second._process_jobs()  # takes over the expired lease and runs 12:00:10
 
-    late = RunStart(job, [job.next_run_time], None, "late")
+    late = start_for(job, [job.next_run_time], None, "late")
     assert shared_store.start_claimed_runs(first._instance_id, [late]) == [RunStartOutcome.LOST]
     assert len(executed(events)) == 1
 
@@ -213,11 +253,12 @@ def test_a_finished_one_shot_job_is_removed_when_its_run_starts(pair, shared_sto
 
 
 def test_a_run_is_in_progress_in_the_store_until_the_executor_is_done_with_it(
-    make_scheduler, shared_store, fake_clock
+    make_scheduler, make_store, storage, fake_clock
 ):
     """A process pool cannot call back into the store; its runs end when its future does."""
     pool = HoldingPool(max_workers=1)
-    scheduler = make_scheduler(executors={"default": pool}, jobstores={"default": shared_store})
+    store = make_store()
+    scheduler = make_scheduler(executors={"default": pool}, jobstores={"default": store})
     scheduler.start()
     scheduler.add_job(targets.record, "interval", seconds=10, id="tick")
     fake_clock.advance(seconds=10)
@@ -225,28 +266,27 @@ def test_a_run_is_in_progress_in_the_store_until_the_executor_is_done_with_it(
     scheduler._process_jobs()
 
     assert pool.submitted == ("tick", [datetime(2026, 3, 1, 12, 0, 10, tzinfo=UTC)])
-    assert shared_store.lookup_job("tick").next_run_time == datetime(
-        2026, 3, 1, 12, 0, 20, tzinfo=UTC
-    )
-    assert [run[0] for run in shared_store.runs.values()] == ["tick"]
-    assert shared_store._leases == {}
+    assert store.lookup_job("tick").next_run_time == datetime(2026, 3, 1, 12, 0, 20, tzinfo=UTC)
+    assert [run.job_id for run in storage.runs.values()] == ["tick"]
+    assert storage.leases == {}
 
-    pool._release_instance("tick")
-    scheduler._run_keeper.flush(shared_store, ["tick"])
-    assert shared_store.runs == {}
+    pool.end_run()
+
+    # finished in the store from the run leases' thread, off the job's and the pass's
+    assert wait_until(lambda: storage.runs == {})
 
 
 def test_max_instances_holds_across_schedulers(pair, shared_store, events, fake_clock):
     first, second = pair
     first.add_job(targets.record, "interval", seconds=10, id="tick", max_instances=1)
     fake_clock.advance(seconds=10)
-    [job] = shared_store.acquire_due_jobs(fake_clock.now(UTC), "elsewhere")
+    [job] = shared_store.acquire_due_jobs(fake_clock.now(UTC), "elsewhere").jobs
     # another process runs 12:00:10 and has not finished it
     shared_store.start_claimed_runs(
-        "elsewhere", [RunStart(job, [job.next_run_time], job.next_run_time + LEASE * 2, "r1")]
+        "elsewhere", [start_for(job, [job.next_run_time], job.next_run_time + LEASE * 2, "r1")]
     )
     fake_clock.advance(seconds=10)
-    shared_store.renew_runs("elsewhere")  # as the live process's keeper does
+    assert shared_store.renew_runs("elsewhere") == {"r1"}  # as the live process's leases do
 
     second._process_jobs()
 
@@ -269,9 +309,9 @@ def test_runs_left_in_progress_by_a_dead_scheduler_are_reported_missed(
     first, second = pair
     first.add_job(targets.record, "interval", seconds=10, id="tick", misfire_grace_time=30)
     fake_clock.advance(seconds=10)
-    [job] = shared_store.acquire_due_jobs(fake_clock.now(UTC), "dead")
+    [job] = shared_store.acquire_due_jobs(fake_clock.now(UTC), "dead").jobs
     shared_store.start_claimed_runs(
-        "dead", [RunStart(job, [job.next_run_time], job.next_run_time + LEASE * 2, "r1")]
+        "dead", [start_for(job, [job.next_run_time], job.next_run_time + LEASE * 2, "r1")]
     )
     second._process_jobs()
     assert missed(events) == []
@@ -284,20 +324,26 @@ def test_runs_left_in_progress_by_a_dead_scheduler_are_reported_missed(
 
 
 def test_a_live_scheduler_keeps_its_runs_in_progress_renewed(
-    make_scheduler, shared_store, fake_clock
+    make_scheduler, make_store, shared_store, storage, fake_clock
 ):
-    from apscheduler.schedulers._claims import RunKeeper
+    # renewed every third of the lease, by the run leases' thread
+    store = make_store(lease_time=0.3)
+    scheduler = make_scheduler(
+        executors={"default": HoldingPool(max_workers=1)}, jobstores={"default": store}
+    )
+    scheduler.start()
+    scheduler.add_job(targets.record, "interval", seconds=10, id="tick")
+    fake_clock.advance(seconds=10)
+    scheduler._process_jobs()
+    fake_clock.advance(seconds=1)  # past the first lease of the run, by the store's clock
 
-    shared_store.lease_time = 0.3  # the keeper renews every third of it
-    keeper = RunKeeper("alive", logging.getLogger(__name__))
-    shared_store.runs["r1"] = ("tick", "alive", [], fake_clock.now(UTC))
-    keeper.track(shared_store, "r1")
-    fake_clock.advance(seconds=1)
-
-    renewed = wait_until(lambda: shared_store.runs["r1"][3] > fake_clock.now(UTC), timeout=5)
-    keeper.stop()
+    renewed = wait_until(
+        lambda: all(run.expires > storage.clock() for run in storage.runs.values()), timeout=5
+    )
 
     assert renewed
+    assert shared_store.take_abandoned_runs() == []
+    assert [run.job_id for run in storage.runs.values()] == ["tick"]
 
 
 def test_a_shared_store_makes_the_scheduler_poll(pair, fake_clock):
@@ -307,15 +353,19 @@ def test_a_shared_store_makes_the_scheduler_poll(pair, fake_clock):
     assert first._process_jobs() == 1.0
 
 
-def test_ended_runs_the_store_failed_to_forget_are_forgotten_on_the_next_try(
-    shared_store, fake_clock
+def test_ended_runs_the_store_failed_to_finish_are_finished_on_the_next_try(
+    make_scheduler, make_store, storage, fake_clock, caplog
 ):
-    """Until forgotten, they would count against max_instances (a mock outage: one failure)."""
-    from apscheduler.schedulers._claims import RunKeeper
-
-    keeper = RunKeeper("alive", logging.getLogger(__name__))
-    shared_store.runs["r1"] = ("tick", "alive", [], fake_clock.now(UTC) + LEASE)
-    finish_runs = shared_store.finish_runs
+    """Until finished, they would count against max_instances (a mock outage: one failure)."""
+    pool = HoldingPool(max_workers=1)
+    store = make_store()
+    scheduler = make_scheduler(executors={"default": pool}, jobstores={"default": store})
+    scheduler.start()
+    scheduler.add_job(targets.record, "interval", seconds=10, id="tick")
+    fake_clock.advance(seconds=10)
+    scheduler._process_jobs()
+    [run_id] = storage.runs
+    finish_runs = store.finish_runs
     calls = []
 
     def fail_once(owner, run_ids):
@@ -324,63 +374,90 @@ def test_ended_runs_the_store_failed_to_forget_are_forgotten_on_the_next_try(
             raise ConnectionError("store unreachable")
         finish_runs(owner, run_ids)
 
-    shared_store.finish_runs = fail_once
-    keeper.finish(shared_store, "r1", "tick")
-    keeper.flush(shared_store, ["tick"])
-    assert "r1" in shared_store.runs
+    store.finish_runs = fail_once
+    with caplog.at_level(logging.WARNING, "apscheduler.scheduler"):
+        pool.end_run()
 
-    keeper.flush(shared_store, ["tick"])
+        # the run leases' thread tries again after a pause
+        assert wait_until(lambda: storage.runs == {})
 
-    assert calls == [["r1"], ["r1"]]
-    assert shared_store.runs == {}
-
-
-def test_starting_other_jobs_leaves_ended_runs_to_the_keeper_thread(shared_store, fake_clock):
-    """A burst of different jobs pays no round trip to forget runs that cannot count for it."""
-    from apscheduler.schedulers._claims import RunKeeper
-
-    keeper = RunKeeper("alive", logging.getLogger(__name__))
-    shared_store.runs["r1"] = ("tick", "alive", [], fake_clock.now(UTC) + LEASE)
-    keeper.finish(shared_store, "r1", "tick")
-
-    keeper.flush(shared_store, ["tock", "other"])
-    assert "r1" in shared_store.runs
-
-    keeper.flush(shared_store, ["other", "tick"])
-    assert shared_store.runs == {}
+    assert calls == [[run_id], [run_id]]
+    assert "Could not record the end of 1 job runs" in caplog.text
 
 
-def test_a_pass_waits_for_a_forget_of_its_jobs_runs_already_under_way(shared_store, fake_clock):
+@pytest.fixture
+def run_leases():
+    leases = RunLeases("alive", logging.getLogger(__name__))
+    yield leases
+    leases.stop()
+
+
+def start_run(store, job_id, owner="alive"):
+    """Put one run of a new job ``job_id`` in progress in ``store``; return its run times."""
+    support.add(store, job_id, run_time=NOON)
+    [job] = store.acquire_due_jobs(NOON, owner).jobs
+    run_times = [NOON]
+    [outcome] = store.start_claimed_runs(owner, [start_for(job, run_times, None, job_id)])
+    assert outcome is RunStartOutcome.STARTED
+    return run_times
+
+
+def test_starting_other_jobs_leaves_ended_runs_to_the_leases_thread(
+    run_leases, shared_store, storage
+):
+    """A burst of different jobs pays no round trip to finish runs that cannot count for it."""
+    run_times = start_run(shared_store, "tick")
+    run_leases.track(shared_store, "tick", "tick", run_times, time.monotonic())
+    run_leases.ended("tick", run_times)
+    calls = record_calls(shared_store)
+
+    run_leases.flush(shared_store, ["tock", "other"])
+    assert calls == [], "no round trip on the pass's thread"
+
+    run_leases.flush(shared_store, ["other", "tick"])
+    assert storage.runs == {}, "finished (by the pass, or by the thread before it)"
+
+
+def test_a_pass_waits_for_a_finish_of_its_jobs_runs_already_under_way(
+    run_leases, shared_store, storage
+):
     """Else the store would still count the ended run against max_instances."""
-    from apscheduler.schedulers._claims import RunKeeper
-
-    keeper = RunKeeper("alive", logging.getLogger(__name__))
-    shared_store.runs["r1"] = ("tick", "alive", [], fake_clock.now(UTC) + LEASE)
+    run_times = start_run(shared_store, "tick")
     finish_runs = shared_store.finish_runs
-    forgetting = threading.Event()
+    finishing, may_finish = threading.Event(), threading.Event()
 
     def slow_finish_runs(owner, run_ids):
-        forgetting.set()
-        time.sleep(0.2)
+        finishing.set()
+        may_finish.wait(10)
         finish_runs(owner, run_ids)
 
     shared_store.finish_runs = slow_finish_runs
-    keeper.finish(shared_store, "r1", "tick")
-    keeper_thread = threading.Thread(target=keeper._flush)  # as the keeper's own thread does
-    keeper_thread.start()
-    assert forgetting.wait(10)
+    run_leases.track(shared_store, "tick", "tick", run_times, time.monotonic())
+    run_leases.ended("tick", run_times)  # the leases' thread starts finishing it
+    assert finishing.wait(10)
+    left_in_store = []
 
-    keeper.flush(shared_store, ["tick"])
+    def next_pass():
+        run_leases.flush(shared_store, ["tick"])
+        left_in_store.extend(storage.runs)
 
-    assert shared_store.runs == {}
-    keeper_thread.join(10)
+    passing = threading.Thread(target=next_pass)
+    passing.start()
+    # the pass must still be waiting while the finish is under way (if it is slow to get
+    # there, the test checks less, but never fails for it)
+    passing.join(0.1)
+    assert passing.is_alive()
+    may_finish.set()
+    passing.join(10)
+
+    assert left_in_store == []
 
 
 def test_shutting_down_without_waiting_warns_of_the_runs_left_in_progress(
-    make_scheduler, shared_store, fake_clock, caplog
+    make_scheduler, make_store, storage, fake_clock, caplog
 ):
     scheduler = make_scheduler(
-        executors={"default": HoldingPool(max_workers=1)}, jobstores={"default": shared_store}
+        executors={"default": HoldingPool(max_workers=1)}, jobstores={"default": make_store()}
     )
     scheduler.start()
     scheduler.add_job(targets.record, "interval", seconds=10, id="tick")
@@ -391,4 +468,97 @@ def test_shutting_down_without_waiting_warns_of_the_runs_left_in_progress(
         scheduler.shutdown(wait=False)
 
     assert "Shut down while 1 job runs from shared job stores were still going on" in caplog.text
-    assert [run[0] for run in shared_store.runs.values()] == ["tick"], "left to its lease"
+    assert [run.job_id for run in storage.runs.values()] == ["tick"], "left to its lease"
+
+
+# --- the pass over a shared store -----------------------------------------------------------
+
+
+def test_a_pass_that_starts_jobs_makes_two_store_calls(
+    make_scheduler, make_store, events, fake_clock
+):
+    """Claim, and start the batch: no separate look at the next run time, no finishing."""
+    store = make_store(lease_time=60)  # no look for abandoned runs in the pass measured
+    scheduler = make_scheduler(jobstores={"default": store})
+    scheduler.start()
+    for job_id in ("a", "b", "c"):
+        scheduler.add_job(targets.record, "interval", seconds=10, id=job_id)
+    scheduler._process_jobs()  # the first pass also looks for abandoned runs
+    fake_clock.advance(seconds=10)
+    calls = record_calls(store)
+
+    scheduler._process_jobs()
+
+    assert calls == ["acquire_due_jobs", "start_claimed_runs"]
+    assert sorted(job_id for job_id, _ in executed(events)) == ["a", "b", "c"]
+
+
+def test_a_burst_costs_no_extra_wakeup_or_pass(make_scheduler, make_store, fake_clock):
+    """The store does not wake its scheduler: the pass knows the moved-on jobs' run times."""
+    scheduler = make_scheduler(jobstores={"default": make_store(poll_interval=None)})
+    scheduler.start()
+    for job_id in ("a", "b", "c"):
+        scheduler.add_job(targets.record, "interval", seconds=10, id=job_id)
+    fake_clock.advance(seconds=10)
+    wakeups = scheduler.wakeups
+
+    delay = scheduler._process_jobs()
+
+    assert scheduler.wakeups == wakeups
+    assert delay == 10, "back when the jobs moved on are due"
+
+
+def test_events_a_store_sends_during_a_pass_reach_listeners_after_the_lock(
+    make_scheduler, make_store, fake_clock, monkeypatch
+):
+    """A job that fails to load is reported while the store is read, under the scheduler lock."""
+    scheduler = make_scheduler(jobstores={"default": make_store()})
+    scheduler.start()
+    heard = []
+
+    def listener(event):
+        heard.append((event.job_id, scheduler._jobstores_lock._is_owned()))
+
+    scheduler.add_listener(listener, EVENT_JOB_UNLOADABLE)
+    scheduler.add_job(support.doomed, "interval", seconds=10, id="doomed")
+    monkeypatch.delattr(support, "doomed")  # a deploy renamed the function
+    fake_clock.advance(seconds=10)
+
+    scheduler._process_jobs()
+
+    assert heard == [("doomed", False)]
+
+
+def test_a_run_whose_lease_was_lost_while_the_process_was_paused_is_not_started(
+    make_scheduler, make_store, shared_store, events, fake_clock, monkeypatch, caplog
+):
+    """The other scheduler reported the run missed: starting it now could run it twice."""
+    # a long lease: the run leases' thread renews only every 20 seconds of real time
+    lease_time = 60.0
+    executor = LaterExecutor()
+    scheduler = make_scheduler(
+        executors={"default": executor}, jobstores={"default": make_store(lease_time=lease_time)}
+    )
+    scheduler.start()
+    targets.calls.clear()
+    scheduler.add_job(targets.record, "interval", seconds=10, id="tick", misfire_grace_time=300)
+    fake_clock.advance(seconds=10)
+    scheduler._process_jobs()
+    assert [job.id for job, _ in executor.waiting] == ["tick"], "submitted, not started yet"
+
+    # the process is stopped for longer than the lease; meanwhile another scheduler takes
+    # the run as abandoned and reports it
+    fake_clock.advance(seconds=lease_time + 1)
+    assert shared_store.take_abandoned_runs() == [
+        AbandonedRun("tick", [datetime(2026, 3, 1, 12, 0, 10, tzinfo=UTC)], scheduler._instance_id)
+    ]
+    monkeypatch.setattr(
+        "apscheduler.schedulers._run_leases.time", PausedProcessTime(lease_time + 1)
+    )
+
+    with caplog.at_level(logging.WARNING, "apscheduler.scheduler"):
+        executor.run_waiting()  # the process runs again, and its executor gets to the run
+
+    assert targets.calls == []
+    assert executed(events) == []
+    assert 'Run of job "tick" (scheduled at 2026-03-01 12:00:10+00:00) not started' in caplog.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import warnings
 from datetime import datetime, timedelta, timezone as dt_timezone
 
@@ -14,6 +15,7 @@ from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from tests.schedulers import targets
+from tests.schedulers.conftest import SteppedScheduler
 
 UTC = dt_timezone.utc
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -281,3 +283,144 @@ def test_impossible_date_text_names_the_argument(scheduler):
 
     assert str(caught.value) == "month must be in 1..12"
     assert caught.value.__notes__ == ["next_run_time: '2026-13-01'"]
+
+
+def test_pending_jobs_read_and_replaced_as_in_3x(scheduler):
+    """Programs written for 3.x read ``_pending_jobs`` as tuples, and replace it filtered."""
+    keep = scheduler.add_job(targets.record, "interval", minutes=1, id="keep", jobstore="default")
+    scheduler.add_job(targets.record, "interval", minutes=1, id="drop", replace_existing=True)
+
+    assert scheduler._pending_jobs == [
+        (keep, "default", False),
+        (scheduler.get_job("drop"), "default", True),
+    ]
+
+    with scheduler._jobstores_lock:
+        scheduler._pending_jobs = [entry for entry in scheduler._pending_jobs if entry[0] is keep]
+    assert scheduler.get_jobs() == [keep]
+
+    scheduler.start()
+    assert scheduler._pending_jobs == []
+    assert [job.id for job in scheduler._jobstores["default"].get_all_jobs()] == ["keep"]
+
+
+def test_a_pending_job_is_found_by_id_whatever_store_is_named(scheduler):
+    """As in 3.11: before start, the job store argument narrows removals and listings only."""
+    job = scheduler.add_job(targets.record, "interval", minutes=1, id="j", jobstore="elsewhere")
+
+    assert scheduler.get_job("j", "default") is job
+    assert scheduler.get_jobs("default") == []
+    with pytest.raises(JobLookupError):
+        scheduler.remove_job("j", "default")
+
+
+def test_a_pending_job_changed_before_start_is_stored_with_the_change(scheduler, events):
+    job = scheduler.add_job(targets.record, "interval", minutes=1, id="j")
+    scheduler.modify_job("j", name="renamed")
+    scheduler.pause_job("j")
+
+    modified = [e for e in events if e.code == EVENT_JOB_MODIFIED]
+    assert [(e.job_id, e.jobstore) for e in modified] == [("j", None), ("j", None)]
+
+    scheduler.start()
+    assert scheduler.get_job("j") is job
+    assert (job.name, job.next_run_time, job.pending) == ("renamed", None, False)
+
+
+def test_replace_existing_decides_at_start_between_pending_jobs_of_one_id(make_scheduler):
+    replacing = make_scheduler()
+    replacing.add_job(targets.record, "interval", minutes=1, id="j", name="first")
+    replacing.add_job(
+        targets.record, "interval", minutes=1, id="j", name="second", replace_existing=True
+    )
+    replacing.start()
+    assert [job.name for job in replacing.get_jobs()] == ["second"]
+
+    conflicting = make_scheduler()
+    first = conflicting.add_job(targets.record, "interval", minutes=1, id="j", name="first")
+    second = conflicting.add_job(targets.record, "interval", minutes=1, id="j", name="second")
+    with pytest.raises(ConflictingIdError):
+        conflicting.start()
+
+    assert not conflicting.running
+    assert conflicting.get_jobs() == [first, second], "as in 3.x, every job is still pending"
+
+
+def test_import_into_an_unknown_store_raises_the_3x_key_error(scheduler):
+    with pytest.raises(KeyError) as caught:
+        scheduler.import_jobs(io.StringIO('{"version": 1, "jobs": []}'), "nowhere")
+
+    assert caught.value.args == ("nowhere",)
+
+
+def test_listeners_never_run_under_the_store_lock(scheduler, events):
+    """A listener that waits for another thread using the scheduler must not deadlock."""
+    lock_was_free = []
+
+    def take_the_lock_elsewhere():
+        acquired = scheduler._jobstores_lock.acquire(timeout=2)
+        lock_was_free.append(acquired)
+        if acquired:
+            scheduler._jobstores_lock.release()
+
+    def listener(event):
+        other = threading.Thread(target=take_the_lock_elsewhere)
+        other.start()
+        other.join()
+
+    scheduler.add_listener(listener)
+    scheduler.add_job(targets.record, "interval", minutes=1, id="pending")
+    scheduler.start()
+    scheduler.add_job(targets.record, "interval", minutes=1, id="j")
+    scheduler.modify_job("j", name="renamed")
+    scheduler.resume_job("j")
+    scheduler.remove_job("j")
+    scheduler.remove_all_jobs()
+
+    codes = [e.code for e in events]
+    assert codes.count(EVENT_JOB_ADDED) == 2 and codes.count(EVENT_JOB_MODIFIED) == 2
+    assert lock_was_free and all(lock_was_free)
+
+
+class InterceptingScheduler(SteppedScheduler):
+    """An integration's subclass that overrides the private methods APScheduler 3 calls."""
+
+    def __init__(self, **options):
+        self.stored = []
+        self.looked_up = []
+        super().__init__(**options)
+
+    def _real_add_job(self, job, jobstore_alias, replace_existing):
+        self.stored.append(job.id)
+        super()._real_add_job(job, jobstore_alias, replace_existing)
+
+    def _lookup_job(self, job_id, jobstore_alias):
+        self.looked_up.append(job_id)
+        return super()._lookup_job(job_id, jobstore_alias)
+
+
+def test_a_subclass_overriding_real_add_job_sees_pending_and_new_jobs(fake_clock):
+    scheduler = InterceptingScheduler(timezone=UTC, clock=fake_clock)
+    scheduler.add_job(targets.record, "interval", hours=1, id="pending")
+    assert scheduler.stored == []
+
+    scheduler.start()
+    scheduler.add_job(targets.record, "interval", hours=1, id="added")
+
+    assert scheduler.stored == ["pending", "added"]
+    scheduler.shutdown()
+
+
+def test_a_subclass_overriding_lookup_job_sees_every_lookup(fake_clock):
+    scheduler = InterceptingScheduler(timezone=UTC, clock=fake_clock)
+    scheduler.start()
+    scheduler.add_job(targets.record, "interval", hours=1, id="job")
+
+    scheduler.get_job("job")
+    scheduler.modify_job("job", name="renamed")
+    scheduler.pause_job("job")
+    scheduler.resume_job("job")
+
+    # resume_job() looks the job up, then changes it through modify_job(), as in 3.x
+    assert scheduler.looked_up == ["job"] * 5
+    scheduler.shutdown()

@@ -19,7 +19,8 @@ from apscheduler.executors.base import BaseExecutor
 from apscheduler.executors.debug import DebugExecutor
 from apscheduler.jobstores.base import BaseJobStore
 from apscheduler.jobstores.memory import MemoryJobStore
-from apscheduler.schedulers._processing import is_shared_store, process_jobs_or_retry
+from apscheduler.jobstores.shared import SharedJobStore, is_shared_store
+from apscheduler.schedulers._processing import process_jobs_or_retry
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from tests.schedulers import targets
@@ -285,16 +286,40 @@ def test_a_mock_of_a_shared_store_class_takes_the_3x_path_too(scheduler):
     assert [call[0] for call in store.method_calls] == ["get_due_jobs", "get_next_run_time"]
 
 
-class SharedFlagStore(MemoryJobStore):
+class FlagOnlyStore(MemoryJobStore):
+    """A store of the first 3.12 drafts, which said it was shared with a class flag."""
+
     shared = True
+
+
+class MinimalSharedStore(MemoryJobStore, SharedJobStore):
+    """The interface, with nothing behind it: only its class matters here."""
+
+    def acquire_due_jobs(self, now, owner):
+        raise NotImplementedError
+
+    def start_claimed_runs(self, owner, starts):
+        raise NotImplementedError
+
+    def release_claimed_job(self, job_id, owner):
+        raise NotImplementedError
+
+    def renew_runs(self, owner):
+        raise NotImplementedError
+
+    def finish_runs(self, owner, run_ids):
+        raise NotImplementedError
+
+    def take_abandoned_runs(self):
+        raise NotImplementedError
 
 
 @pytest.mark.parametrize(
     "store_class, shared",
-    [(MemoryJobStore, False), (SharedFlagStore, True)],
-    ids=["memory", "shared-flag-on-the-class"],
+    [(MemoryJobStore, False), (FlagOnlyStore, False), (MinimalSharedStore, True)],
+    ids=["memory", "a-flag-is-not-enough", "implements-SharedJobStore"],
 )
-def test_a_store_is_shared_when_its_class_says_so(store_class, shared):
+def test_a_store_is_shared_when_its_class_implements_the_interface(store_class, shared):
     assert is_shared_store(store_class()) is shared
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import pickle
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -17,13 +18,16 @@ from apscheduler.jobstores._persistent import (
 from apscheduler.jobstores._shared import (
     DEFAULT_LEASE_TIME,
     DEFAULT_POLL_INTERVAL,
-    SharedJobStore,
+    SharedPersistentStore,
 )
 from apscheduler.jobstores.base import (
-    AbandonedRun,
     BaseJobStore as BaseJobStore,
     ConflictingIdError,
     JobLookupError,
+)
+from apscheduler.jobstores.shared import (
+    AbandonedRun,
+    ClaimedJobs,
     RunStart,
     RunStartOutcome,
 )
@@ -48,7 +52,7 @@ try:
         null as null,
         select,
     )
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
     from sqlalchemy.exc import DBAPIError, IntegrityError
     from sqlalchemy.pool import QueuePool
 except ImportError as exc:  # pragma: no cover
@@ -57,27 +61,26 @@ except ImportError as exc:  # pragma: no cover
 # ``name as name`` above: names this module had in APScheduler 3, which programs import from
 # here (``create_engine`` too, in ``__all__``).
 
-from apscheduler.jobstores._sqlclaims import SQLClaims
-from apscheduler.jobstores._sqlengine import (
+from apscheduler.jobstores.sqlalchemy.engine import (
     AUTOCOMMIT_DIALECTS,
     explain_setup_error,
     is_temporary_error,
     make_engine,
 )
-from apscheduler.jobstores._sqlnotify import postgres_listener
-from apscheduler.jobstores._sqlruns import (
+from apscheduler.jobstores.sqlalchemy.jobs_sql import JobTableSQL, Outlook
+from apscheduler.jobstores.sqlalchemy.listen import notification_channel, postgres_listener
+from apscheduler.jobstores.sqlalchemy.runs_sql import (
     LOST,
     RunEntry,
-    SQLRuns,
+    RunsTableSQL,
     run_entries,
     unique_job_batches,
 )
-from apscheduler.jobstores._sqlschema import (
+from apscheduler.jobstores.sqlalchemy.tables import (
     ReadOnlyTable,
     TableProblem,
     make_runs_table,
     make_table,
-    notification_channel,
     set_up_tables,
 )
 
@@ -92,7 +95,7 @@ class ReadOnlyJobStoreError(RuntimeError):
     """
 
 
-class SQLAlchemyJobStore(SharedJobStore):
+class SQLAlchemyJobStore(SharedPersistentStore):
     """
     Stores jobs in a database table managed with SQLAlchemy 2.
 
@@ -173,14 +176,14 @@ class SQLAlchemyJobStore(SharedJobStore):
         if engine:
             self.engine: Engine = maybe_ref(engine)
         elif url:
+            # this module's name, looked up now: tests patch it to hand the store a fake
             self.engine = make_engine(url, engine_options or {}, create_engine)
         else:
             raise ValueError('Need either "engine" or "url" defined')
 
-        # Every statement but the fallback claim stands alone: in autocommit mode each costs one
-        # round trip to the server instead of three (BEGIN, the statement, COMMIT or ROLLBACK)
-        self._autocommits = self.engine.dialect.name in AUTOCOMMIT_DIALECTS
-        if self._autocommits:
+        # Work that is one statement needs no transaction around it: in autocommit mode it costs
+        # one round trip to the server instead of three (BEGIN, the statement, COMMIT)
+        if self.engine.dialect.name in AUTOCOMMIT_DIALECTS:
             self._single: Engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         else:
             self._single = self.engine
@@ -188,10 +191,10 @@ class SQLAlchemyJobStore(SharedJobStore):
         self.jobs_t = make_table(tablename, metadata, tableschema)
         self._channel = notification_channel(self.jobs_t)
         notify = (self._channel, self._token) if self.engine.dialect.name == "postgresql" else None
-        self._sql = SQLClaims(self.jobs_t, self.engine.dialect, notify)
+        self._jobs_sql = JobTableSQL(self.jobs_t, self.engine.dialect, notify)
         #: the runs in progress of the schedulers sharing the table
         self.runs_t = make_runs_table(self.jobs_t)
-        self._runs = SQLRuns(self.runs_t, self._sql)
+        self._runs_sql = RunsTableSQL(self.runs_t, self._jobs_sql)
         #: why the table can only be read (the database's refusal), or None if it can be written
         self._read_only: str | None = None
 
@@ -223,20 +226,21 @@ class SQLAlchemyJobStore(SharedJobStore):
     def _prepare_for_bursts(self) -> None:
         """
         Pay now what the first burst of due jobs would: a second pooled connection (the run
-        keeper's, as the scheduler's is busy starting runs) and the batch start statement.
+        leases' thread's, as the scheduler's is busy starting runs) and the batch start
+        statement.
 
         The second connection is opened only where the pool keeps two, so that a pool sized
         to one connection never waits here.
         """
         pool = self.engine.pool
         keeps_two = isinstance(pool, QueuePool) and pool.size() >= 2
-        params = self._sql.params(owner="", run_owner="", lease=0)
+        params = self._jobs_sql.params(owner="", run_owner="", lease=0)
         try:
             with self.engine.connect() as connection:
                 if keeps_two:
                     self.engine.connect().close()
                 with connection.begin():
-                    self._runs.prepare(connection, params)
+                    self._runs_sql.prepare(connection, params)
         except Exception as exc:  # the first burst pays then; nothing else depends on this
             self._logger.debug("Could not prepare the store for bursts: %s", exc)
 
@@ -271,25 +275,6 @@ class SQLAlchemyJobStore(SharedJobStore):
                 f"this connection may only read it ({self._read_only})"
             )
 
-    def _refuse_due_jobs(self, now: float, skip: list[str]) -> None:
-        """
-        On a table that may only be read, raise if any job is due: claiming it is a write.
-
-        A run that could not be recorded would start again on every pass, so the jobs stay
-        due, for a scheduler that may write, and this one logs the error.
-
-        :raises ReadOnlyJobStoreError: if a job other than those in ``skip`` is due
-        """
-        table = self.jobs_t.c
-        due = select(table.id).where(table.next_run_time <= now).limit(len(skip) + 1)
-        with self._single.connect() as connection:
-            due_ids = set(connection.execute(due).scalars()) - set(skip)
-        if due_ids:
-            raise ReadOnlyJobStoreError(
-                f"Job store {self._alias!r} cannot run its due jobs: this connection may only "
-                f"read the table {self.jobs_t.fullname!r} ({self._read_only})"
-            )
-
     def _explain_setup_error(self, exc: Exception) -> str:
         if isinstance(exc, DBAPIError):
             return explain_setup_error(exc, self.engine)
@@ -316,56 +301,58 @@ class SQLAlchemyJobStore(SharedJobStore):
         return self._load_due(rows, now)
 
     def get_next_run_time(self) -> datetime | None:
+        if self._shut_down:
+            return None
+
+        looked_at = self._rows_to_look_at()
+
+        def look() -> Outlook:
+            with self._single.connect() as connection:
+                if self._read_only is not None:
+                    return self._read_only_outlook(connection, looked_at)
+                params = self._jobs_sql.params(looked_at=looked_at)
+                return self._jobs_sql.look_out(connection, params)
+
+        return self._next_time(self._run(look))
+
+    def _rows_to_look_at(self) -> int:
+        """How many waiting jobs an outlook must read: one more than the known broken ones."""
+        return len(self._unloadable_ids()) + 1
+
+    def _next_time(self, outlook: Outlook) -> datetime | None:
         """
-        Return when the scheduler should look at the table next.
+        Return when the scheduler should look at the table next, by its own clock.
 
         A job leased to a scheduler counts with the end of its lease rather than its run time:
         its run is that scheduler's business until then, and chasing its overdue run time would
         keep the other schedulers busy in a loop.
         """
-        if self._shut_down:
-            return None
-
-        table = self.jobs_t.c
-        scheduled = (
-            select(table.id, table.next_run_time)
-            .where(table.next_run_time.is_not(None))
-            .order_by(table.next_run_time, table.id)
-            .limit(len(self._unloadable_ids()) + 1)
-        )
-        unleased = scheduled.where(self._sql.free)
-
-        def fetch() -> tuple[Sequence[Any], Any]:
-            if self._read_only is not None:
-                # an APScheduler 3 table it could not upgrade has no lease columns to look at
-                with self._single.connect() as connection:
-                    return connection.execute(scheduled).all(), (None, None)
-
-            params = self._sql.params()
-            with self._single.connect() as connection:
-                rows = connection.execute(unleased, params).all()
-                lease_end = connection.execute(self._sql.lease_end, params).one()
-            return rows, lease_end
-
-        rows, (lease_expires, store_now) = self._run(fetch)
-        earliest = self._next_run_time(rows)
-        if lease_expires is not None:
-            lease_end = self._lease_end_for_scheduler(float(lease_expires), float(store_now))
+        earliest = self._next_run_time(sorted(outlook.waiting, key=lambda row: (row[1], row[0])))
+        if outlook.lease_expires is not None and outlook.store_now is not None:
+            lease_end = self._lease_end_for_scheduler(
+                float(outlook.lease_expires), float(outlook.store_now)
+            )
             if earliest is None or lease_end < earliest:
                 earliest = lease_end
         return earliest
+
+    def _read_only_outlook(self, connection: Connection, looked_at: int) -> Outlook:
+        # an APScheduler 3 table that could not be upgraded has no lease columns to look at
+        rows = connection.execute(self._jobs_sql.scheduled, {"looked_at": looked_at}).all()
+        return Outlook([(job_id, run_time) for job_id, run_time in rows], None, None)
 
     def get_all_jobs(self) -> list[Job]:
         return self._load_all(self._fetch(self._select_all))
 
     # --- writing ---------------------------------------------------------------------------
 
+    def _begin(self, one_statement: bool = True) -> AbstractContextManager[Connection]:
+        """A connection in a transaction, in autocommit mode when it is for one statement."""
+        return (self._single if one_statement else self.engine).begin()
+
     def _write(self, statement: Any, params: dict[str, Any]) -> int:
         self._check_writable()
-        if self._autocommits:
-            with self._single.connect() as connection:
-                return connection.execute(statement, params).rowcount
-        with self.engine.begin() as connection:
+        with self._begin() as connection:
             return connection.execute(statement, params).rowcount
 
     def add_job(self, job: Job) -> None:
@@ -374,82 +361,104 @@ class SQLAlchemyJobStore(SharedJobStore):
             "next_run_time": datetime_to_utc_timestamp(job.next_run_time),
             "job_state": self._serialize(job),
         }
-        attempts = 0
 
-        def insert_row() -> None:
-            nonlocal attempts
-            attempts += 1
+        def insert_row() -> bool:
             try:
-                self._write(self._sql.insert, params)
+                self._write(self._jobs_sql.insert, params)
             except IntegrityError:
-                # a retry after a commit whose reply was lost finds its own row: that is fine
-                if attempts > 1 and self._stored_state(job.id) == params["job_state"]:
-                    return
-                raise ConflictingIdError(job.id) from None
+                return False
+            return True
 
-        self._run(insert_row)
-        self._forget(job.id)
+        def inserted_before(inserted: bool) -> bool:
+            # a retry after a commit whose reply was lost finds its own row: that is fine
+            return inserted or self._stored_state(job.id) == params["job_state"]
+
+        if not self._run(insert_row, applied_on_retry=inserted_before):
+            raise ConflictingIdError(job.id)
+        self._clear_load_failure(job.id)
 
     def _stored_state(self, job_id: str) -> bytes | None:
         with self._single.connect() as connection:
             return connection.execute(self._select_state, {"job_id": job_id}).scalar()
 
     def update_job(self, job: Job) -> None:
-        # Ends any scheduler's claim on the job: see SQLClaims.replace
-        params = self._sql.params(
+        # Ends any scheduler's claim on the job: see JobTableSQL.replace
+        params = self._jobs_sql.params(
             job_id=job.id,
             run_time=datetime_to_utc_timestamp(job.next_run_time),
             state=self._serialize(job),
         )
-        if not self._run(lambda: self._write(self._sql.replace, params)):
+        if not self._run(lambda: self._write(self._jobs_sql.replace, params)):
             raise JobLookupError(job.id)
-        self._forget(job.id)
+        self._clear_load_failure(job.id)
 
     def remove_job(self, job_id: str) -> None:
-        attempts = 0
-
-        def delete_row() -> int:
-            nonlocal attempts
-            attempts += 1
+        removed = self._run(
+            lambda: self._write(self._jobs_sql.remove, {"job_id": job_id}) > 0,
             # a retry after a commit whose reply was lost finds the row gone: that is fine
-            return self._write(self._sql.remove, {"job_id": job_id}) or int(attempts > 1)
-
-        if not self._run(delete_row):
+            applied_on_retry=lambda removed: True,
+        )
+        if not removed:
             raise JobLookupError(job_id)
-        self._forget(job_id)
+        self._clear_load_failure(job_id)
 
     def remove_all_jobs(self) -> None:
-        self._run(lambda: self._write(self._sql.remove_all, {}))
-        self._forget()
+        self._run(lambda: self._write(self._jobs_sql.remove_all, {}))
+        self._clear_load_failure()
 
     # --- sharing the table with other schedulers -------------------------------------------
 
-    def acquire_due_jobs(self, now: datetime, owner: str) -> list[Job]:
+    def acquire_due_jobs(self, now: datetime, owner: str) -> ClaimedJobs:
         if self._shut_down:
-            return []
+            return ClaimedJobs([], None)
 
         now_ts = datetime_to_utc_timestamp(now)
         assert now_ts is not None  # now is a datetime
         skip = self._ids_to_leave_unclaimed(now_ts)
+        params = {
+            "now": now_ts,
+            "owner": owner,
+            "lease": self.lease_time,
+            "skip": skip,
+            "batch": self.claim_batch,
+            "looked_at": self._rows_to_look_at(),
+        }
 
-        def claim() -> Sequence[Any]:
+        def claim() -> tuple[Sequence[Any], Outlook]:
             if self._read_only is not None:
-                self._refuse_due_jobs(now_ts, skip)
-                return []
+                with self._single.connect() as connection:
+                    return [], self._refuse_due_jobs(connection, params)
 
-            params = self._sql.params(now=now_ts, owner=owner, lease=self.lease_time, skip=skip)
-            engine = self._single if self._sql.claims_in_one_statement else self.engine
-            with engine.begin() as connection:
-                return self._sql.claim(connection, params)
+            in_one = self._jobs_sql.claims_in_one_round_trip
+            with self._begin(in_one) as connection:
+                return self._jobs_sql.claim(connection, self._jobs_sql.params(**params))
 
-        rows = self._run(claim)
-        if not rows:
-            return []
+        rows, outlook = self._run(claim)
+        # after the claimed jobs are loaded: those that fail bring in their recheck time
+        jobs = self._accept_claimed(rows, now, owner) if rows else []
+        return ClaimedJobs(jobs, self._next_time(outlook))
 
-        jobs, unloaded = self._load_claimed(rows, now)
-        if unloaded:
-            self._release(unloaded, owner)
-        return jobs
+    def _refuse_due_jobs(self, connection: Connection, params: dict[str, Any]) -> Outlook:
+        """
+        On a table that may only be read, raise if any job is due: claiming it is a write.
+
+        A run that could not be recorded would start again on every pass, so the jobs stay
+        due, for a scheduler that may write, and this one logs the error.
+
+        :raises ReadOnlyJobStoreError: if a job other than those in ``params["skip"]`` is due
+        """
+        # the jobs come in run time order, and at least one of them is not to skip
+        outlook = self._read_only_outlook(connection, params["looked_at"])
+        if any(
+            run_time <= params["now"]
+            for job_id, run_time in outlook.waiting
+            if job_id not in params["skip"]
+        ):
+            raise ReadOnlyJobStoreError(
+                f"Job store {self._alias!r} cannot run its due jobs: this connection may only "
+                f"read the table {self.jobs_t.fullname!r} ({self._read_only})"
+            )
+        return outlook
 
     def start_claimed_runs(self, owner: str, starts: Sequence[RunStart]) -> list[RunStartOutcome]:
         entries = run_entries(starts, self._serialize)
@@ -457,65 +466,54 @@ class SQLAlchemyJobStore(SharedJobStore):
         for batch in unique_job_batches(entries):
             outcomes.extend(self._start_batch(owner, batch))
 
-        moved_on = [
-            start for start, outcome in zip(starts, outcomes, strict=True) if outcome is not LOST
-        ]
-        for start in moved_on:
-            self._forget(start.job.id)
-        next_times = [start.next_run_time for start in moved_on if start.next_run_time]
-        if next_times:
-            # this scheduler may mean to sleep until the end of the leases just given up
-            self._wake_scheduler_for(min(next_times))
+        for start, outcome in zip(starts, outcomes, strict=True):
+            if outcome is not LOST:
+                self._clear_load_failure(start.job.id)
         return outcomes
 
     def _start_batch(self, owner: str, entries: list[RunEntry]) -> list[RunStartOutcome]:
-        engine = self._single if self._runs.starts_in_one_statement else self.engine
-        attempts = 0
-
         def start() -> list[RunStartOutcome]:
-            nonlocal attempts
-            attempts += 1
             self._check_writable()
-            params = self._sql.params(owner=owner, run_owner=owner, lease=self.lease_time)
-            with engine.begin() as connection:
-                outcomes = self._runs.start(connection, entries, params)
-            if attempts > 1 and LOST in outcomes:
-                # a retry after a commit whose reply was lost finds its jobs moved on already
-                with self._single.connect() as connection:
-                    return self._runs.recognise_moves(connection, entries, outcomes)
-            return outcomes
+            params = self._jobs_sql.params(owner=owner, run_owner=owner, lease=self.lease_time)
+            with self._begin(self._runs_sql.starts_in_one_statement) as connection:
+                return self._runs_sql.start(connection, entries, params)
 
-        return self._run(start)
+        def moved_before(outcomes: list[RunStartOutcome]) -> list[RunStartOutcome]:
+            # a retry after a commit whose reply was lost finds its jobs moved on already
+            if LOST not in outcomes:
+                return outcomes
+            with self._single.connect() as connection:
+                return self._runs_sql.recognise_moves(connection, entries, outcomes)
+
+        return self._run(start, applied_on_retry=moved_before)
 
     def finish_runs(self, owner: str, run_ids: Sequence[str]) -> None:
         if run_ids:
             params = {"run_owner": owner, "run_ids": list(run_ids)}
-            self._run(lambda: self._write(self._runs.finish, params))
+            self._run(lambda: self._write(self._runs_sql.finish, params))
 
-    def renew_runs(self, owner: str) -> None:
-        self._run(
-            lambda: self._write(
-                self._runs.renew, self._sql.params(run_owner=owner, lease=self.lease_time)
-            )
-        )
+    def renew_runs(self, owner: str) -> set[str]:
+        def renew() -> set[str]:
+            self._check_writable()
+            params = self._jobs_sql.params(run_owner=owner, lease=self.lease_time)
+            with self._begin(self._runs_sql.renews_in_one_statement) as connection:
+                return self._runs_sql.renew(connection, params)
+
+        return self._run(renew)
 
     def take_abandoned_runs(self) -> list[AbandonedRun]:
         def take() -> list[AbandonedRun]:
             if self._read_only is not None:
                 return []  # nothing can be taken off a table that this store cannot write
 
-            in_one = self._runs.takes_in_one_statement
-            with (self._single if in_one else self.engine).begin() as connection:
-                return self._runs.take_abandoned(connection, self._sql.params())
+            with self._begin(self._runs_sql.takes_in_one_statement) as connection:
+                return self._runs_sql.take_abandoned(connection, self._jobs_sql.params())
 
         return self._run(take)
 
-    def release_claimed_job(self, job_id: str, owner: str) -> None:
-        self._release([job_id], owner)
-
-    def _release(self, job_ids: list[str], owner: str) -> None:
+    def _release_claimed_jobs(self, job_ids: list[str], owner: str) -> None:
         params = {"job_ids": job_ids, "owner": owner}
-        self._run(lambda: self._write(self._sql.release, params))
+        self._run(lambda: self._write(self._jobs_sql.release, params))
 
     def _interrupt_listener(self) -> None:
         """Send this store's listener a message, so that it stops waiting at once."""

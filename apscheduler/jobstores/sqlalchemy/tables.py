@@ -1,6 +1,6 @@
 """
-The tables of :class:`~apscheduler.jobstores.sqlalchemy.SQLAlchemyJobStore`: their columns,
-making them (or upgrading an APScheduler 3 table in place) and the database's clock.
+The tables of :class:`~apscheduler.jobstores.sqlalchemy.SQLAlchemyJobStore`: their columns, and
+making them (or upgrading an APScheduler 3 table in place) at start.
 
 Next to the job table lives ``<tablename>_runs``: the runs that schedulers sharing the table have
 started and not yet finished, so that ``max_instances`` holds across processes and the runs of a
@@ -14,9 +14,7 @@ the store works read-only rather than failing.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -27,19 +25,13 @@ from sqlalchemy import (
     Table,
     Text,
     Unicode,
-    cast,
-    extract,
-    func,
     inspect,
-    literal,
-    literal_column,
     select,
 )
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql.elements import ColumnElement
 
-from apscheduler.jobstores._sqlengine import is_read_only_error
+from apscheduler.jobstores.sqlalchemy.engine import is_read_only_error
 
 #: the columns APScheduler 3 made; a table without them is not a job table
 BASE_COLUMNS = ("id", "next_run_time", "job_state")
@@ -105,51 +97,6 @@ def make_runs_table(jobs: Table) -> Table:
         Column("expires", Float(25), nullable=False),
         schema=jobs.schema,
     )
-
-
-def database_clock(dialect: Dialect) -> ColumnElement[Any] | None:
-    """
-    An SQL expression for the database server's time as a UTC timestamp, if the dialect has one.
-
-    Leases end by this clock, so that schedulers on hosts whose clocks disagree still agree on
-    when a lease has expired.
-    """
-    name = dialect.name
-    if name == "postgresql":
-        # now() is the start of the transaction; every lease statement is a transaction of its
-        # own, and unlike clock_timestamp(), now() lets the planner use it in index conditions
-        return cast(extract("epoch", func.now()), Float)
-    if name == "sqlite":
-        import sqlite3
-
-        if sqlite3.sqlite_version_info >= (3, 42, 0):
-            return func.unixepoch(literal("subsec"))
-        # days since the Julian epoch, whose day 2440587.5 began at the Unix epoch
-        return (func.julianday(literal("now")) - 2440587.5) * 86400.0
-    if name in ("mysql", "mariadb"):
-        # UTC_TIMESTAMP() is free of the session's time zone, unlike UNIX_TIMESTAMP(NOW()):
-        # in the hour that a change from summer time repeats, that reads the first of the two
-        # equal local times, an hour behind, and makes leases taken just before last an hour
-        microseconds = func.timestampdiff(
-            literal_column("MICROSECOND"), literal("1970-01-01"), func.utc_timestamp(6)
-        )
-        return microseconds * literal_column("0.000001")
-    if name == "mssql":
-        milliseconds = func.datediff_big(
-            literal_column("millisecond"), literal("19700101"), func.sysutcdatetime()
-        )
-        return milliseconds / 1000.0
-    # no known clock: leases end by the clock of each scheduler's host
-    return None
-
-
-def notification_channel(table: Table) -> str:
-    """The PostgreSQL notification channel of a table (at most 63 bytes, as PostgreSQL needs)."""
-    channel = f"apscheduler:{table.fullname}"
-    if len(channel.encode()) > 63:
-        digest = hashlib.sha1(table.fullname.encode()).hexdigest()[:20]
-        channel = f"apscheduler:{digest}"
-    return channel
 
 
 def set_up_tables(engine: Engine, table: Table, runs: Table) -> None:

@@ -2,7 +2,7 @@
 Redis pub/sub for :class:`~apscheduler.jobstores.redis.RedisJobStore`.
 
 Every script that changes jobs publishes a change message on the store's channel (see
-:mod:`apscheduler.jobstores._redis_scripts`); the listener holds one connection of the store's
+:mod:`apscheduler.jobstores.redis.jobs_lua`); the listener holds one connection of the store's
 pool, subscribed to that channel, and hands each message to the store.
 
 Pub/sub delivers every message to a connected subscriber, so messages can only be lost while
@@ -18,13 +18,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from apscheduler.jobstores._shared import ChangeListener
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-try:
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-except ImportError as exc:  # pragma: no cover
-    raise ImportError("RedisJobStore requires redis installed") from exc
+from apscheduler.jobstores._listener import ChangeListener
 
 #: seconds of silence after which the listener checks its connection with a PING; a PING
 #: unanswered for as long again means the connection is dead

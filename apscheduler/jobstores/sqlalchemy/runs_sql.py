@@ -2,8 +2,8 @@
 The SQL with which schedulers sharing a job table record the runs they have in progress.
 
 Starting the runs of a batch of claimed jobs is one transaction: for each job whose lease its
-scheduler still holds, the job moves on to its next run time (or goes, if it has none), its lease
-is given up and, unless ``max_instances`` runs of it are in progress already, a row of the runs
+scheduler still holds, the job is stored as the scheduler moved it on (or goes, if it has no next
+run time), its lease is given up and, unless ``max_instances`` runs of it are in progress already, a row of the runs
 table records the new runs. On PostgreSQL the whole batch is one statement (data-modifying
 ``WITH`` queries), so it costs one round trip to the server; elsewhere it is one transaction of
 a few statements. A run row is leased to its scheduler until ``expires`` on the database's clock;
@@ -39,8 +39,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from apscheduler.jobstores._sqlclaims import SQLClaims
-from apscheduler.jobstores.base import AbandonedRun, RunStart, RunStartOutcome
+from apscheduler.jobstores.shared import AbandonedRun, RunStart, RunStartOutcome
+from apscheduler.jobstores.sqlalchemy.jobs_sql import JobTableSQL
 from apscheduler.util import datetime_to_utc_timestamp
 
 #: the columns of a batch of starts in PostgreSQL's one statement
@@ -85,24 +85,18 @@ def decode_run_times(text: str) -> list[datetime]:
 
 
 def run_entries(starts: Sequence[RunStart], serialize: Callable[[Any], bytes]) -> list[RunEntry]:
-    """Move each start's job on to its next run time and say what to store of it."""
-    entries = []
-    for start in starts:
-        state = None
-        if start.next_run_time is not None:
-            start.job._modify(next_run_time=start.next_run_time)
-            state = serialize(start.job)
-        entries.append(
-            RunEntry(
-                start.run_id,
-                start.job.id,
-                datetime_to_utc_timestamp(start.next_run_time),
-                state,
-                encode_run_times(start.run_times),
-                start.job.max_instances,
-            )
+    """Say what to store of each start's job, which the scheduler has moved on already."""
+    return [
+        RunEntry(
+            start.run_id,
+            start.job.id,
+            datetime_to_utc_timestamp(start.job.next_run_time),
+            None if start.job.next_run_time is None else serialize(start.job),
+            encode_run_times(start.run_times),
+            start.job.max_instances,
         )
-    return entries
+        for start in starts
+    ]
 
 
 def unique_job_batches(entries: list[RunEntry]) -> Iterator[list[RunEntry]]:
@@ -124,15 +118,15 @@ def unique_job_batches(entries: list[RunEntry]) -> Iterator[list[RunEntry]]:
         yield batch
 
 
-class SQLRuns:
-    """The statements on the runs table ``runs`` of the job table that ``claims`` leases."""
+class RunsTableSQL:
+    """The statements on the runs table ``runs`` of the job table that ``jobs`` works on."""
 
-    def __init__(self, runs: Table, claims: SQLClaims) -> None:
+    def __init__(self, runs: Table, jobs: JobTableSQL) -> None:
         self.runs = runs
-        self._claims = claims
-        dialect = claims.dialect
+        self._jobs = jobs
+        dialect = jobs.dialect
         r = runs.c
-        clock = claims.clock
+        clock = jobs.clock
         lease = bindparam("lease", type_=Float)
         # named apart from the column "owner", as SQLAlchemy needs in statements that write it
         ours = r.owner == bindparam("run_owner", type_=Unicode)
@@ -146,7 +140,13 @@ class SQLRuns:
             r.job_id.in_(bindparam("job_ids", expanding=True))
         )
         self.finish = delete(runs).where(ours, r.run_id.in_(bindparam("run_ids", expanding=True)))
-        self.renew = update(runs).where(ours).values(expires=clock + lease)
+        self._renew = update(runs).where(ours).values(expires=clock + lease)
+        #: whether one statement renews the runs and names them (UPDATE … RETURNING)
+        self.renews_in_one_statement = dialect.name in ("postgresql", "sqlite") and getattr(
+            dialect, "update_returning", False
+        )
+        self._renew_and_name = self._renew.returning(r.run_id)
+        self._run_ids_of = select(r.run_id).where(ours)
 
         expired = r.expires < clock
         #: whether one statement takes the abandoned runs (DELETE … RETURNING)
@@ -232,9 +232,9 @@ class SQLRuns:
                 outcomes.append(STARTED)  # a retry after a commit whose reply was lost
                 continue
             if entry.next_run_time is None:
-                statement = self._claims.finish
+                statement = self._jobs.finish
             else:
-                statement = self._claims.move_on
+                statement = self._jobs.move_on
             job = {"job_id": entry.job_id, "run_time": entry.next_run_time, "state": entry.state}
             if not connection.execute(statement, {**params, **job}).rowcount:
                 outcomes.append(LOST)
@@ -267,7 +267,7 @@ class SQLRuns:
         so it stays lost.
         """
         job_ids = [entry.job_id for entry in entries]
-        rows = connection.execute(self._claims.rows_of, {"job_ids": job_ids}).all()
+        rows = connection.execute(self._jobs.rows_of, {"job_ids": job_ids}).all()
         stored = {row.id: (row.next_run_time, row.job_state, row.lease_owner) for row in rows}
         return [
             MAX_INSTANCES
@@ -286,7 +286,7 @@ class SQLRuns:
         only from the jobs that the move actually found leased to the scheduler. A move waits
         for any other transaction that holds the job's row, then checks the lease again.
         """
-        jobs = self._claims.table
+        jobs = self._jobs.table
         j, r = jobs.c, self.runs.c
         # the batch comes as one array per column, so that the statement's text is the same
         # for every batch and SQLAlchemy compiles it once
@@ -307,7 +307,7 @@ class SQLRuns:
             j.lease_owner == owner,
             b.run_id.not_in(select(existing.c.run_id)),
         )
-        moved = self._claims.announced(
+        moved = self._jobs.announced(
             update(jobs)
             .where(*ours, b.finished.is_(False))
             .values(
@@ -323,7 +323,7 @@ class SQLRuns:
 
         in_progress = (
             select(func.count())
-            .where(r.job_id == b.job_id, r.expires >= self._claims.clock)
+            .where(r.job_id == b.job_id, r.expires >= self._jobs.clock)
             .scalar_subquery()
         )
         lease = bindparam("lease", type_=Float)
@@ -336,7 +336,7 @@ class SQLRuns:
                     b.job_id,
                     bindparam("run_owner", type_=Unicode),
                     b.run_times,
-                    self._claims.clock + lease,
+                    self._jobs.clock + lease,
                 ).where(b.job_id.in_(select(taken.c.id)), in_progress < b.max_instances),
             )
             .returning(r.run_id)
@@ -347,6 +347,14 @@ class SQLRuns:
 
     # --- after the start -------------------------------------------------------------------
 
+    def renew(self, connection: Connection, params: dict[str, Any]) -> set[str]:
+        """Extend the leases of the runs of ``params['run_owner']``; return their run ids."""
+        if self.renews_in_one_statement:
+            return set(connection.execute(self._renew_and_name, params).scalars())
+        connection.execute(self._renew, params)
+        # the update locked these rows: nobody can take them before the transaction ends
+        return set(connection.execute(self._run_ids_of, params).scalars())
+
     def take_abandoned(self, connection: Connection, params: dict[str, Any]) -> list[AbandonedRun]:
         """Delete the expired runs and return them, each to one caller only."""
         rows: Sequence[Any]
@@ -355,7 +363,7 @@ class SQLRuns:
         else:
             rows = []
             for run_id, job_id, run_times, owner, expires in connection.execute(
-                self._locked_expired if self._claims.candidates_locked else self._expired, params
+                self._locked_expired if self._jobs.candidates_locked else self._expired, params
             ).all():
                 # renewed or taken by another caller since it was read: not ours to take
                 taken = connection.execute(self._take_one, {"run_id": run_id, "expires": expires})

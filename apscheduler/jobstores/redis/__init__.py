@@ -3,33 +3,36 @@
 from __future__ import annotations
 
 import logging
-import math
 import pickle
 from collections.abc import Sequence
 from datetime import datetime, timezone as timezone
-from hashlib import sha1
-from typing import Any, cast
-from uuid import uuid4
+from typing import Any
 
-from apscheduler.job import Job
-from apscheduler.jobstores import _redis_runs as runs, _redis_scripts as scripts
+from apscheduler.job import Job as Job
 from apscheduler.jobstores._persistent import (
     DEFAULT_RECHECK_INTERVAL,
     DEFAULT_RETRY_TIMEOUT,
     StorageProblem,
 )
-from apscheduler.jobstores._redis_notify import redis_listener
-from apscheduler.jobstores._shared import (
-    CLAIM_BATCH,
-    DEFAULT_LEASE_TIME,
-    DEFAULT_POLL_INTERVAL,
-    SharedJobStore,
-)
+from apscheduler.jobstores._shared import SharedPersistentStore
 from apscheduler.jobstores.base import (
-    AbandonedRun,
     BaseJobStore as BaseJobStore,
     ConflictingIdError,
     JobLookupError,
+)
+from apscheduler.jobstores.redis.jobs_lua import JobKeys, score_text
+from apscheduler.jobstores.redis.runs_lua import (
+    LOST,
+    RUN_KEY_SUFFIXES,
+    RUN_KEY_TYPES,
+    RunKeys,
+    start_entries,
+)
+from apscheduler.jobstores.shared import (
+    DEFAULT_LEASE_TIME,
+    DEFAULT_POLL_INTERVAL,
+    AbandonedRun,
+    ClaimedJobs,
     RunStart,
     RunStartOutcome,
 )
@@ -41,6 +44,7 @@ from apscheduler.util import (
 # ``name as name``: names this module had in APScheduler 3, which programs import from here.
 
 try:
+    # the redis-py package: imports are absolute, so this package's own name does not hide it
     from redis import Redis
     from redis.backoff import NoBackoff
     from redis.exceptions import (
@@ -54,16 +58,13 @@ try:
         TryAgainError,
     )
     from redis.retry import Retry
+
+    from apscheduler.jobstores.redis.listen import redis_listener
 except ImportError as exc:  # pragma: no cover
     raise ImportError("RedisJobStore requires redis installed") from exc
 
 
-def _score(run_time: datetime | None) -> str:
-    # repr() gives the shortest text that reads back as the same float
-    return "" if run_time is None else repr(datetime_to_utc_timestamp(run_time))
-
-
-class RedisJobStore(SharedJobStore):
+class RedisJobStore(SharedPersistentStore):
     """
     Stores jobs in a Redis database. Any leftover keyword arguments are directly passed to
     redis's :class:`~redis.Redis`.
@@ -138,27 +139,13 @@ class RedisJobStore(SharedJobStore):
         # retry (for a pooled connection gone stale) leaves the timing to ``retry_timeout``
         connect_args.setdefault("retry", Retry(NoBackoff(), 1))
         self.redis = Redis(db=int(db), **connect_args)
-        self._keys = [jobs_key, run_times_key, self.leases_key]
-        # the runs in progress: new keys, which remove_all_jobs() leaves alone (runs still
-        # going count for max_instances)
-        self._run_keys = [f"{jobs_key}{suffix}" for suffix in runs.RUN_KEY_SUFFIXES]
+        self._jobs = JobKeys(
+            self.redis, jobs_key, run_times_key, self.changes_channel, self._token
+        )
+        # the runs in progress: keys of their own, which remove_all_jobs() leaves alone (runs
+        # still going count for max_instances)
+        self._runs = RunKeys(self.redis, self._jobs)
         self._interrupt_subscription: Any = None
-        # (owner, job id) → SHA-1 of the pickle a claim found: a run is recorded only if the
-        # job is still as claimed, so a change made meanwhile is never overwritten
-        self._claims: dict[tuple[str, str], str] = {}
-        self._register_scripts()
-
-    def _register_scripts(self) -> None:
-        self._add_script = self.redis.register_script(scripts.ADD)
-        self._update_script = self.redis.register_script(scripts.UPDATE)
-        self._remove_script = self.redis.register_script(scripts.REMOVE)
-        self._acquire_script = self.redis.register_script(scripts.ACQUIRE)
-        self._start_runs_script = self.redis.register_script(runs.START_RUNS)
-        self._finish_runs_script = self.redis.register_script(runs.FINISH_RUNS)
-        self._renew_runs_script = self.redis.register_script(runs.RENEW_RUNS)
-        self._take_abandoned_script = self.redis.register_script(runs.TAKE_ABANDONED_RUNS)
-        self._release_script = self.redis.register_script(scripts.RELEASE)
-        self._next_run_time_script = self.redis.register_script(scripts.NEXT_RUN_TIME)
 
     # --- set-up and error policy -----------------------------------------------------------
 
@@ -176,9 +163,9 @@ class RedisJobStore(SharedJobStore):
 
     def _setup_storage(self) -> None:
         # Redis makes keys on first write: only a key of the wrong type can stand in the way
-        keys = [*self._keys, *self._run_keys]
-        wanted_types = ("hash", "zset", "hash", *runs.RUN_KEY_TYPES)
-        kept = ("jobs", "run times", "leases", *["runs in progress"] * len(self._run_keys))
+        keys = [*self._jobs.keys, *self._runs.keys]
+        wanted_types = ("hash", "zset", "hash", *RUN_KEY_TYPES)
+        kept = ("jobs", "run times", "leases", *["runs in progress"] * len(RUN_KEY_SUFFIXES))
         pipe = self.redis.pipeline(transaction=False)
         for key in keys:
             pipe.type(key)
@@ -216,38 +203,13 @@ class RedisJobStore(SharedJobStore):
     # --- reading ---------------------------------------------------------------------------
 
     def lookup_job(self, job_id: str) -> Job | None:
-        def fetch() -> list[Any]:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.hget(self.jobs_key, job_id)
-            pipe.zscore(self.run_times_key, job_id)
-            return pipe.execute()
-
-        data, run_time = self._run(fetch)
+        data, run_time = self._run(lambda: self._jobs.lookup(job_id))
         return self._load(job_id, run_time, data) if data is not None else None
 
     def get_due_jobs(self, now: datetime) -> list[Job]:
         timestamp = datetime_to_utc_timestamp(now)
         assert timestamp is not None  # now is a datetime
-
-        def fetch() -> list[tuple[str, float, bytes]]:
-            # (member, score) pairs, as bytes: the client does not decode (jobs are pickles)
-            due = cast(
-                "list[tuple[bytes, float]]",
-                self.redis.zrangebyscore(self.run_times_key, "-inf", timestamp, withscores=True),
-            )
-            if not due:
-                return []
-            states = cast(
-                "list[bytes | None]",
-                self.redis.hmget(self.jobs_key, [job_id for job_id, _ in due]),
-            )
-            return [
-                (job_id.decode(), run_time, state)
-                for (job_id, run_time), state in zip(due, states, strict=True)
-                if state is not None  # removed between the two calls
-            ]
-
-        return self._load_due(self._run(fetch), now)
+        return self._load_due(self._run(lambda: self._jobs.due(timestamp)), now)
 
     def get_next_run_time(self) -> datetime | None:
         # Known broken jobs are left out here; _next_run_time() brings in their recheck times.
@@ -256,168 +218,94 @@ class RedisJobStore(SharedJobStore):
         if self._shut_down:
             return None
 
-        args = [repr(self._scheduler_timestamp()), *self._unloadable_ids()]
-        found = self._run(lambda: self._next_run_time_script(keys=self._keys, args=args))
-        return self._next_run_time([] if found is None else [(None, float(found))])
+        caller_now, left_out = self._scheduler_timestamp(), sorted(self._unloadable_ids())
+        found = self._run(lambda: self._jobs.next_run_time(caller_now, left_out))
+        return self._next_run_time([] if found is None else [(None, found)])
 
     def get_all_jobs(self) -> list[Job]:
-        def fetch() -> list[Any]:
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.hgetall(self.jobs_key)
-            pipe.zrange(self.run_times_key, 0, -1, withscores=True)
-            return pipe.execute()
-
-        states, run_times = self._run(fetch)
-        scores = dict(run_times)
-        return self._load_all(
-            (job_id.decode(), scores.get(job_id), state) for job_id, state in states.items()
-        )
+        return self._load_all(self._run(self._jobs.everything))
 
     # --- writing ---------------------------------------------------------------------------
 
     def add_job(self, job: Job) -> None:
-        data = self._serialize(job)
-        args: list[str | bytes] = [
-            self.changes_channel,
-            self._token,
-            job.id,
-            data,
-            _score(job.next_run_time),
-        ]
-        attempts = 0
+        data, score = self._serialize(job), score_text(job.next_run_time)
 
-        def add() -> bool:
-            nonlocal attempts
-            attempts += 1
-            if self._add_script(keys=self._keys, args=args):
-                return True
+        def added_before(added: bool) -> bool:
             # a retry after a reply that was lost finds its own job: that is fine
-            return attempts > 1 and self.redis.hget(self.jobs_key, job.id) == data
+            return added or self._jobs.lookup(job.id)[0] == data
 
-        if not self._run(add):
+        if not self._run(lambda: self._jobs.add(job.id, data, score), added_before):
             raise ConflictingIdError(job.id)
-        self._forget(job.id)
+        self._clear_load_failure(job.id)
 
     def update_job(self, job: Job) -> None:
-        data = self._serialize(job)
-        args: list[str | bytes] = [
-            self.changes_channel,
-            self._token,
-            job.id,
-            data,
-            _score(job.next_run_time),
-        ]
-        if not self._run(lambda: self._update_script(keys=self._keys, args=args)):
+        data, score = self._serialize(job), score_text(job.next_run_time)
+        if not self._run(lambda: self._jobs.update(job.id, data, score)):
             raise JobLookupError(job.id)
-        self._forget(job.id)
+        self._clear_load_failure(job.id)
 
     def remove_job(self, job_id: str) -> None:
-        attempts = 0
-
-        def remove() -> bool:
-            nonlocal attempts
-            attempts += 1
-            # a retry after a reply that was lost finds the job gone: that is fine
-            return bool(self._remove_script(keys=self._keys, args=[job_id])) or attempts > 1
-
-        if not self._run(remove):
+        # a retry after a reply that was lost finds the job gone: that is fine
+        if not self._run(lambda: self._jobs.remove(job_id), applied_on_retry=lambda _: True):
             raise JobLookupError(job_id)
-        self._forget(job_id)
+        self._clear_load_failure(job_id)
 
     def remove_all_jobs(self) -> None:
-        self._run(lambda: self.redis.delete(*self._keys))
-        self._claims.clear()
-        self._forget()
+        self._run(self._jobs.remove_all)
+        self._clear_load_failure()
 
     # --- sharing the store with other schedulers -------------------------------------------
 
-    def acquire_due_jobs(self, now: datetime, owner: str) -> list[Job]:
+    def acquire_due_jobs(self, now: datetime, owner: str) -> ClaimedJobs:
         if self._shut_down:
-            return []
+            return ClaimedJobs([], None)
 
         now_ts = datetime_to_utc_timestamp(now)
         assert now_ts is not None  # now is a datetime
-        args: list[str | int] = [repr(now_ts), owner, repr(self.lease_time), CLAIM_BATCH]
-        args.extend(self._ids_to_leave_unclaimed(now_ts))
-        found = self._run(lambda: self._acquire_script(keys=self._keys, args=args))
-        rows = [
-            (found[i].decode(), float(found[i + 1]), found[i + 2]) for i in range(0, len(found), 3)
-        ]
-        return self._accept_claimed(rows, now, owner, lambda data: sha1(data).hexdigest())
+        unclaimable = self._ids_to_leave_unclaimed(now_ts)
+        # the broken jobs due for another try may be claimed, but count at their recheck time
+        left_out = sorted(self._unloadable_ids().difference(unclaimable))
+        caller_now = self._scheduler_timestamp()
+        rows, found = self._run(
+            lambda: self._jobs.claim(
+                now_ts, owner, self.lease_time, self.claim_batch, caller_now, unclaimable, left_out
+            )
+        )
+        jobs = self._accept_claimed(rows, now, owner)
+        # worked out after loading: a claimed job that failed to load counts at its recheck time
+        return ClaimedJobs(jobs, self._next_run_time([] if found is None else [(None, found)]))
 
     def start_claimed_runs(self, owner: str, starts: Sequence[RunStart]) -> list[RunStartOutcome]:
         if not starts:
             return []
 
-        args: list[Any] = [self.changes_channel, self._token, owner, repr(self.lease_time)]
-        for start in starts:
-            args.extend(self._start_fields(owner, start))
-        keys = [*self._keys, *self._run_keys]
-        # one script for the whole batch; a retry finds the runs it recorded by their ids
-        codes = self._run(lambda: self._start_runs_script(keys=keys, args=args))
+        entries = start_entries(starts, self._serialize)
 
-        earliest = None
-        changed = False
-        for start, code in zip(starts, codes, strict=True):
-            job_id = start.job.id
-            self._claims.pop((owner, job_id), None)
-            if runs.OUTCOMES[code] is RunStartOutcome.LOST:
-                changed = changed or code == runs.CHANGED
-                continue
-            self._forget(job_id)
-            if start.next_run_time is not None and (
-                earliest is None or start.next_run_time < earliest
-            ):
-                earliest = start.next_run_time
-        if changed:
-            # a job changed by someone else since it was claimed is offered again as it is now
-            self._wake_scheduler()
-        # while leased, the jobs counted at their lease expiry, which may come later
-        self._wake_scheduler_for(earliest)
-        return [runs.OUTCOMES[code] for code in codes]
+        def moved_before(outcomes: list[RunStartOutcome]) -> list[RunStartOutcome]:
+            # a retry finds the runs it recorded by their ids, but not the jobs it only moved on
+            return self._runs.recognise_moves(entries, outcomes) if LOST in outcomes else outcomes
 
-    def _start_fields(self, owner: str, start: RunStart) -> list[Any]:
-        """The arguments of one start for the script, the job moved on to its next run time."""
-        job = start.job
-        if start.next_run_time is None:
-            data, score = b"", ""
-        else:
-            job._modify(next_run_time=start.next_run_time)
-            data, score = self._serialize(job), _score(start.next_run_time)
-        return [
-            job.id,
-            start.run_id,
-            data,
-            score,
-            self._claims.get((owner, job.id), ""),
-            job.max_instances,
-            runs.run_times_text(start.run_times),
-        ]
+        # one script for the whole batch
+        outcomes = self._run(
+            lambda: self._runs.start(owner, self.lease_time, entries), moved_before
+        )
+        for start, outcome in zip(starts, outcomes, strict=True):
+            if outcome is not LOST:
+                self._clear_load_failure(start.job.id)
+        return outcomes
 
     def finish_runs(self, owner: str, run_ids: Sequence[str]) -> None:
         if run_ids:
-            args = [owner, *run_ids]
-            self._run(lambda: self._finish_runs_script(keys=self._run_keys, args=args))
+            self._run(lambda: self._runs.finish(owner, run_ids))
 
-    def renew_runs(self, owner: str) -> None:
-        args = [owner, repr(self.lease_time)]
-        self._run(lambda: self._renew_runs_script(keys=self._run_keys, args=args))
+    def renew_runs(self, owner: str) -> set[str]:
+        return self._run(lambda: self._runs.renew(owner, self.lease_time))
 
     def take_abandoned_runs(self) -> list[AbandonedRun]:
-        # the receipt lets a retry after a lost reply get the runs this call took
-        keys = [f"{self.jobs_key}.runs_taken:{uuid4().hex}", *self._run_keys]
-        args = [runs.ABANDONED_BATCH, 60 + math.ceil(self.retry_timeout)]
-        records = self._run(lambda: self._take_abandoned_script(keys=keys, args=args))
-        return runs.decode_abandoned(records)
-
-    def release_claimed_job(self, job_id: str, owner: str) -> None:
-        self._release_claimed_jobs([job_id], owner)
+        return self._run(self._runs.take_abandoned(self.retry_timeout))
 
     def _release_claimed_jobs(self, job_ids: list[str], owner: str) -> None:
-        """Give up the leases ``owner`` holds on the jobs ``job_ids``, in one round trip."""
-        for job_id in job_ids:
-            self._claims.pop((owner, job_id), None)
-        self._run(lambda: self._release_script(keys=self._keys, args=[owner, *job_ids]))
+        self._run(lambda: self._jobs.release(owner, job_ids))
 
     def _interrupt_listener(self) -> None:
         if self._interrupt_subscription is not None:

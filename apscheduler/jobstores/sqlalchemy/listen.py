@@ -1,26 +1,38 @@
 """
 PostgreSQL ``LISTEN`` for :class:`~apscheduler.jobstores.sqlalchemy.SQLAlchemyJobStore`.
 
-Every change a store makes to its table sends a notification on the table's channel (see
-:mod:`apscheduler.jobstores._sqlclaims`); the listener holds a connection of its own, taken
-from the store's engine (so it has the same URL and connection arguments) and detached from its
-pool, and hands each notification's payload to the store. Both psycopg drivers are supported:
+Every change a store makes to its table sends a notification on the table's channel, from the
+statement that makes the change (see
+:meth:`~apscheduler.jobstores.sqlalchemy.jobs_sql.JobTableSQL.announced`); the listener holds a
+connection of its own, taken from the store's engine (so it has the same URL and connection
+arguments) and detached from its pool, and hands each notification's payload to the store. Both psycopg drivers are supported:
 psycopg 3 (``postgresql+psycopg://``) and psycopg2 (``postgresql://``, SQLAlchemy's default).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import select
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.engine import Engine
 
-from apscheduler.jobstores._shared import ChangeListener
+from apscheduler.jobstores._listener import ChangeListener
 
 #: drivers whose connections can wait for notifications
 LISTENING_DRIVERS = ("psycopg", "psycopg2")
+
+
+def notification_channel(table: Table) -> str:
+    """The PostgreSQL notification channel of a table (at most 63 bytes, as PostgreSQL needs)."""
+    channel = f"apscheduler:{table.fullname}"
+    if len(channel.encode()) > 63:
+        digest = hashlib.sha1(table.fullname.encode()).hexdigest()[:20]
+        channel = f"apscheduler:{digest}"
+    return channel
 
 
 def postgres_listener(

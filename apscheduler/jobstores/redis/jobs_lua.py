@@ -1,0 +1,356 @@
+"""
+The keys that hold the jobs of a :class:`~apscheduler.jobstores.redis.RedisJobStore`, and the
+server-side (Lua) scripts that keep them and their leases.
+
+Three keys: the hash of pickled jobs and the sorted set of run times (both as APScheduler 3
+kept them), and the hash of leases (job id → ``"owner|expiry"``, the expiry in seconds by the
+Redis server's clock). A job without an entry in the lease hash is free, so keys written by
+APScheduler 3 need no conversion. A write by a user (add, update, remove) ends any lease on the
+job: that is how a scheduler that claimed the job learns, when it starts the job's runs, that
+the job changed meanwhile. Each script runs atomically on the server in one round trip.
+
+The scripts that give a job a run time publish a change message on the change channel (the
+writing store's token, a space, and the run time as a UTC timestamp), so the other schedulers
+sharing the keys wake up if the job is due before they planned to. Removals and pauses are not
+published: nobody has to wake up for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from apscheduler.util import datetime_to_utc_timestamp
+
+#: a row for the loading helpers of the store: job id, run time, pickled job
+Row = tuple[str, float | None, bytes]
+
+# The server's clock, for every script that reads it. Lua returns integers for numbers, so
+# times leave the scripts as text.
+CLOCK = """
+-- lets writes follow TIME on servers older than Redis 5 (a no-op later)
+if redis.replicate_commands then redis.replicate_commands() end
+
+local function clock()
+    local t = redis.call('TIME')
+    return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+"""
+
+# What every script of jobs starts with; KEYS are jobs, run times and leases.
+PRELUDE = (
+    CLOCK
+    + """
+local JOBS, RUN_TIMES, LEASES = KEYS[1], KEYS[2], KEYS[3]
+
+-- the owner of a job's lease and its expiry (server time), or nil for a free job
+local function lease_of(id)
+    local lease = redis.call('HGET', LEASES, id)
+    if not lease then
+        return nil, nil
+    end
+    local owner, expiry = string.match(lease, '^(.*)|([^|]*)$')
+    return owner, tonumber(expiry)
+end
+
+local function id_set(first, last)
+    local set = {}
+    for i = first, last do
+        set[ARGV[i]] = true
+    end
+    return set
+end
+"""
+)
+
+# The earliest moment worth a look: the run time of the first job nobody holds or, for a job
+# held by a live lease before it, the moment that lease ends, told by the caller's clock (its
+# now + the time left on the server's clock). Jobs after the first free one cannot matter: they
+# are due no earlier than it. Returns the time as text, '' when no job counts.
+_NEXT_LOOK = """
+local function next_look(left_out, now, caller_now)
+    local best = nil
+    local offset, page = 0, 64
+    while true do
+        local rows = redis.call('ZRANGE', RUN_TIMES, offset, offset + page - 1, 'WITHSCORES')
+        if #rows == 0 then
+            break
+        end
+        for i = 1, #rows, 2 do
+            local id, score = rows[i], tonumber(rows[i + 1])
+            if best ~= nil and score >= best then
+                return string.format('%.6f', best)
+            end
+            if not left_out[id] then
+                local _, expiry = lease_of(id)
+                if expiry == nil or expiry <= now then
+                    return rows[i + 1]
+                end
+                local free_at = math.max(score, caller_now + expiry - now)
+                if best == nil or free_at < best then
+                    best = free_at
+                end
+            end
+        end
+        offset = offset + page
+    end
+    return best == nil and '' or string.format('%.6f', best)
+end
+"""
+
+#: ARGV: channel, token, job id, pickled job, score ('' for a paused job)
+ADD = (
+    PRELUDE
+    + """
+if redis.call('HSETNX', JOBS, ARGV[3], ARGV[4]) == 0 then
+    return 0
+end
+-- a lease left over from an earlier job of the same id belongs to nobody now
+redis.call('HDEL', LEASES, ARGV[3])
+if ARGV[5] ~= '' then
+    redis.call('ZADD', RUN_TIMES, ARGV[5], ARGV[3])
+    redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. ARGV[5])
+end
+return 1
+"""
+)
+
+#: ARGV: channel, token, job id, pickled job, score ('' for a paused job)
+UPDATE = (
+    PRELUDE
+    + """
+if redis.call('HEXISTS', JOBS, ARGV[3]) == 0 then
+    return 0
+end
+redis.call('HSET', JOBS, ARGV[3], ARGV[4])
+-- a scheduler that claimed the job before this change must not store its own version over it
+redis.call('HDEL', LEASES, ARGV[3])
+if ARGV[5] == '' then
+    redis.call('ZREM', RUN_TIMES, ARGV[3])
+else
+    redis.call('ZADD', RUN_TIMES, ARGV[5], ARGV[3])
+    redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. ARGV[5])
+end
+return 1
+"""
+)
+
+#: ARGV: job id
+REMOVE = (
+    PRELUDE
+    + """
+local removed = redis.call('HDEL', JOBS, ARGV[1])
+redis.call('ZREM', RUN_TIMES, ARGV[1])
+redis.call('HDEL', LEASES, ARGV[1])
+return removed
+"""
+)
+
+# Walks the due jobs page by page, so jobs leased to others at the front cannot hide free ones
+# behind them. A live lease of any owner is skipped, this scheduler's own included: such a job
+# is already on its way to an executor here. Then it looks for the next moment worth a look,
+# leaving out what it claimed: the scheduler needs both after every claim.
+#: ARGV: now (UTC timestamp), owner, lease time, most jobs to claim, the caller's now, how many
+#:       ids follow that must not be claimed, those ids, then other ids to leave out of the
+#:       next moment (known broken jobs)
+#: returns the next moment as text ('' for none), then id, score, pickled job for each claimed
+#: job, in run time order
+CLAIM = (
+    PRELUDE
+    + _NEXT_LOOK
+    + """
+local now = clock()
+local lease = ARGV[2] .. '|' .. string.format('%.6f', now + tonumber(ARGV[3]))
+local wanted = tonumber(ARGV[4])
+local unclaimable = id_set(7, 6 + tonumber(ARGV[6]))
+local left_out = id_set(7, #ARGV)
+
+local claimed = {''}
+local count = 0
+local offset = 0
+while count < wanted do
+    local due = redis.call('ZRANGEBYSCORE', RUN_TIMES, '-inf', ARGV[1], 'WITHSCORES',
+                           'LIMIT', offset, wanted)
+    if #due == 0 then
+        break
+    end
+    for i = 1, #due, 2 do
+        local id = due[i]
+        local _, expiry = lease_of(id)
+        if not unclaimable[id] and (expiry == nil or expiry <= now) then
+            local state = redis.call('HGET', JOBS, id)
+            if state then
+                redis.call('HSET', LEASES, id, lease)
+                left_out[id] = true
+                count = count + 1
+                claimed[#claimed + 1] = id
+                claimed[#claimed + 1] = due[i + 1]
+                claimed[#claimed + 1] = state
+                if count >= wanted then
+                    break
+                end
+            end
+        end
+    end
+    offset = offset + wanted
+end
+claimed[1] = next_look(left_out, now, tonumber(ARGV[5]))
+return claimed
+"""
+)
+
+#: ARGV: owner, job ids...
+RELEASE = (
+    PRELUDE
+    + """
+for i = 2, #ARGV do
+    if lease_of(ARGV[i]) == ARGV[1] then
+        redis.call('HDEL', LEASES, ARGV[i])
+    end
+end
+return 0
+"""
+)
+
+#: ARGV: the caller's now (UTC timestamp), ids to leave out...
+#: returns the next moment worth a look as text, '' for none
+NEXT_RUN_TIME = (
+    PRELUDE + _NEXT_LOOK + "return next_look(id_set(2, #ARGV), clock(), tonumber(ARGV[1]))"
+)
+
+
+def score_text(run_time: datetime | None) -> str:
+    """A run time as the scripts take it: ``''`` for none."""
+    # repr() gives the shortest text that reads back as the same float
+    return "" if run_time is None else repr(datetime_to_utc_timestamp(run_time))
+
+
+def _time(text: bytes | str) -> float | None:
+    return float(text) if text else None
+
+
+class JobKeys:
+    """
+    The keys of the jobs of one store, and every read and write of them.
+
+    Knows nothing of schedulers: it takes and returns pickles, timestamps and ids.
+
+    :param channel: where the writes that bring a run time are announced
+    :param token: names the writing store in its announcements
+    """
+
+    def __init__(
+        self, redis: Any, jobs_key: str, run_times_key: str, channel: str, token: str
+    ) -> None:
+        self.redis = redis
+        self.jobs_key = jobs_key
+        self.run_times_key = run_times_key
+        self.leases_key = f"{jobs_key}.leases"
+        #: the keys every script of jobs takes, in order
+        self.keys = [jobs_key, run_times_key, self.leases_key]
+        #: the arguments by which a script announces a run time it writes
+        self.announce = [channel, token]
+        self._add = redis.register_script(ADD)
+        self._update = redis.register_script(UPDATE)
+        self._remove = redis.register_script(REMOVE)
+        self._claim = redis.register_script(CLAIM)
+        self._release = redis.register_script(RELEASE)
+        self._next_run_time = redis.register_script(NEXT_RUN_TIME)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def lookup(self, job_id: str) -> tuple[bytes | None, float | None]:
+        """The pickle and run time of one job (``None`` for what is missing)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(self.jobs_key, job_id)
+        pipe.zscore(self.run_times_key, job_id)
+        data, run_time = pipe.execute()
+        return data, run_time
+
+    def due(self, timestamp: float) -> list[Row]:
+        """The jobs due by ``timestamp``, in run time order (two round trips, as in 3.x)."""
+        # (member, score) pairs, as bytes: the client does not decode (jobs are pickles)
+        due = cast(
+            "list[tuple[bytes, float]]",
+            self.redis.zrangebyscore(self.run_times_key, "-inf", timestamp, withscores=True),
+        )
+        if not due:
+            return []
+        states = cast("list[bytes | None]", self.redis.hmget(self.jobs_key, [i for i, _ in due]))
+        return [
+            (job_id.decode(), run_time, state)
+            for (job_id, run_time), state in zip(due, states, strict=True)
+            if state is not None  # removed between the two calls
+        ]
+
+    def everything(self) -> list[Row]:
+        """Every stored job, read in one transaction."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hgetall(self.jobs_key)
+        pipe.zrange(self.run_times_key, 0, -1, withscores=True)
+        states, run_times = pipe.execute()
+        scores = dict(run_times)
+        return [(job_id.decode(), scores.get(job_id), state) for job_id, state in states.items()]
+
+    def next_run_time(self, caller_now: float, left_out: Sequence[str]) -> float | None:
+        """The next moment worth a look, on the caller's clock; ``left_out`` do not count."""
+        return _time(self._next_run_time(keys=self.keys, args=[repr(caller_now), *left_out]))
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def add(self, job_id: str, data: bytes, score: str) -> bool:
+        """Store a new job; ``False`` if one of that id is stored already."""
+        return bool(self._add(keys=self.keys, args=[*self.announce, job_id, data, score]))
+
+    def update(self, job_id: str, data: bytes, score: str) -> bool:
+        """Replace a stored job, ending any lease on it; ``False`` if there is none."""
+        return bool(self._update(keys=self.keys, args=[*self.announce, job_id, data, score]))
+
+    def remove(self, job_id: str) -> bool:
+        """Remove a job and its lease; ``False`` if there was none."""
+        return bool(self._remove(keys=self.keys, args=[job_id]))
+
+    def remove_all(self) -> None:
+        """Remove every job and every lease (the runs in progress stay: they still count)."""
+        self.redis.delete(*self.keys)
+
+    def stored(self, job_ids: Sequence[str]) -> list[tuple[bytes | None, bytes | None]]:
+        """The pickle and the lease of each of ``job_ids`` (``None`` for what is missing)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hmget(self.jobs_key, list(job_ids))
+        pipe.hmget(self.leases_key, list(job_ids))
+        states, leases = pipe.execute()
+        return list(zip(states, leases, strict=True))
+
+    # --- leases ----------------------------------------------------------------------------
+
+    def claim(
+        self,
+        now: float,
+        owner: str,
+        lease_time: float,
+        batch: int,
+        caller_now: float,
+        unclaimable: Sequence[str],
+        left_out: Sequence[str],
+    ) -> tuple[list[Row], float | None]:
+        """
+        Lease up to ``batch`` due jobs nobody holds to ``owner``, in one round trip.
+
+        :param unclaimable: ids not to claim, nor count for the next moment worth a look
+        :param left_out: more ids not to count for the next moment
+        :return: the claimed rows, and the next moment worth a look besides them, on the
+            caller's clock (``None``: no job counts)
+        """
+        args: list[str | int] = [repr(now), owner, repr(lease_time), batch, repr(caller_now)]
+        args += [len(unclaimable), *unclaimable, *left_out]
+        found = self._claim(keys=self.keys, args=args)
+        rows: list[Row] = [
+            (found[i].decode(), float(found[i + 1]), found[i + 2]) for i in range(1, len(found), 3)
+        ]
+        return rows, _time(found[0])
+
+    def release(self, owner: str, job_ids: Sequence[str]) -> None:
+        """End the leases ``owner`` holds on ``job_ids``, changing nothing else."""
+        self._release(keys=self.keys, args=[owner, *job_ids])

@@ -1,0 +1,394 @@
+"""
+The SQL statements on the job table of schedulers that share it.
+
+A claim leases due jobs to one scheduler: ``lease_owner`` names it and ``lease_expires`` says
+until when, on the database's clock. On PostgreSQL and SQLite one ``UPDATE … RETURNING``
+statement claims the jobs; PostgreSQL's ``FOR UPDATE SKIP LOCKED`` lets schedulers claiming at
+the same moment take different jobs instead of waiting for each other, and SQLite runs one
+writing statement at a time. Other databases select the candidates; where they can lock them
+(``SKIP LOCKED`` on MySQL 8, MariaDB 10.6, Oracle) one ``UPDATE`` leases them all, elsewhere an
+``UPDATE`` per job checks again that its lease is free.
+
+With the claim comes the *outlook*: when the table next has work for the claiming scheduler
+besides the jobs it just took, so that it needs no second look to know how long it may sleep.
+On PostgreSQL the claim statement reads it too (a data-modifying ``WITH`` query); elsewhere one
+``SELECT`` in the claim's transaction does (before the claim where claiming locks rows).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Container, Iterable, Sequence
+from functools import cached_property
+from typing import Any, NamedTuple
+
+from sqlalchemy import (
+    Float,
+    Integer,
+    LargeBinary,
+    Table,
+    Text,
+    bindparam,
+    cast,
+    delete,
+    extract,
+    func,
+    insert,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql.elements import ColumnElement
+
+
+def database_clock(dialect: Dialect) -> ColumnElement[Any] | None:
+    """
+    An SQL expression for the database server's time as a UTC timestamp, if the dialect has one.
+
+    Leases end by this clock, so that schedulers on hosts whose clocks disagree still agree on
+    when a lease has expired.
+    """
+    name = dialect.name
+    if name == "postgresql":
+        # now() is the start of the transaction; every lease statement is a transaction of its
+        # own, and unlike clock_timestamp(), now() lets the planner use it in index conditions
+        return cast(extract("epoch", func.now()), Float)
+    if name == "sqlite":
+        import sqlite3
+
+        if sqlite3.sqlite_version_info >= (3, 42, 0):
+            return func.unixepoch(literal("subsec"))
+        # days since the Julian epoch, whose day 2440587.5 began at the Unix epoch
+        return (func.julianday(literal("now")) - 2440587.5) * 86400.0
+    if name in ("mysql", "mariadb"):
+        # UTC_TIMESTAMP() is free of the session's time zone, unlike UNIX_TIMESTAMP(NOW()):
+        # in the hour that a change from summer time repeats, that reads the first of the two
+        # equal local times, an hour behind, and makes leases taken just before last an hour
+        microseconds = func.timestampdiff(
+            literal_column("MICROSECOND"), literal("1970-01-01"), func.utc_timestamp(6)
+        )
+        return microseconds * literal_column("0.000001")
+    if name == "mssql":
+        milliseconds = func.datediff_big(
+            literal_column("millisecond"), literal("19700101"), func.sysutcdatetime()
+        )
+        return milliseconds / 1000.0
+    # no known clock: leases end by the clock of each scheduler's host
+    return None
+
+
+def skips_locked_rows(dialect: Dialect) -> bool:
+    """Whether ``SELECT … FOR UPDATE SKIP LOCKED`` works on this database."""
+    version = dialect.server_version_info or ()
+    if dialect.name == "postgresql":
+        return True
+    if dialect.name in ("mysql", "mariadb"):
+        if getattr(dialect, "is_mariadb", False):
+            return version >= (10, 6)
+        return version >= (8, 0, 1)
+    return dialect.name == "oracle"
+
+
+class Outlook(NamedTuple):
+    """What a job table holds for a scheduler besides the jobs it has claimed."""
+
+    #: ``(id, next run time)`` of the first jobs that nobody holds, in no particular order
+    waiting: list[tuple[str, float]]
+    #: the earliest end of a lease still in force (``None``: none is), on the database's clock
+    lease_expires: float | None
+    #: the database's time when it looked, to set ``lease_expires`` against
+    store_now: float | None
+
+
+class JobTableSQL:
+    """
+    The statements on one job table: claims and their outlook, and every write to a job.
+
+    Statement parameters: ``now`` (a UTC timestamp), ``owner``, ``lease`` (seconds), ``skip``
+    (ids to leave unclaimed), ``batch`` (the most jobs a claim takes), ``looked_at`` (how many
+    waiting jobs the outlook reads), plus those of :meth:`params`.
+
+    :param notify: ``(channel, token)`` to announce every change with PostgreSQL's
+        ``pg_notify`` in the statement that makes it (no extra round trip), or ``None``
+    """
+
+    def __init__(
+        self, table: Table, dialect: Dialect, notify: tuple[str, str] | None = None
+    ) -> None:
+        self.table = table
+        self.dialect = dialect
+        self._notify = notify
+        c = table.c
+        clock = database_clock(dialect)
+        #: whether leases end by each scheduler host's clock, for want of a database clock
+        self.uses_local_clock = clock is None
+        self.clock: ColumnElement[Any] = (
+            bindparam("local_now", type_=Float) if clock is None else clock
+        )
+        #: the condition of a job no scheduler holds: never leased, released, or expired
+        self.free = free = or_(c.lease_owner.is_(None), c.lease_expires < self.clock)
+        self._leased = leased = {
+            "lease_owner": bindparam("owner"),
+            "lease_expires": self.clock + _lease(),
+        }
+        unleased = {"lease_owner": None, "lease_expires": None}
+        ours = (c.id == bindparam("job_id"), c.lease_owner == bindparam("owner"))
+
+        self._due = (
+            select(c.id, c.next_run_time, c.job_state)
+            .where(
+                c.next_run_time <= bindparam("now"),
+                free,
+                c.id.not_in(bindparam("skip", expanding=True)),
+            )
+            .order_by(c.next_run_time, c.id)
+            .limit(bindparam("batch", type_=Integer))
+        )
+        #: whether one UPDATE … RETURNING claims the jobs (and, on PostgreSQL, reads the
+        #: outlook too); otherwise a transaction of a few statements does
+        self.claims_in_one_statement = dialect.name in ("postgresql", "sqlite") and getattr(
+            dialect, "update_returning", False
+        )
+        self._claim_all = (
+            update(table)
+            .where(c.id.in_(bindparam("job_ids", expanding=True)), free)
+            .values(leased)
+        )
+        self._claim_one = update(table).where(c.id == bindparam("job_id"), free).values(leased)
+        self._look_out = self._outlook(None)
+        self._look_out_after_claim = self._outlook(
+            c.id.not_in(bindparam("claimed", expanding=True))
+        )
+        #: the next scheduled jobs, for a table that has no lease columns (a read-only one)
+        self.scheduled = (
+            select(c.id, c.next_run_time)
+            .where(c.next_run_time.is_not(None))
+            .order_by(c.next_run_time, c.id)
+            .limit(bindparam("looked_at", type_=Integer))
+        )
+
+        # Starting a claimed job's runs stores it as the scheduler moved it on (or, with no next
+        # run time, removes it) and gives its lease up, if the lease is still the starter's:
+        # see RunsTableSQL
+        self.move_on = self.announced(
+            update(table)
+            .where(*ours)
+            .values(next_run_time=bindparam("run_time"), job_state=bindparam("state"), **unleased)
+        )
+        self.finish = delete(table).where(*ours)
+        self.release = self.announced(
+            update(table)
+            .where(c.id.in_(bindparam("job_ids", expanding=True)))
+            .where(c.lease_owner == bindparam("owner"))
+            .values(unleased)
+        )
+        self.insert = self.announced(insert(table))
+        # a change made by the user ends any claim on the job: the claimer's stale copy must
+        # not overwrite it, and the job is claimed afresh with its new settings
+        self.replace = self.announced(
+            update(table)
+            .where(c.id == bindparam("job_id"))
+            .values(next_run_time=bindparam("run_time"), job_state=bindparam("state"), **unleased)
+        )
+        self.remove = self.announced(delete(table).where(c.id == bindparam("job_id")), False)
+        self.remove_all = self.announced(delete(table), False)
+        self.rows_of = select(c.id, c.next_run_time, c.job_state, c.lease_owner).where(
+            c.id.in_(bindparam("job_ids", expanding=True))
+        )
+
+    def _outlook(self, unclaimed: ColumnElement[bool] | None) -> Any:
+        """
+        One row per waiting job (the ``looked_at`` free ones first to run), or a row of
+        ``NULL`` jobs if none waits, each with the earliest lease end and the database's time.
+
+        :param unclaimed: the condition that leaves out the jobs just claimed
+        """
+        c = self.table.c
+        others = () if unclaimed is None else (unclaimed,)
+        lease = (
+            select(func.min(c.lease_expires).label("lease_expires"), self.clock.label("store_now"))
+            .where(c.lease_expires >= self.clock, *others)
+            .subquery("lease")
+        )
+        waiting = (
+            select(c.id, c.next_run_time)
+            .where(c.next_run_time.is_not(None), self.free, *others)
+            .order_by(c.next_run_time, c.id)
+            .limit(bindparam("looked_at", type_=Integer))
+            .subquery("waiting")
+        )
+        return select(
+            waiting.c.id, waiting.c.next_run_time, lease.c.lease_expires, lease.c.store_now
+        ).select_from(lease.outerjoin(waiting, true()))
+
+    @cached_property
+    def _claim_and_look(self) -> Any:
+        """
+        PostgreSQL: claim the due jobs and read the outlook in one statement.
+
+        Rows with a ``job_state`` are the claimed jobs; the others are those of the outlook.
+        Every part sees the table as it was when the statement began, when the claimed jobs
+        were still free: the outlook leaves them out by their ids.
+        """
+        c = self.table.c
+        candidates = self._due.with_only_columns(c.id).with_for_update(skip_locked=True)
+        claimed = (
+            update(self.table)
+            .where(c.id.in_(candidates.scalar_subquery()), self.free)
+            .values(self._leased)
+            .returning(c.id, c.next_run_time, c.job_state)
+            .cte("claimed")
+        )
+        outlook = self._outlook(c.id.not_in(select(claimed.c.id))).subquery("outlook")
+        nothing = cast(null(), Float)
+        return select(
+            claimed.c.id, claimed.c.next_run_time, claimed.c.job_state, nothing, nothing
+        ).union_all(
+            select(
+                outlook.c.id,
+                outlook.c.next_run_time,
+                cast(null(), LargeBinary),
+                outlook.c.lease_expires,
+                outlook.c.store_now,
+            )
+        )
+
+    @cached_property
+    def _claim(self) -> Any:
+        """Claim the due jobs in one statement (SQLite, where one writer works at a time)."""
+        c = self.table.c
+        return (
+            update(self.table)
+            .where(c.id.in_(self._due.with_only_columns(c.id).scalar_subquery()), self.free)
+            .values(self._leased)
+            .returning(c.id, c.next_run_time, c.job_state)
+        )
+
+    @cached_property
+    def candidates_locked(self) -> bool:
+        """
+        Whether rows read ``FOR UPDATE SKIP LOCKED`` stay locked until the transaction ends, so
+        that one ``UPDATE`` can lease all the candidates of a claim and concurrent readers skip
+        them; known once connected, as the server's version decides.
+        """
+        return skips_locked_rows(self.dialect)
+
+    @cached_property
+    def _locked_due(self) -> Any:
+        return self._due.with_for_update(skip_locked=True)
+
+    def announced(self, statement: Any, with_run_time: bool = True) -> Any:
+        """
+        Make ``statement`` also tell other processes about its change (PostgreSQL only).
+
+        ``RETURNING pg_notify(…)`` runs once per changed row, only if a row changes, and is
+        delivered only if the transaction commits; PostgreSQL folds identical messages of one
+        transaction into one.
+        """
+        if self._notify is None:
+            return statement
+        channel, token = self._notify
+        c = self.table.c
+        message: Any = literal(f"{token} ")
+        if with_run_time:
+            message = message + func.coalesce(cast(c.next_run_time, Text), "")
+        return statement.returning(func.pg_notify(literal(channel), message))
+
+    def params(self, **values: Any) -> dict[str, Any]:
+        """Statement parameters, with this host's time where the database has no clock."""
+        if self.uses_local_clock:
+            values["local_now"] = time.time()
+        return values
+
+    # --- claiming --------------------------------------------------------------------------
+
+    @property
+    def claims_in_one_round_trip(self) -> bool:
+        """Whether :meth:`claim` is one statement, which needs no transaction around it."""
+        return self.claims_in_one_statement and self.dialect.name == "postgresql"
+
+    def claim(
+        self, connection: Connection, params: dict[str, Any]
+    ) -> tuple[Sequence[Any], Outlook]:
+        """
+        Lease the due jobs that are free to ``params['owner']``; return their rows, and the
+        outlook of the table without them.
+        """
+        if self.claims_in_one_round_trip:
+            return self._claim_and_look_at_once(connection, params)
+        if self.claims_in_one_statement:
+            return self._claim_then_look(connection, params)
+        return self._look_then_claim(connection, params)
+
+    def _claim_and_look_at_once(
+        self, connection: Connection, params: dict[str, Any]
+    ) -> tuple[Sequence[Any], Outlook]:
+        rows = connection.execute(self._claim_and_look, params).all()
+        looks = [(row[0], row[1], row[3], row[4]) for row in rows if row[2] is None]
+        return [row[:3] for row in rows if row[2] is not None], _read_outlook(looks)
+
+    def _claim_then_look(
+        self, connection: Connection, params: dict[str, Any]
+    ) -> tuple[Sequence[Any], Outlook]:
+        claimed = connection.execute(self._claim, params).all()
+        ids = [row[0] for row in claimed]
+        looks = connection.execute(self._look_out_after_claim, {**params, "claimed": ids}).all()
+        return claimed, _read_outlook(looks)
+
+    def _look_then_claim(
+        self, connection: Connection, params: dict[str, Any]
+    ) -> tuple[Sequence[Any], Outlook]:
+        """
+        Read the outlook, then claim the portable way.
+
+        Where claiming locks rows until the transaction ends, an outlook read after the claim
+        would make the locks last longer, and leave concurrent claims with nothing to take.
+        Read first, it takes as many more waiting jobs as the claim may take, then leaves out
+        those the claim took.
+        """
+        looked_at = params["looked_at"] + params["batch"]
+        looks = connection.execute(self._look_out, {**params, "looked_at": looked_at}).all()
+        claimed = self._claim_rows(connection, params)
+        return claimed, _read_outlook(looks, leave_out={row[0] for row in claimed})
+
+    def look_out(self, connection: Connection, params: dict[str, Any]) -> Outlook:
+        """The outlook of the table for a scheduler that holds no claim."""
+        return _read_outlook(connection.execute(self._look_out, params).all())
+
+    def _claim_rows(self, connection: Connection, params: dict[str, Any]) -> Sequence[Any]:
+        """Select the due jobs that are free, then lease them: the portable way."""
+        locked = self.candidates_locked
+        rows = connection.execute(self._locked_due if locked else self._due, params).all()
+        if locked:
+            if rows:
+                connection.execute(
+                    self._claim_all, {**params, "job_ids": [row[0] for row in rows]}
+                )
+            return rows
+
+        claimed = []
+        for row in rows:
+            # the row may have been leased since it was read, where no lock held it
+            if connection.execute(self._claim_one, {**params, "job_id": row[0]}).rowcount:
+                claimed.append(row)
+        return claimed
+
+
+def _lease() -> Any:
+    return bindparam("lease", type_=Float)
+
+
+def _read_outlook(rows: Iterable[Sequence[Any]], leave_out: Container[str] = ()) -> Outlook:
+    """Read the rows of an outlook query: ``(id, next run time, lease end, database time)``."""
+    waiting = []
+    lease_expires = store_now = None
+    for job_id, run_time, lease_end, now in rows:
+        if job_id is not None and job_id not in leave_out:
+            waiting.append((job_id, run_time))
+        lease_expires, store_now = lease_end, now
+    return Outlook(waiting, lease_expires, store_now)
