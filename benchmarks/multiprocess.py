@@ -14,7 +14,8 @@ connection pools fill in it). It prints, per store and process count:
 
 Run it from the repository root with ``python -m benchmarks.multiprocess``. PostgreSQL: set
 ``POSTGRES_URL`` (a SQLAlchemy URL), or have PostgreSQL installed and a throwaway server is
-started. ``--stores`` picks the stores (see ``STORES``); ``--rounds`` the number of rounds.
+started. ``--stores`` picks the stores (see ``STORES``); ``--rounds`` the number of rounds;
+``--json PATH`` also writes the rows to a file, with the ``apscheduler`` that was measured.
 A store is added to ``STORES`` as a function that returns a
 :class:`tests.multiprocess.harness.StoreSpec` (or ``None`` when it cannot run here) and a
 function that removes its data afterwards.
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import glob
+import json
 import os
 import shutil
 import statistics
@@ -196,8 +198,11 @@ def measure(spec: StoreSpec, processes: int, rounds: int) -> dict[str, object]:
                 break
             time.sleep(0.1)
     finally:
+        # all at once: a worker stopped while the others run would leave them its last runs
         for worker in workers:
-            worker.stop()
+            worker.ask_to_stop()
+        for worker in workers:
+            worker.wait_stopped()
         shutil.rmtree(workdir, ignore_errors=True)
 
     warm_up, dues = dues[0], dues[1:]
@@ -230,7 +235,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stores", default=",".join(STORES))
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--json", type=Path, help="also write the rows to this file")
     args = parser.parse_args()
+    rows: list[dict[str, object]] = []
 
     print(f"{JOBS} jobs due at once, {args.rounds} rounds per row")
     print(
@@ -244,12 +251,21 @@ def main() -> None:
                 continue
             for processes in PROCESS_COUNTS:
                 row = measure(spec, processes, args.rounds)
+                rows.append({"store": name, "processes": processes, **row})
                 print(
                     f"{name:<11} {processes:>5} {row['runs']:>4}/{row['expected']:<4} "
                     f"{row['throughput']:>8,.0f} {row['p50'] * 1000:>7.1f}ms "
                     f"{row['p99'] * 1000:>7.1f}ms {row['max'] * 1000:>7.1f}ms "
                     f"{row['round_p99'] * 1000:>8.1f}ms  {row['spread']}"
                 )
+    if args.json:
+        import apscheduler
+
+        library = {
+            "version": apscheduler.version,
+            "location": os.path.dirname(apscheduler.__file__),
+        }
+        args.json.write_text(json.dumps({"library": library, "rows": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

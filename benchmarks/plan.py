@@ -133,6 +133,24 @@ def _simultaneous(added: str, title: str) -> Scenario:
     )
 
 
+#: the store's round trips to its database in a burst run (scenarios/_round_trips.py says
+#: what one is); figures for context, without a goal
+ROUND_TRIP_METRICS = (
+    Metric("round_trips", "round trips in the run (start to shutdown)", "", digits=0),
+    Metric("round_trips_per_add", "round trips per add_job", "", digits=2),
+    Metric("idle_round_trips_per_s", "round trips per s, waiting for the due time", "", digits=1),
+    Metric("claimed_batches", "claimed batches (claims that returned jobs)", "", digits=0),
+    Metric("burst_round_trips", "round trips in the burst", "", digits=0),
+    Metric("round_trips_per_batch", "round trips in the burst per claimed batch", "", digits=2),
+    Metric(
+        "burst_round_trips_outside_store_methods",
+        "round trips in the burst outside store methods (listener)",
+        "",
+        digits=0,
+    ),
+)
+
+
 def _store_burst(store: str, title: str, fraction: int | None) -> Scenario:
     """
     The burst of 200 jobs due at once, kept in a persistent store.
@@ -159,6 +177,7 @@ def _store_burst(store: str, title: str, fraction: int | None) -> Scenario:
             Metric("max_ms", "start lateness max", "ms", digits=2, **goal),
             Metric("ran", "jobs that ran (of 200)", "", True, digits=0),
             Metric("add_seconds", "time to add the 200 jobs", "s", digits=3),
+            *ROUND_TRIP_METRICS,
         ),
     )
 
@@ -168,12 +187,16 @@ def _store_bursts() -> list[Scenario]:
         _store_burst("sqlite", "6a. SQLite store: 200 jobs due at once, 20 threads", 3),
         _store_burst("redis", "6b. Redis store: 200 jobs due at once, 20 threads", 2),
     ]
-    # PostgreSQL needs a server at hand; its figures are given for context
+    # PostgreSQL and MongoDB need a server at hand; their figures are given for context
     if os.environ.get("POSTGRES_URL"):
         scenarios.append(
             _store_burst(
                 "postgresql", "6c. PostgreSQL store: 200 jobs due at once, 20 threads", None
             )
+        )
+    if os.environ.get("MONGODB_URL"):
+        scenarios.append(
+            _store_burst("mongodb", "6d. MongoDB store: 200 jobs due at once, 20 threads", None)
         )
 
     return scenarios

@@ -8,7 +8,7 @@ from typing import Any
 
 from plan import Metric, Scenario
 
-SIDES = ("ours", "peer")
+SIDES: tuple[str, str] = ("ours", "peer")
 
 
 def lookup(metrics: dict[str, Any], dotted_key: str) -> float | None:
@@ -37,13 +37,16 @@ def spread(values: list[float]) -> dict[str, float] | None:
     }
 
 
-def summarise_metric(metric: Metric, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+def summarise_metric(
+    metric: Metric, runs: dict[str, list[dict[str, Any]]], sides: tuple[str, str] = SIDES
+) -> dict[str, Any]:
+    """Medians and spreads of ``metric`` per side; the ratio is first side / second side."""
     summary: dict[str, Any] = {"label": metric.label, "unit": metric.unit}
-    for side in SIDES:
+    for side in sides:
         values = [lookup(run, metric.key) for run in runs[side]]
         summary[side] = spread([value for value in values if value is not None])
 
-    ours, peer = summary["ours"], summary["peer"]
+    ours, peer = summary[sides[0]], summary[sides[1]]
     if ours and peer and peer["median"]:
         summary["ratio"] = ours["median"] / peer["median"]
 
@@ -56,8 +59,10 @@ def summarise_metric(metric: Metric, runs: dict[str, list[dict[str, Any]]]) -> d
     return summary
 
 
-def summarise(scenario: Scenario, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    return {metric.key: summarise_metric(metric, runs) for metric in scenario.metrics}
+def summarise(
+    scenario: Scenario, runs: dict[str, list[dict[str, Any]]], sides: tuple[str, str] = SIDES
+) -> dict[str, Any]:
+    return {metric.key: summarise_metric(metric, runs, sides) for metric in scenario.metrics}
 
 
 def _number(value: float, digits: int) -> str:
@@ -91,9 +96,18 @@ def _comparison(summary: dict[str, Any], metric: Metric) -> str:
     return f"{ratio:.2f} ({factor:.1f}x {word})"
 
 
-def format_table(scenarios: list[Scenario], summaries: dict[str, dict[str, Any]]) -> str:
-    """Render every scenario as rows of: figure, ours, peer, ours/peer, goal."""
-    headers = ("figure", "ours median [min-max]", "peer median [min-max]", "ours/peer", "goal")
+def format_table(
+    scenarios: list[Scenario], summaries: dict[str, dict[str, Any]], sides: tuple[str, str] = SIDES
+) -> str:
+    """Render every scenario as rows of: figure, first side, second side, first/second, goal."""
+    first, second = sides
+    headers = (
+        "figure",
+        f"{first} median [min-max]",
+        f"{second} median [min-max]",
+        f"{first}/{second}",
+        "goal",
+    )
     rows: list[tuple[str, ...] | str] = []
     for scenario in scenarios:
         if scenario.name not in summaries:
@@ -101,7 +115,7 @@ def format_table(scenarios: list[Scenario], summaries: dict[str, dict[str, Any]]
         rows.append(scenario.title)
         for metric in scenario.metrics:
             summary = summaries[scenario.name][metric.key]
-            if summary["ours"] is None and summary["peer"] is None:
+            if summary[first] is None and summary[second] is None:
                 continue
             unit = f" ({metric.unit})" if metric.unit else ""
             goal = ""
@@ -111,8 +125,8 @@ def format_table(scenarios: list[Scenario], summaries: dict[str, dict[str, Any]]
             rows.append(
                 (
                     "  " + metric.label + unit,
-                    _cell(summary["ours"], metric),
-                    _cell(summary["peer"], metric),
+                    _cell(summary[first], metric),
+                    _cell(summary[second], metric),
                     _comparison(summary, metric),
                     goal,
                 )
@@ -124,9 +138,14 @@ def format_table(scenarios: list[Scenario], summaries: dict[str, dict[str, Any]]
             widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
 
     def line(cells: tuple[str, ...]) -> str:
-        first = cells[0].ljust(widths[0])
+        label = cells[0].ljust(widths[0])
         others = [cell.rjust(width) for cell, width in zip(cells[1:-1], widths[1:-1], strict=True)]
-        return "  ".join([first, *others, cells[-1]]).rstrip()
+        return "  ".join([label, *others, cells[-1]]).rstrip()
+
+    if first == second:  # one side only: its column once, no ratio
+        rows = [row[:2] + row[4:] if isinstance(row, tuple) else row for row in rows]
+        headers = headers[:2] + headers[4:]
+        widths = widths[:2] + widths[4:]
 
     output = [line(headers), "-" * (sum(widths) + 2 * (len(widths) - 1))]
     for row in rows:

@@ -5,9 +5,17 @@ The jobs are added to a running BackgroundScheduler with a 20-thread pool, all d
 instant a couple of seconds ahead. Lateness is the time a job's function starts minus that
 instant; the figures are its median, 99th percentile and maximum over all jobs, and how many
 jobs ran. Stores: ``--store sqlite`` (a file in a temporary folder), ``--store redis`` (a
-throwaway ``redis-server`` started on a free loopback port and stopped at the end) and
+throwaway ``redis-server`` started on a free loopback port and stopped at the end),
 ``--store postgresql`` (the SQLAlchemy URL in ``POSTGRES_URL``, in a table of its own that is
-dropped at the end).
+dropped at the end) and ``--store mongodb`` (the server at ``MONGODB_URL``, in a database of
+its own that is dropped at the end).
+
+It also counts the store's round trips to its database (``_round_trips`` says what one is):
+over the whole run (start, adds, burst, shutdown), per ``add_job`` call, per second of waiting for
+the due instant, and in the burst: from the first claim that returned jobs to the end of the
+shutdown, the round trips of everything but ``start``, ``shutdown`` and ``add_job``, in all and
+per claimed batch (a call looking for due jobs that returned at least one). Round trips made
+outside any store method (a change listener's own requests) are counted apart.
 """
 
 from __future__ import annotations
@@ -19,12 +27,14 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import _round_trips
 import _store_jobs
 from _common import ZONE_NAME, emit, parse_args, percentile, wait_until
 
@@ -94,10 +104,45 @@ def postgresql_stores(folder: str) -> Iterator[StoreFactory]:
         engine.dispose()
 
 
-STORES = {"sqlite": sqlite_stores, "redis": redis_stores, "postgresql": postgresql_stores}
+@contextmanager
+def mongodb_stores(folder: str) -> Iterator[StoreFactory]:
+    import pymongo
+
+    from apscheduler.jobstores.mongodb import MongoDBJobStore
+
+    url = os.environ["MONGODB_URL"]
+    prefix = f"burst_{uuid.uuid4().hex[:8]}"
+    try:
+        yield lambda name: MongoDBJobStore(database=f"{prefix}_{name}", host=url)
+    finally:
+        client: Any = pymongo.MongoClient(url)
+        for name in ("warm_up", "measured"):
+            client.drop_database(f"{prefix}_{name}")
+        client.close()
 
 
-def run(store: Any, jobs: int, threads: int, lead_time: float) -> dict[str, Any]:
+STORES = {
+    "sqlite": sqlite_stores,
+    "redis": redis_stores,
+    "postgresql": postgresql_stores,
+    "mongodb": mongodb_stores,
+}
+# how each store's client library is watched for round trips
+COUNTERS = {
+    "sqlite": _round_trips.count_sqlalchemy,
+    "postgresql": _round_trips.count_sqlalchemy,
+    "redis": _round_trips.count_redis,
+    "mongodb": _round_trips.count_pymongo,
+}
+
+
+def run(
+    store: Any,
+    jobs: int,
+    threads: int,
+    lead_time: float,
+    counter: _round_trips.RoundTripCounter | None = None,
+) -> dict[str, Any]:
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -108,6 +153,9 @@ def run(store: Any, jobs: int, threads: int, lead_time: float) -> dict[str, Any]
         executors={"default": ThreadPoolExecutor(threads)},
         timezone=ZONE_NAME,
     )
+    if counter is not None:
+        counter.watch_store(store)
+        counter.counting = True
     scheduler.start()
     # whole milliseconds, so the instant is the same whichever way either library rounds
     due = datetime.fromtimestamp(round(time.time() + lead_time, 3), ZoneInfo(ZONE_NAME))
@@ -121,6 +169,10 @@ def run(store: Any, jobs: int, threads: int, lead_time: float) -> dict[str, Any]
     scheduler.shutdown(wait=True)
     due_timestamp = due.timestamp()
     lateness_ms = [(start - due_timestamp) * 1000 for start in started_at]
+    counted: dict[str, Any] = {}
+    if counter is not None:
+        counter.counting = False
+        counted = round_trip_figures(counter, jobs, added_at, due_timestamp)
     return {
         "p50_ms": percentile(lateness_ms, 0.50),
         "p99_ms": percentile(lateness_ms, 0.99),
@@ -131,6 +183,44 @@ def run(store: Any, jobs: int, threads: int, lead_time: float) -> dict[str, Any]
         "add_seconds": added_at - adding_from,
         # adds that overran the due instant would inflate lateness: say so
         "added_before_due": added_at < due_timestamp,
+        **counted,
+    }
+
+
+# the methods that are not the scheduler working through due jobs
+NOT_BURST_WORK = {"start", "shutdown", "add_job"}
+
+
+def round_trip_figures(
+    counter: _round_trips.RoundTripCounter,
+    jobs: int,
+    added_at: float,
+    due: float,
+) -> dict[str, Any]:
+    """The round trips of one run: in all, per add, while waiting, and in the burst."""
+    trips = counter.round_trips
+    adding = [trip for trip in trips if trip.method == "add_job"]
+    waiting = [trip for trip in trips if added_at <= trip.at < due]
+    batches = [claim for claim in counter.claims if claim.jobs and claim.at >= added_at]
+    burst_from = min((claim.at for claim in batches), default=due)
+    burst = [trip for trip in trips if trip.at >= burst_from and trip.method not in NOT_BURST_WORK]
+    # a store's own threads (a change stream's getMore calls) work beside the batches
+    outside = [trip for trip in burst if trip.method == _round_trips.OUTSIDE]
+    burst = [trip for trip in burst if trip.method != _round_trips.OUTSIDE]
+    burst_calls = [name for at, name in counter.calls if at >= burst_from]
+    return {
+        "round_trips": len(trips),
+        "round_trips_per_add": len(adding) / jobs,
+        "idle_round_trips_per_s": len(waiting) / (due - added_at) if due > added_at else None,
+        "claimed_batches": len(batches),
+        "claimed_jobs": sum(claim.jobs for claim in batches),
+        "burst_round_trips": len(burst),
+        "round_trips_per_batch": len(burst) / len(batches) if batches else None,
+        "burst_round_trips_outside_store_methods": len(outside),
+        "burst_round_trips_by_method": _round_trips.by_method(burst),
+        "burst_round_trips_by_kind": _round_trips.by_kind(burst),
+        "burst_calls_by_method": dict(Counter(burst_calls).most_common()),
+        "round_trips_by_method": _round_trips.by_method(trips),
     }
 
 
@@ -143,11 +233,16 @@ def main() -> None:
 
     folder = tempfile.mkdtemp(prefix="store-burst-")
     try:
+        # the client library is watched before any store exists (pymongo needs it so)
+        counter = _round_trips.RoundTripCounter()
+        COUNTERS[options.store](counter)
         with STORES[options.store](folder) as make_store:
             # A first, unmeasured pass in a namespace of its own warms up the code paths
             # (imports, connections, thread start-up), as a long-running program's would be.
             run(make_store("warm_up"), 20, options.threads, 0.5)
-            metrics = run(make_store("measured"), options.jobs, options.threads, options.lead_time)
+            metrics = run(
+                make_store("measured"), options.jobs, options.threads, options.lead_time, counter
+            )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
