@@ -125,7 +125,16 @@ class JobExecutionEvent(JobEvent):
     :ivar retval: the return value of the successfully executed job
     :ivar exception: the exception raised by the job
     :ivar traceback: a formatted traceback for the exception
+    :ivar reason: for a missed run, a short sentence that says why it was not run
+    :ivar started_at: when the job function was called (``None`` for a missed run)
+    :ivar finished_at: when the run ended
+
+    .. versionadded:: 3.12.0 the ``reason``, ``started_at`` and ``finished_at`` attributes
     """
+
+    #: set by :func:`~apscheduler.executors.base.run_job` (they travel back from a process pool)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
     def __init__(
         self,
@@ -136,9 +145,12 @@ class JobExecutionEvent(JobEvent):
         retval: Any = None,
         exception: BaseException | None = None,
         traceback: str | None = None,
+        *,
+        reason: str | None = None,
     ) -> None:
         super().__init__(code, job_id, jobstore)
         self.scheduled_run_time = scheduled_run_time
         self.retval = retval
         self.exception = exception
         self.traceback = traceback
+        self.reason = reason

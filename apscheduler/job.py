@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime, timezone as timezone
 from types import MethodType
 from typing import TYPE_CHECKING, Any, cast
@@ -28,6 +28,7 @@ from apscheduler.util import (
 # here (and test suites patch); this module does not use them itself.
 
 if TYPE_CHECKING:
+    from apscheduler.runs import JobRun
     from apscheduler.schedulers.base import BaseScheduler
 
 _STATE_VERSION = 1
@@ -168,6 +169,23 @@ class Job:
         .. seealso:: :meth:`~apscheduler.schedulers.base.BaseScheduler.remove_job`
         """
         self._scheduler.remove_job(self.id, self._jobstore_alias)
+
+    def get_runs(
+        self,
+        state: str | Collection[str] | None = None,
+        since: datetime | str | None = None,
+        limit: int = 100,
+    ) -> list[JobRun]:
+        """
+        Return the recorded runs of this job, newest scheduled run time first.
+
+        .. seealso:: :meth:`~apscheduler.schedulers.base.BaseScheduler.get_job_runs`
+
+        .. versionadded:: 3.12.0
+        """
+        return self._scheduler.get_job_runs(
+            self.id, self._jobstore_alias, state=state, since=since, limit=limit
+        )
 
     @property
     def pending(self) -> bool:

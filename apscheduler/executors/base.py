@@ -23,6 +23,7 @@ from apscheduler.schedulers.handle import SchedulerHandle
 
 if TYPE_CHECKING:
     from apscheduler.job import Job
+    from apscheduler.schedulers._run_history import RunRecorder
     from apscheduler.schedulers.base import BaseScheduler
 
 
@@ -46,6 +47,8 @@ class BaseExecutor(metaclass=ABCMeta):
     _handle: SchedulerHandle = SchedulerHandle(None)
     _lock: Any = None
     _logger = logging.getLogger("apscheduler.executors")
+    #: the scheduler's run recorder (``None`` before start, or under a stand-in scheduler)
+    _run_recorder: RunRecorder | None = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -64,6 +67,8 @@ class BaseExecutor(metaclass=ABCMeta):
         self._handle = SchedulerHandle(scheduler)
         self._lock = scheduler._create_lock()
         self._logger = logging.getLogger(f"apscheduler.executors.{alias}")
+        # only a real scheduler's own attribute: a Mock stand-in answers anything with a mock
+        self._run_recorder = getattr(scheduler, "__dict__", {}).get("_run_recorder")
 
     def shutdown(self, wait: bool = True) -> None:
         """
@@ -119,6 +124,9 @@ class BaseExecutor(metaclass=ABCMeta):
 
         The events say which submission ended (one per run time, see :meth:`_release_instance`).
         """
+        recorder = self._run_recorder
+        if recorder is not None:
+            recorder.runs_ended(events)
         self._release_instance(job_id, [event.scheduled_run_time for event in events])
         # a job only runs once start() has given this executor its scheduler
         scheduler = cast("BaseScheduler", self._scheduler)
@@ -132,6 +140,9 @@ class BaseExecutor(metaclass=ABCMeta):
         Then no event says which submission ended (a process pool that broke, say): the job's
         oldest one counts (see :meth:`_release_instance`).
         """
+        recorder = self._run_recorder
+        if recorder is not None:
+            recorder.submission_failed(job_id, exc, traceback)
         self._release_instance(job_id)
         exc_info = (exc.__class__, exc, traceback)
         self._logger.error("Error running job %s", job_id, exc_info=exc_info)
@@ -144,12 +155,19 @@ def _run_time_missed(
     if job.misfire_grace_time is None:
         return None
 
-    lateness = _now(job) - run_time
+    now = _now(job)
+    lateness = now - run_time
     if lateness <= timedelta(seconds=job.misfire_grace_time):
         return None
 
     logger.warning('Run time of job "%s" was missed by %s', job, lateness)
-    return JobExecutionEvent(EVENT_JOB_MISSED, job.id, jobstore_alias, run_time)
+    reason = (
+        f"started {lateness.total_seconds():.1f} s after its scheduled time, beyond "
+        f"misfire_grace_time={job.misfire_grace_time}"
+    )
+    event = JobExecutionEvent(EVENT_JOB_MISSED, job.id, jobstore_alias, run_time, reason=reason)
+    event.finished_at = now
+    return event
 
 
 def _success_event(
@@ -189,6 +207,12 @@ def _now(job: Job) -> datetime:
     return clock.now(UTC)
 
 
+def _stamp(event: JobExecutionEvent, job: Job, started_at: datetime) -> None:
+    """Say on the event when the run started and ended (for the run history)."""
+    event.started_at = started_at
+    event.finished_at = _now(job)
+
+
 def _may_start(job: Job, run_times: list[datetime]) -> bool:
     """
     Tell whether the runs of a job claimed from a shared store are still this process's.
@@ -209,8 +233,9 @@ def _refused(
     job: Job, jobstore_alias: str | None, run_times: list[datetime]
 ) -> list[JobExecutionEvent]:
     """Report runs that must not start here (see :func:`_may_start`) as missed."""
+    reason = "this process lost its lease on the run before it started"
     return [
-        JobExecutionEvent(EVENT_JOB_MISSED, job.id, jobstore_alias, run_time)
+        JobExecutionEvent(EVENT_JOB_MISSED, job.id, jobstore_alias, run_time, reason=reason)
         for run_time in run_times
     ]
 
@@ -236,12 +261,15 @@ def run_job(
             continue
 
         logger.info('Running job "%s" (scheduled at %s)', job, run_time)
+        started_at = _now(job)
         try:
             retval = job.func(*job.args, **job.kwargs)
         except BaseException:
-            events.append(_error_event(job, jobstore_alias, run_time, logger))
+            event = _error_event(job, jobstore_alias, run_time, logger)
         else:
-            events.append(_success_event(job, jobstore_alias, run_time, retval, logger))
+            event = _success_event(job, jobstore_alias, run_time, retval, logger)
+        _stamp(event, job, started_at)
+        events.append(event)
 
     return events
 
@@ -262,14 +290,17 @@ async def run_coroutine_job(
             continue
 
         logger.info('Running job "%s" (scheduled at %s)', job, run_time)
+        started_at = _now(job)
         try:
             retval = await job.func(*job.args, **job.kwargs)
         except BaseException as exc:
             if _cancelled_from_outside(exc):
                 raise
-            events.append(_error_event(job, jobstore_alias, run_time, logger))
+            event = _error_event(job, jobstore_alias, run_time, logger)
         else:
-            events.append(_success_event(job, jobstore_alias, run_time, retval, logger))
+            event = _success_event(job, jobstore_alias, run_time, retval, logger)
+        _stamp(event, job, started_at)
+        events.append(event)
 
     return events
 

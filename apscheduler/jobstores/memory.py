@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from array import array
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, cast
 
 from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
+from apscheduler.runs import JobRun, MemoryRunHistory, RetentionPolicy, RunHistory
 from apscheduler.util import datetime_to_utc_timestamp as datetime_to_utc_timestamp
 
 # ``name as name``: names this module had in APScheduler 3, which programs import from here.
@@ -122,7 +124,7 @@ class _RunTimeHeap:
         return found
 
 
-class MemoryJobStore(BaseJobStore):
+class MemoryJobStore(BaseJobStore, RunHistory):
     """
     Stores jobs in memory, as the very objects the scheduler gave it (nothing is pickled, so
     jobs may use lambdas and other callables without a text reference).
@@ -131,12 +133,18 @@ class MemoryJobStore(BaseJobStore):
     O(log n) time and fetching the due jobs is proportional to how many are due, so the store
     stays fast with hundreds of thousands of jobs.
 
+    The store keeps the run history of its jobs too, in memory; it outlives a shutdown of the
+    store, so that the runs can still be read once the scheduler has stopped.
+
     Plugin alias: ``memory``
+
+    .. versionchanged:: 3.12.0 keeps run history (:class:`~apscheduler.runs.RunHistory`)
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._jobs: dict[str, Job] = {}
+        self._runs = MemoryRunHistory()
         # Every scheduled job has an entry here. Entries are never searched for: one that no
         # longer matches its job (the job was removed, replaced, paused or moved to another
         # time) is superseded, skipped when met and dropped when it reaches the top.
@@ -233,3 +241,19 @@ class MemoryJobStore(BaseJobStore):
 
     def shutdown(self) -> None:
         self.remove_all_jobs()
+
+    def record_runs(self, runs: Sequence[JobRun]) -> None:
+        self._runs.record_runs(runs)
+
+    def get_job_runs(
+        self,
+        job_id: str | None = None,
+        *,
+        states: Collection[str] | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[JobRun]:
+        return self._runs.get_job_runs(job_id, states=states, since=since, limit=limit)
+
+    def prune_runs(self, policy: RetentionPolicy, now: datetime) -> None:
+        self._runs.prune_runs(policy, now)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from apscheduler.executors.base import BaseExecutor
 from apscheduler.jobstores.base import BaseJobStore
+from apscheduler.runs import RetentionPolicy
 from apscheduler.util import _with_note, asbool, asint, maybe_ref
 
 
@@ -72,6 +74,62 @@ def parse_job_defaults(job_defaults: Mapping[str, Any]) -> dict[str, Any]:
             raise
 
     return parsed
+
+
+def parse_run_history(value: Any) -> RetentionPolicy:
+    """
+    Return the retention policy that the ``run_history`` option asks for.
+
+    ``None`` or ``True``: the default policy; ``0`` or ``False``: no history; a number: the
+    most runs kept per job; a dict: ``max_runs`` and ``max_age`` (seconds, a timedelta, or
+    ``None`` for no age limit). Text values, as ini-style configuration gives them, are
+    converted.
+
+    :raises ValueError: for a value that cannot be converted, or a negative one
+    :raises TypeError: for a value of another type
+    """
+    if value is None or isinstance(value, RetentionPolicy):
+        return value or RetentionPolicy()
+    if isinstance(value, str):
+        text = value.strip()
+        value = int(text) if text.lstrip("-").isdigit() else asbool(text)
+    if isinstance(value, bool):
+        return RetentionPolicy() if value else RetentionPolicy(max_runs=0)
+    if isinstance(value, int):
+        return RetentionPolicy(max_runs=_max_runs(value))
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - {"max_runs", "max_age"})
+        if unknown:
+            raise ValueError(
+                f"run_history takes max_runs and max_age, got an unknown key {unknown[0]!r}"
+            )
+        default = RetentionPolicy()
+        max_runs = value.get("max_runs", default.max_runs)
+        return RetentionPolicy(
+            max_runs=_max_runs(asint(max_runs) if max_runs is not None else 0),
+            max_age=_max_age(value.get("max_age", default.max_age)),
+        )
+
+    raise TypeError(
+        f"run_history must be a number of runs per job, a dict with max_runs and max_age, or "
+        f"False, got {value.__class__.__name__} instead"
+    )
+
+
+def _max_runs(value: int | None) -> int:
+    if value is None or value < 0:
+        raise ValueError(f"run_history max_runs must be 0 or more, got {value!r}")
+    return value
+
+
+def _max_age(value: Any) -> timedelta | None:
+    if value is None or isinstance(value, timedelta):
+        age = value
+    else:
+        age = timedelta(seconds=float(value))
+    if age is not None and age.total_seconds() <= 0:
+        raise ValueError(f"run_history max_age must be more than 0 seconds, got {value!r}")
+    return age
 
 
 #: how the configuration names each kind of plugin: in sentences, and its section

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta
 from threading import TIMEOUT_MAX
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 from uuid import uuid4
 
 from apscheduler.events import (
@@ -23,6 +23,8 @@ from apscheduler.jobstores.shared import (
     SharedJobStore,
     is_shared_store as is_shared_store,
 )
+from apscheduler.runs import FAILED, SKIPPED
+from apscheduler.schedulers._run_history import describe_time
 
 if TYPE_CHECKING:
     from apscheduler.executors.base import BaseExecutor
@@ -33,11 +35,30 @@ if TYPE_CHECKING:
 
 def runs_to_submit(job: Job, now: datetime) -> list[datetime]:
     """Return the run times of ``job`` due by ``now``; only the latest one when coalescing."""
+    return due_run_times(job, now)[0]
+
+
+def due_run_times(job: Job, now: datetime) -> tuple[list[datetime], list[datetime]]:
+    """
+    Return the run times of ``job`` due by ``now``: those to submit, and those coalesced.
+
+    When coalescing, only the latest one is submitted; the others are skipped into it.
+    """
     run_times = job._get_run_times(now)
     if job.coalesce and len(run_times) > 1:
-        return run_times[-1:]
+        return run_times[-1:], run_times[:-1]
 
-    return run_times
+    return run_times, []
+
+
+class DueRuns(NamedTuple):
+    """What :meth:`ProcessingPass._due_runs` found for one job."""
+
+    executor: BaseExecutor
+    run_times: list[datetime]
+    next_run_time: datetime | None
+    #: the run times skipped into the last of ``run_times`` (the job coalesces)
+    coalesced: list[datetime]
 
 
 def seconds_until(wakeup_time: datetime | None, now: datetime) -> float | None:
@@ -165,9 +186,7 @@ class ProcessingPass:
         if jobstore.poll_interval:
             self._wake_at(self.now + timedelta(seconds=jobstore.poll_interval))
 
-    def _due_runs(
-        self, job: Job, jobstore_alias: str, jobstore: BaseJobStore
-    ) -> tuple[BaseExecutor, list[datetime], datetime | None] | None:
+    def _due_runs(self, job: Job, jobstore_alias: str, jobstore: BaseJobStore) -> DueRuns | None:
         """
         Find the executor, the due run times and the next run time of ``job``.
 
@@ -187,7 +206,7 @@ class ProcessingPass:
             return None
 
         try:
-            run_times = runs_to_submit(job, self.now)
+            run_times, coalesced = due_run_times(job, self.now)
             job_next_run = (
                 job.trigger.get_next_fire_time(run_times[-1], self.now) if run_times else None
             )
@@ -195,7 +214,7 @@ class ProcessingPass:
             self._pause_broken_job(job, jobstore)
             return None
 
-        return executor, run_times, job_next_run
+        return DueRuns(executor, run_times, job_next_run, coalesced)
 
     def process_job(
         self, job: Job, jobstore_alias: str, jobstore: BaseJobStore
@@ -207,12 +226,11 @@ class ProcessingPass:
             been submitted (``None`` when there is nothing left to store)
         """
         due = self._due_runs(job, jobstore_alias, jobstore)
-        if due is None or not due[1]:
+        if due is None or not due.run_times:
             return None
 
-        executor, run_times, job_next_run = due
-        self._submit(job, jobstore_alias, executor, run_times)
-        return job, job_next_run
+        self._submit(job, jobstore_alias, due.executor, due.run_times, due.coalesced)
+        return job, due.next_run_time
 
     def _reschedule(
         self, jobstore_alias: str, jobstore: BaseJobStore, job: Job, job_next_run: datetime | None
@@ -242,19 +260,18 @@ class ProcessingPass:
         """
         leases = self.scheduler._run_leases
         starts: list[RunStart] = []
-        executors: list[BaseExecutor] = []
+        dues: list[DueRuns] = []
         for job in jobs:
             due = self._due_runs(job, jobstore_alias, jobstore)
             if due is None:
                 continue
-            executor, run_times, job_next_run = due
-            if not run_times:
+            if not due.run_times:
                 jobstore.release_claimed_job(job.id, leases.owner)
                 self._wake_at(job.next_run_time)
                 continue
-            job._modify(next_run_time=job_next_run)
-            starts.append(RunStart(job, run_times, uuid4().hex))
-            executors.append(executor)
+            job._modify(next_run_time=due.next_run_time)
+            starts.append(RunStart(job, due.run_times, uuid4().hex))
+            dues.append(due)
         if not starts:
             return False
 
@@ -271,7 +288,7 @@ class ProcessingPass:
             self.retry_store_later()
             return False
 
-        for start, executor, outcome in zip(starts, executors, outcomes, strict=True):
+        for start, due, outcome in zip(starts, dues, outcomes, strict=True):
             job = start.job
             if outcome is RunStartOutcome.LOST:
                 self.logger.debug(
@@ -281,11 +298,22 @@ class ProcessingPass:
 
             self._wake_at(job.next_run_time)
             if outcome is RunStartOutcome.MAX_INSTANCES:
+                self._record_coalesced(job, jobstore_alias, start.run_times, due.coalesced)
+                self.scheduler._run_recorder.skipped(
+                    job,
+                    jobstore_alias,
+                    start.run_times,
+                    f"max_instances={job.max_instances} reached",
+                    self.now,
+                )
                 self._report_max_instances(job, jobstore_alias, start.run_times)
                 continue
 
             leases.track(jobstore, start.run_id, job.id, start.run_times, sent_at)
-            if not self._submit(job, jobstore_alias, executor, start.run_times):
+            submitted = self._submit(
+                job, jobstore_alias, due.executor, start.run_times, due.coalesced
+            )
+            if not submitted:
                 leases.ended(job.id, start.run_times)
 
         return True
@@ -297,6 +325,7 @@ class ProcessingPass:
             return None
 
         for run in jobstore.take_abandoned_runs():
+            self.scheduler._run_recorder.lost(run.job_id, jobstore_alias, run.run_times, run.owner)
             for run_time in run.run_times:
                 self.logger.warning(
                     'Run of job "%s" (scheduled at %s) was interrupted: the scheduler %s that '
@@ -310,15 +339,27 @@ class ProcessingPass:
                 )
 
     def _submit(
-        self, job: Job, jobstore_alias: str, executor: BaseExecutor, run_times: list[datetime]
+        self,
+        job: Job,
+        jobstore_alias: str,
+        executor: BaseExecutor,
+        run_times: list[datetime],
+        coalesced: list[datetime],
     ) -> bool:
         """Submit the runs to the executor; tell whether it took them."""
+        recorder = self.scheduler._run_recorder
+        self._record_coalesced(job, jobstore_alias, run_times, coalesced)
+        # recorded first: an executor that runs the job at once reports its end from in here
+        runs = recorder.submitting(job, jobstore_alias, run_times, self.now)
         try:
             executor.submit_job(job, run_times)
         except MaxInstancesReachedError:
+            reason = f"max_instances={job.max_instances} reached"
+            recorder.not_submitted(runs, SKIPPED, self.now, reason=reason)
             self._report_max_instances(job, jobstore_alias, run_times)
             return False
-        except Exception:
+        except Exception as exc:
+            recorder.not_submitted(runs, FAILED, self.now, error=exc)
             self.logger.exception('Error submitting job "%s" to executor "%s"', job, job.executor)
             return False
 
@@ -326,6 +367,13 @@ class ProcessingPass:
             JobSubmissionEvent(EVENT_JOB_SUBMITTED, job.id, jobstore_alias, list(run_times))
         )
         return True
+
+    def _record_coalesced(
+        self, job: Job, jobstore_alias: str, run_times: list[datetime], coalesced: list[datetime]
+    ) -> None:
+        if coalesced:
+            reason = f"coalesced into the run at {describe_time(run_times[-1])}"
+            self.scheduler._run_recorder.skipped(job, jobstore_alias, coalesced, reason, self.now)
 
     def _report_max_instances(
         self, job: Job, jobstore_alias: str, run_times: list[datetime]

@@ -122,6 +122,9 @@ class RunLeases:
         :param run_times: those of the submission (a submission already ended is not counted
             twice); without them, the job's oldest submission counts
         """
+        if job_id not in self._by_job:
+            return  # not a run of a shared store (read without the lock: a run is tracked
+            # before it is submitted, so its end always finds it)
         with self._condition:
             run = self._take(job_id, run_times)
             if run is None:
@@ -159,6 +162,8 @@ class RunLeases:
 
         Costs a round trip only when the lease may have run out since it was last renewed.
         """
+        if job_id not in self._by_job:
+            return True  # not a run of a shared store (tracked before it was submitted)
         with self._condition:
             run = self._find(job_id, run_times)
             if run is None:

@@ -56,11 +56,13 @@ from apscheduler.schedulers._config import (
     build_plugin_instance,
     collect_options,
     parse_job_defaults,
+    parse_run_history,
 )
 from apscheduler.schedulers._jobs_api import JobsAPI
 from apscheduler.schedulers._plugins import EXECUTORS, JOBSTORES, TRIGGERS, EntryPoints
 from apscheduler.schedulers._processing import ProcessingPass, seconds_until
 from apscheduler.schedulers._registry import JobRegistry
+from apscheduler.schedulers._run_history import RunRecorder
 from apscheduler.schedulers._run_leases import RunLeases
 from apscheduler.schedulers.handle import deferring_events
 from apscheduler.triggers.base import BaseTrigger
@@ -111,10 +113,14 @@ class BaseScheduler(JobsAPI, ComponentsAPI, metaclass=ABCMeta):
         dict
     :param clock: an object with ``now(tz)`` and ``monotonic()`` methods that the scheduler asks
         for the time (defaults to :class:`~apscheduler.clock.SystemClock`)
+    :param int|dict run_history: how much run history to keep (see :ref:`run-history`): the
+        most runs kept per job, or a dict with ``max_runs`` and ``max_age`` (seconds or a
+        :class:`~datetime.timedelta`, ``None`` for no limit); ``0`` or ``False`` keeps none
+        (default: 100 runs per job, for up to 30 days)
 
     .. seealso:: :ref:`scheduler-config`
 
-    .. versionadded:: 3.12.0 the ``clock`` option
+    .. versionadded:: 3.12.0 the ``clock`` and ``run_history`` options
     """
 
     # As in APScheduler 3: alias -> entry point of the installed plugins (read on first use),
@@ -139,6 +145,8 @@ class BaseScheduler(JobsAPI, ComponentsAPI, metaclass=ABCMeta):
         # names this scheduler in the leases it takes on jobs of shared stores
         self._instance_id = _new_instance_id()
         self._run_leases = RunLeases(self._instance_id, getLogger("apscheduler.scheduler"))
+        # the run history: what became of each run (see get_job_runs())
+        self._run_recorder = RunRecorder(self)
         self.state = STATE_STOPPED
         self.configure(gconfig or {}, **options)
 
@@ -185,6 +193,7 @@ class BaseScheduler(JobsAPI, ComponentsAPI, metaclass=ABCMeta):
         self._clock = maybe_ref(config.pop("clock", None)) or _ModuleSystemClock(_THIS_MODULE)
 
         self._job_defaults = parse_job_defaults(config.get("job_defaults") or {})
+        self._run_recorder.policy = parse_run_history(config.pop("run_history", None))
 
         self._executors.clear()
         for alias, value in (config.get("executors") or {}).items():
@@ -210,6 +219,7 @@ class BaseScheduler(JobsAPI, ComponentsAPI, metaclass=ABCMeta):
         self._check_uwsgi()
         self._instance_id = _new_instance_id()
         self._run_leases = RunLeases(self._instance_id, self._logger)
+        self._run_recorder.start()
 
         with self._executors_lock:
             if "default" not in self._executors:
@@ -254,6 +264,8 @@ class BaseScheduler(JobsAPI, ComponentsAPI, metaclass=ABCMeta):
                     "will report them missed once their lease runs out",
                     still_running,
                 )
+            # and the run history is written while the stores are still open
+            self._run_recorder.stop()
             for jobstore in self._jobstores.values():
                 jobstore.shutdown()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -31,6 +31,7 @@ from apscheduler.jobstores.shared import (
     RunStart,
     RunStartOutcome,
 )
+from apscheduler.runs import JobRun, RetentionPolicy, RunHistory
 from apscheduler.util import (
     datetime_to_utc_timestamp,
     maybe_ref,
@@ -49,6 +50,7 @@ try:
         bindparam,
         create_engine,
         func,
+        inspect,
         null as null,
         select,
     )
@@ -67,6 +69,7 @@ from apscheduler.jobstores.sqlalchemy.engine import (
     is_temporary_error,
     make_engine,
 )
+from apscheduler.jobstores.sqlalchemy.history_sql import HistoryTableSQL, latest_by_run_id
 from apscheduler.jobstores.sqlalchemy.jobs_sql import JobTableSQL, Outlook
 from apscheduler.jobstores.sqlalchemy.listen import notification_channel, postgres_listener
 from apscheduler.jobstores.sqlalchemy.runs_sql import (
@@ -79,6 +82,7 @@ from apscheduler.jobstores.sqlalchemy.runs_sql import (
 from apscheduler.jobstores.sqlalchemy.tables import (
     ReadOnlyTable,
     TableProblem,
+    make_history_table,
     make_runs_table,
     make_table,
     set_up_tables,
@@ -95,7 +99,7 @@ class ReadOnlyJobStoreError(RuntimeError):
     """
 
 
-class SQLAlchemyJobStore(SharedPersistentStore):
+class SQLAlchemyJobStore(SharedPersistentStore, RunHistory):
     """
     Stores jobs in a database table managed with SQLAlchemy 2.
 
@@ -103,14 +107,19 @@ class SQLAlchemyJobStore(SharedPersistentStore):
     (pickled job), as APScheduler 3 made it, so an existing table keeps working, plus the
     columns ``lease_owner`` and ``lease_expires``, which let several scheduler processes share
     the table (see :doc:`/multiprocess`). Those processes record the runs they have in progress
-    in a second table, named after the first with ``_runs`` appended. Both tables are created at
-    start if missing; a table of APScheduler 3 gets the two lease columns added in place.
+    in a second table, named after the first with ``_runs`` appended. The store keeps the
+    history of runs (:class:`~apscheduler.runs.RunHistory`) in a third, named after the first
+    with ``_history`` appended (shortened with a hash where the database limits the length of
+    names), which every process sharing the table reads. The tables are
+    created at start if missing; a table of APScheduler 3 gets the two lease columns added in
+    place.
 
     A connection that may only read (such as ``sqlite:///file:jobs.sqlite?mode=ro&uri=true``,
     or a database role granted only ``SELECT`` on the table) cannot add those columns or that
     table. When it can read the job table, the store then works read-only, and says so in one
     warning at start: it lists and looks up jobs and tells their next run time, but every change
-    (adding, modifying, removing jobs, running due ones) raises :exc:`ReadOnlyJobStoreError`. A
+    (adding, modifying, removing jobs, running due ones, recording runs) raises
+    :exc:`ReadOnlyJobStoreError`; the history of runs can be read if its table is there. A
     scheduler on such a store runs none of its jobs: a run it could not record would start again
     on every pass. It logs a warning instead each time it finds jobs due (every
     ``jobstore_retry_interval`` seconds), and leaves them to a scheduler that may write.
@@ -150,7 +159,8 @@ class SQLAlchemyJobStore(SharedPersistentStore):
         Jobs that fail to load are kept and reported instead of deleted; temporary errors are
         retried; SQLite files get a write-ahead log; several scheduler processes can share
         the table (the ``lease_time`` and ``poll_interval`` options); a connection that may
-        only read works read-only instead of failing at start.
+        only read works read-only instead of failing at start; the store keeps the history
+        of runs.
     """
 
     def __init__(
@@ -195,6 +205,11 @@ class SQLAlchemyJobStore(SharedPersistentStore):
         #: the runs in progress of the schedulers sharing the table
         self.runs_t = make_runs_table(self.jobs_t)
         self._runs_sql = RunsTableSQL(self.runs_t, self._jobs_sql)
+        #: the history of runs (:class:`~apscheduler.runs.JobRun` records)
+        self.history_t = make_history_table(self.jobs_t, self.engine.dialect.max_identifier_length)
+        self._history_sql = HistoryTableSQL(self.history_t, self.engine.dialect)
+        #: whether the history table can be read (it may be missing from a read-only database)
+        self._history_readable = True
         #: why the table can only be read (the database's refusal), or None if it can be written
         self._read_only: str | None = None
 
@@ -246,14 +261,19 @@ class SQLAlchemyJobStore(SharedPersistentStore):
 
     def _setup_storage(self) -> None:
         self._read_only = None
+        self._history_readable = True
         try:
-            set_up_tables(self.engine, self.jobs_t, self.runs_t)
+            set_up_tables(self.engine, self.jobs_t, self.runs_t, self.history_t)
         except TableProblem as exc:
             raise StorageProblem(str(exc)) from None
         except ReadOnlyTable as exc:
             # A dashboard or a command line tool may look at the table of a scheduler with a
             # connection that may only read, as it could with APScheduler 3.
             self._read_only = str(exc)
+            history = self.history_t
+            self._history_readable = inspect(self.engine).has_table(
+                history.name, schema=history.schema
+            )
             self._logger.warning(
                 "Job store %r works read-only: this connection may read the table %r but not "
                 "change it (%s); it lists jobs but refuses to add, change, remove or run any. "
@@ -514,6 +534,61 @@ class SQLAlchemyJobStore(SharedPersistentStore):
     def _release_claimed_jobs(self, job_ids: list[str], owner: str) -> None:
         params = {"job_ids": job_ids, "owner": owner}
         self._run(lambda: self._write(self._jobs_sql.release, params))
+
+    # --- the history of runs ---------------------------------------------------------------
+
+    def record_runs(self, runs: Sequence[JobRun]) -> None:
+        """
+        Store ``runs`` in the history table, replacing the records of the same run ids.
+
+        :raises ReadOnlyJobStoreError: if this store may only read its tables
+        """
+        latest = latest_by_run_id(runs)
+        if not latest:
+            return
+
+        def record() -> None:
+            self._check_writable()
+            one_statement = self._history_sql.upserts_in_one_statement
+            with self._begin(one_statement) as connection:
+                self._history_sql.record(connection, latest)
+
+        # an upsert written twice leaves the same rows: a retry after a lost reply is harmless
+        self._run(record)
+
+    def get_job_runs(
+        self,
+        job_id: str | None = None,
+        *,
+        states: Collection[str] | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[JobRun]:
+        if limit <= 0:
+            return []
+
+        def read() -> list[JobRun]:
+            if not self._history_readable:
+                return []  # a read-only database that never had a history has no runs in it
+            with self._single.connect() as connection:
+                return self._history_sql.runs(connection, job_id, states, since, limit)
+
+        return self._run(read)
+
+    def prune_runs(self, policy: RetentionPolicy, now: datetime) -> None:
+        """
+        Drop the finished runs that ``policy`` no longer keeps.
+
+        :raises ReadOnlyJobStoreError: if this store may only read its tables
+        """
+
+        def prune() -> None:
+            self._check_writable()
+            with self._begin(False) as connection:
+                self._history_sql.prune(connection, policy, now)
+
+        # deleting what a lost attempt deleted already deletes nothing more
+        self._run(prune)
 
     def _interrupt_listener(self) -> None:
         """Send this store's listener a message, so that it stops waiting at once."""

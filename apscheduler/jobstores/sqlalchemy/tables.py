@@ -4,8 +4,10 @@ making them (or upgrading an APScheduler 3 table in place) at start.
 
 Next to the job table lives ``<tablename>_runs``: the runs that schedulers sharing the table have
 started and not yet finished, so that ``max_instances`` holds across processes and the runs of a
-process that died are reported. Nothing of the job table's layout depends on it, so a job table
-of APScheduler 3, or of an earlier release of this store, only gains the new table at start.
+process that died are reported. Beside them lives ``<tablename>_history``: a record of every run,
+kept for a while (see :mod:`apscheduler.runs`). Nothing of the job table's layout depends on
+either, so a job table of APScheduler 3, or of an earlier release of this store, only gains the
+new tables at start.
 
 A connection that may only read (a SQLite file opened with ``mode=ro``, a database role with
 nothing but ``SELECT``) cannot make those changes; when it can read the job table all the same,
@@ -14,12 +16,14 @@ the store works read-only rather than failing.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from sqlalchemy import (
     Column,
     Float,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     Table,
@@ -99,13 +103,64 @@ def make_runs_table(jobs: Table) -> Table:
     )
 
 
-def set_up_tables(engine: Engine, table: Table, runs: Table) -> None:
+def history_table_name(jobs_name: str, max_length: int) -> str:
     """
-    Make the job table and its table of runs, or complete what exists of them.
+    ``<jobs_name>_history``, or where that is longer than the database allows, the start of
+    ``jobs_name`` and a hash of all of it, so that two long job table names keep two histories.
 
-    An existing job table is checked and gets the lease columns it lacks; the table of runs is
-    made if missing. Several processes may do this at once: whatever one of them fails at
-    because another got there first is checked again, not reported.
+    It cannot be the name of the table of runs in progress of any job table (``…_runs``).
+    """
+    name = f"{jobs_name}_history"
+    # not an int: the engine is a stand-in (a test suite's mock), which has no length limit
+    if not isinstance(max_length, int) or len(name) <= max_length:
+        return name
+    digest = hashlib.md5(jobs_name.encode(), usedforsecurity=False).hexdigest()[:8]
+    return f"{jobs_name[: max_length - len(digest) - 9]}_{digest}_history"
+
+
+def make_history_table(jobs: Table, max_length: int) -> Table:
+    """
+    The table of run records (:class:`~apscheduler.runs.JobRun`) that goes with ``jobs``.
+
+    Times are UTC timestamps, as ``next_run_time`` is in the job table.
+
+    :param max_length: the longest table name the database takes
+    """
+    history = Table(
+        history_table_name(jobs.name, max_length),
+        jobs.metadata,
+        Column("run_id", Unicode(191), primary_key=True),
+        Column("job_id", Unicode(191), nullable=False),
+        Column("jobstore", Unicode(191), nullable=True),
+        Column("scheduled_run_time", Float(25), nullable=False),
+        Column("state", Unicode(32), nullable=False),
+        Column("submitted_at", Float(25), nullable=True),
+        Column("started_at", Float(25), nullable=True),
+        Column("finished_at", Float(25), nullable=True),
+        Column("reason", Text, nullable=True),
+        Column("exception_type", Text, nullable=True),
+        Column("exception", Text, nullable=True),
+        Column("traceback", Text, nullable=True),
+        Column("host", Unicode(255), nullable=True),
+        Column("pid", Integer, nullable=True),
+        schema=jobs.schema,
+    )
+    c = history.c
+    # one job's newest runs, and everyone's, are read from an index in the order asked for,
+    # with no sort (names from the metadata's naming convention, shortened where needed)
+    Index(None, c.job_id, c.scheduled_run_time, c.run_id)
+    Index(None, c.scheduled_run_time, c.run_id)
+    return history
+
+
+def set_up_tables(engine: Engine, table: Table, runs: Table, history: Table) -> None:
+    """
+    Make the job table, its table of runs and its history, or complete what exists of them.
+
+    An existing job table is checked and gets the lease columns it lacks; the table of runs and
+    the history are made if missing, and an existing history gets the columns it lacks. Several
+    processes may do this at once: whatever one of them fails at because another got there
+    first is checked again, not reported.
 
     :raises TableProblem: if the job table exists but was not made by APScheduler
     :raises ReadOnlyTable: if the database refuses the changes, but lets this connection read
@@ -120,13 +175,31 @@ def set_up_tables(engine: Engine, table: Table, runs: Table) -> None:
         # a process stopped between making the table and its indexes (SQLite makes them one by
         # one, outside any transaction) leaves them to the next one
         _create_missing_indexes(engine, runs, [column.name for column in runs.columns])
-        # the steps above write nothing when both tables are complete: writes that change
+        _set_up_history(engine, history)
+        # the steps above write nothing when the tables are complete: writes that change
         # nothing tell whether this connection may write to them at all
-        _probe_writes(engine, [table, runs])
+        _probe_writes(engine, [table, runs, history])
     except DBAPIError as exc:
         if not is_read_only_error(exc) or not _can_read_jobs(engine, table):
             raise
         raise ReadOnlyTable(str(exc.orig).strip()) from exc
+
+
+def _set_up_history(engine: Engine, history: Table) -> None:
+    if not inspect(engine).has_table(history.name, schema=history.schema):
+        _create(engine, history)
+        _logger.info("Made the table %r for the history of runs", history.fullname)
+    else:
+        # a history made by an earlier release gains the columns added since, empty
+        missing = sorted(_missing_columns(engine, history))
+        if missing:
+            _add_columns(engine, history, missing)
+            _logger.info(
+                "Added the column(s) %s to the history table %r",
+                ", ".join(missing),
+                history.fullname,
+            )
+    _create_missing_indexes(engine, history, [column.name for column in history.columns])
 
 
 def _probe_writes(engine: Engine, tables: list[Table]) -> None:

@@ -1,0 +1,244 @@
+"""
+The SQL with which :class:`~apscheduler.jobstores.sqlalchemy.SQLAlchemyJobStore` keeps the
+history of runs (:class:`~apscheduler.runs.JobRun` records) in ``<tablename>_history``.
+
+Recording is an upsert by ``run_id`` (a run is recorded when it is submitted and again when it
+ends), in the dialect's own words where it has them and as a delete and an insert in one
+transaction elsewhere; either way a retry of a batch whose reply was lost writes the same rows
+again. Pruning ranks each job's runs with ``row_number()`` where the database has window
+functions, and in this process where it has not.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Integer,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+)
+from sqlalchemy.engine import Connection, Dialect
+
+from apscheduler.runs import RUNNING, JobRun, RetentionPolicy
+from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
+
+#: the columns that hold times, as UTC timestamps
+TIME_COLUMNS = ("scheduled_run_time", "submitted_at", "started_at", "finished_at")
+#: the other columns, which hold the record's values as they are
+PLAIN_COLUMNS = (
+    "run_id",
+    "job_id",
+    "jobstore",
+    "state",
+    "reason",
+    "exception_type",
+    "exception",
+    "traceback",
+    "host",
+    "pid",
+)
+#: run ids a pruning without window functions deletes per statement
+DELETE_CHUNK = 500
+
+
+def has_window_functions(dialect: Dialect) -> bool:
+    """Whether ``row_number() OVER (…)`` works on this database (known once connected)."""
+    version = dialect.server_version_info or ()
+    if dialect.name == "sqlite":
+        return sqlite3.sqlite_version_info >= (3, 25, 0)
+    if dialect.name in ("mysql", "mariadb"):
+        if getattr(dialect, "is_mariadb", False):
+            return version >= (10, 2)
+        return version >= (8, 0)
+    return dialect.name in ("postgresql", "mssql", "oracle")
+
+
+def row_of(run: JobRun) -> dict[str, Any]:
+    """A run as the history table keeps it."""
+    row: dict[str, Any] = {name: getattr(run, name) for name in PLAIN_COLUMNS}
+    for name in TIME_COLUMNS:
+        row[name] = datetime_to_utc_timestamp(getattr(run, name))
+    return row
+
+
+def run_of(row: Any) -> JobRun:
+    """A row of the history table (all its columns, by name) as the run it records."""
+    scheduled_run_time = utc_timestamp_to_datetime(row.scheduled_run_time)
+    assert scheduled_run_time is not None  # the column is NOT NULL
+    return JobRun(
+        run_id=row.run_id,
+        job_id=row.job_id,
+        jobstore=row.jobstore,
+        scheduled_run_time=scheduled_run_time,
+        state=row.state,
+        submitted_at=utc_timestamp_to_datetime(row.submitted_at),
+        started_at=utc_timestamp_to_datetime(row.started_at),
+        finished_at=utc_timestamp_to_datetime(row.finished_at),
+        reason=row.reason,
+        exception_type=row.exception_type,
+        exception=row.exception,
+        traceback=row.traceback,
+        host=row.host,
+        pid=row.pid,
+    )
+
+
+def latest_by_run_id(runs: Iterable[JobRun]) -> list[JobRun]:
+    """
+    One record per run id, the last given: an upsert of one statement may touch a row once.
+    """
+    return list({run.run_id: run for run in runs}.values())
+
+
+class HistoryTableSQL:
+    """The statements on the history table ``history``."""
+
+    def __init__(self, history: Table, dialect: Dialect) -> None:
+        self.history = history
+        self.dialect = dialect
+        h = history.c
+        self._upsert = _upsert_statement(history, dialect)
+        #: whether the dialect has its own upsert (else: delete then insert, one transaction)
+        self.upserts_in_one_statement = self._upsert is not None
+        self._insert = insert(history)
+        self._delete_ids = delete(history).where(
+            h.run_id.in_(bindparam("run_ids", expanding=True))
+        )
+        self._newest_first = select(history).order_by(h.scheduled_run_time.desc(), h.run_id.desc())
+
+        ranked = select(
+            h.run_id,
+            h.state,
+            h.finished_at,
+            func.row_number()
+            .over(
+                partition_by=h.job_id,
+                order_by=(h.scheduled_run_time.desc(), h.run_id.desc()),
+            )
+            .label("position"),
+        ).subquery("ranked")
+        r = ranked.c
+        finished = r.state != RUNNING
+        beyond_count = r.position > bindparam("max_runs", type_=Integer)
+        too_old = r.finished_at < bindparam("cutoff")
+        # Every condition is on the ranked rows, none on the rows being deleted: SQLite and
+        # MySQL may evaluate a condition on the table itself while deleting from it, and would
+        # rank what is left. The derived table also keeps MySQL from refusing a subquery on
+        # the table a DELETE deletes from.
+        self._delete_beyond_count = delete(history).where(
+            h.run_id.in_(select(r.run_id).where(finished, beyond_count))
+        )
+        self._delete_beyond_count_or_age = delete(history).where(
+            h.run_id.in_(select(r.run_id).where(finished, or_(beyond_count, too_old)))
+        )
+        self._ranking_rows = select(h.job_id, h.run_id, h.state, h.finished_at).order_by(
+            h.job_id, h.scheduled_run_time.desc(), h.run_id.desc()
+        )
+        #: whether pruning ranks runs in the database (window functions), known once connected
+        self.prunes_with_window: bool | None = None
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def record(self, connection: Connection, runs: Sequence[JobRun]) -> None:
+        """Store ``runs`` (distinct run ids), replacing the rows of the same run ids."""
+        rows = [row_of(run) for run in runs]
+        if self.upserts_in_one_statement:
+            connection.execute(self._upsert, rows)
+            return
+        connection.execute(self._delete_ids, {"run_ids": [row["run_id"] for row in rows]})
+        connection.execute(self._insert, rows)
+
+    def prune(self, connection: Connection, policy: RetentionPolicy, now: datetime) -> None:
+        """Delete the finished runs that ``policy`` no longer keeps, in one transaction."""
+        cutoff = None
+        if policy.max_age is not None:
+            cutoff = datetime_to_utc_timestamp(now - policy.max_age)
+        if self.prunes_with_window is None:
+            self.prunes_with_window = has_window_functions(connection.dialect)
+
+        if not self.prunes_with_window:
+            self._prune_here(connection, policy.max_runs, cutoff)
+        elif cutoff is None:
+            connection.execute(self._delete_beyond_count, {"max_runs": policy.max_runs})
+        else:
+            params = {"cutoff": cutoff, "max_runs": policy.max_runs}
+            connection.execute(self._delete_beyond_count_or_age, params)
+
+    def _prune_here(self, connection: Connection, max_runs: int, cutoff: float | None) -> None:
+        """Rank each job's runs in this process: for databases without window functions."""
+        doomed: list[str] = []
+        job_id, position = None, 0
+        for row_job_id, run_id, state, finished_at in connection.execute(self._ranking_rows):
+            if row_job_id != job_id:
+                job_id, position = row_job_id, 0
+            too_old = cutoff is not None and finished_at is not None and finished_at < cutoff
+            if state != RUNNING and (position >= max_runs or too_old):
+                doomed.append(run_id)
+            position += 1
+        for start in range(0, len(doomed), DELETE_CHUNK):
+            chunk = doomed[start : start + DELETE_CHUNK]
+            connection.execute(self._delete_ids, {"run_ids": chunk})
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def runs(
+        self,
+        connection: Connection,
+        job_id: str | None,
+        states: Collection[str] | None,
+        since: datetime | None,
+        limit: int,
+    ) -> list[JobRun]:
+        """The runs asked for, newest scheduled run time first (ties: the later run id)."""
+        h = self.history.c
+        statement = self._newest_first
+        params: dict[str, Any] = {"limit": limit}
+        if job_id is not None:
+            statement = statement.where(h.job_id == bindparam("job_id"))
+            params["job_id"] = job_id
+        if states is not None:
+            statement = statement.where(h.state.in_(bindparam("states", expanding=True)))
+            params["states"] = list(states)
+        if since is not None:
+            statement = statement.where(h.scheduled_run_time >= bindparam("since"))
+            params["since"] = datetime_to_utc_timestamp(since)
+        statement = statement.limit(bindparam("limit", type_=Integer))
+        return [run_of(row) for row in connection.execute(statement, params)]
+
+
+def _upsert_statement(history: Table, dialect: Dialect) -> Any:
+    """``INSERT … ON CONFLICT DO UPDATE`` in the dialect's words, or ``None`` if it has none."""
+    replaced = [column.name for column in history.columns if column.name != "run_id"]
+    if dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        pg_statement = pg_insert(history)
+        return pg_statement.on_conflict_do_update(
+            index_elements=[history.c.run_id],
+            set_={name: pg_statement.excluded[name] for name in replaced},
+        )
+    if dialect.name == "sqlite" and sqlite3.sqlite_version_info >= (3, 24, 0):
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        sqlite_statement = sqlite_insert(history)
+        return sqlite_statement.on_conflict_do_update(
+            index_elements=[history.c.run_id],
+            set_={name: sqlite_statement.excluded[name] for name in replaced},
+        )
+    if dialect.name in ("mysql", "mariadb"):
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+        mysql_statement = mysql_insert(history)
+        return mysql_statement.on_duplicate_key_update(
+            {name: mysql_statement.inserted[name] for name in replaced}
+        )
+    return None

@@ -1,0 +1,231 @@
+"""
+Records of the runs of jobs, and where they are kept.
+
+Every run of a job for one scheduled time is one :class:`JobRun`: submitted, then running, then
+ended one way or another (succeeded, failed, missed, skipped, lost, timed out). The scheduler
+writes them to a :class:`RunHistory`: the job store's own where it keeps one (so that every
+process sharing the store sees the runs of all of them), else one in the scheduler's memory.
+:meth:`BaseScheduler.get_job_runs() <apscheduler.schedulers.base.BaseScheduler.get_job_runs>`
+reads them.
+
+.. versionadded:: 3.12.0
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABCMeta, abstractmethod
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+#: the run was submitted to its executor, and has not ended yet
+RUNNING = "running"
+#: the job function returned
+SUCCEEDED = "succeeded"
+#: the job function raised an exception
+FAILED = "failed"
+#: the run started too late (beyond ``misfire_grace_time``), so it was not run
+MISSED = "missed"
+#: the run was not made: ``max_instances`` runs were going on, or it was coalesced
+SKIPPED = "skipped"
+#: the process that ran it stopped, or lost its store, before its end was recorded
+LOST = "lost"
+#: the run went on for longer than its job's ``timeout`` and was stopped
+TIMED_OUT = "timed_out"
+
+#: every state a run can be in; all but :data:`RUNNING` are final
+RUN_STATES = (RUNNING, SUCCEEDED, FAILED, MISSED, SKIPPED, LOST, TIMED_OUT)
+FINAL_STATES = frozenset(RUN_STATES) - {RUNNING}
+
+
+class JobRun(NamedTuple):
+    """
+    One run of a job for one scheduled time. All times are timezone aware.
+
+    A named tuple: every run of every job makes one or two, so they must be cheap to build.
+
+    .. versionadded:: 3.12.0
+    """
+
+    #: names this run in the history (unique)
+    run_id: str
+    #: the job that ran
+    job_id: str
+    #: alias of the job store that holds the job
+    jobstore: str | None
+    #: when the job was meant to run, by its trigger
+    scheduled_run_time: datetime
+    #: one of :data:`RUN_STATES`
+    state: str
+    #: when the scheduler handed the run to the executor (``None``: it never did)
+    submitted_at: datetime | None = None
+    #: when the job function was called
+    started_at: datetime | None = None
+    #: when the run ended (for a final state)
+    finished_at: datetime | None = None
+    #: a short sentence that says why, for missed, skipped and lost runs
+    reason: str | None = None
+    #: the qualified name of the exception's class, for a failed run
+    exception_type: str | None = None
+    #: the exception's message, for a failed run
+    exception: str | None = None
+    #: the formatted traceback, for a failed run
+    traceback: str | None = None
+    #: the host name of the scheduler process that submitted the run
+    host: str | None = None
+    #: the process id of the scheduler process that submitted the run
+    pid: int | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run has ended (its state is final)."""
+        return self.state in FINAL_STATES
+
+    def evolve(self, **changes: Any) -> JobRun:
+        """Return a copy with ``changes`` applied (a run moves on by being recorded anew)."""
+        return self._replace(**changes)
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """
+    How much run history is kept: the ``run_history`` scheduler option.
+
+    .. versionadded:: 3.12.0
+    """
+
+    #: the most runs kept per job, newest first (``0``: no history at all)
+    max_runs: int = 100
+    #: runs that ended longer ago than this are dropped (``None``: kept whatever their age)
+    max_age: timedelta | None = timedelta(days=30)
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_runs > 0
+
+
+class RunHistory(metaclass=ABCMeta):
+    """
+    Where run records are kept.
+
+    A job store that keeps run history implements this too (the scheduler checks
+    ``isinstance(store, RunHistory)``); its records are then shared by every process that uses
+    the store. Records are written in batches, off the jobs' threads; a run is recorded once
+    when it is submitted (or skipped) and again when it ends, under the same ``run_id``.
+
+    .. versionadded:: 3.12.0
+    """
+
+    @abstractmethod
+    def record_runs(self, runs: Sequence[JobRun]) -> None:
+        """
+        Store ``runs``, replacing any record of the same ``run_id`` (an upsert).
+
+        Retrying a call whose reply was lost must be harmless.
+        """
+
+    @abstractmethod
+    def get_job_runs(
+        self,
+        job_id: str | None = None,
+        *,
+        states: Collection[str] | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[JobRun]:
+        """
+        Return the recorded runs, newest scheduled run time first (ties: the later ``run_id``).
+
+        :param job_id: only the runs of this job (all jobs if ``None``)
+        :param states: only runs in one of these states
+        :param since: only runs scheduled at or after this (aware) time
+        :param limit: the most runs to return
+        """
+
+    @abstractmethod
+    def prune_runs(self, policy: RetentionPolicy, now: datetime) -> None:
+        """Drop the finished runs that ``policy`` no longer keeps (never a running one)."""
+
+
+class MemoryRunHistory(RunHistory):
+    """
+    Run history in this process's memory: the history of stores that keep none of their own.
+
+    It lasts as long as the process, and each process sees only its own runs.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[str, JobRun] = {}
+
+    def record_runs(self, runs: Sequence[JobRun]) -> None:
+        with self._lock:
+            for run in runs:
+                self._runs[run.run_id] = run
+
+    def get_job_runs(
+        self,
+        job_id: str | None = None,
+        *,
+        states: Collection[str] | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[JobRun]:
+        with self._lock:
+            runs = [
+                run
+                for run in self._runs.values()
+                if (job_id is None or run.job_id == job_id)
+                and (states is None or run.state in states)
+                and (since is None or run.scheduled_run_time >= since)
+            ]
+        runs.sort(key=_scheduled_order, reverse=True)
+        return runs[: max(limit, 0)]
+
+    def prune_runs(self, policy: RetentionPolicy, now: datetime) -> None:
+        with self._lock:
+            by_job: dict[str, list[JobRun]] = {}
+            for run in self._runs.values():
+                by_job.setdefault(run.job_id, []).append(run)
+            for runs in by_job.values():
+                runs.sort(key=_scheduled_order, reverse=True)
+                for index, run in enumerate(runs):
+                    if run.finished and not policy_keeps(policy, run, index, now):
+                        del self._runs[run.run_id]
+
+
+def policy_keeps(policy: RetentionPolicy, run: JobRun, position: int, now: datetime) -> bool:
+    """
+    Tell whether ``policy`` keeps ``run``, the ``position``-th newest run of its job.
+
+    A store that prunes by a query keeps the same runs as this.
+    """
+    if position >= policy.max_runs:
+        return False
+    if policy.max_age is None or run.finished_at is None:
+        return True
+    return now - run.finished_at <= policy.max_age
+
+
+def _scheduled_order(run: JobRun) -> tuple[float, str]:
+    return run.scheduled_run_time.timestamp(), run.run_id
+
+
+__all__ = [
+    "FAILED",
+    "FINAL_STATES",
+    "LOST",
+    "MISSED",
+    "RUNNING",
+    "RUN_STATES",
+    "SKIPPED",
+    "SUCCEEDED",
+    "TIMED_OUT",
+    "JobRun",
+    "MemoryRunHistory",
+    "RetentionPolicy",
+    "RunHistory",
+    "policy_keeps",
+]
