@@ -120,6 +120,7 @@ def wipe(store: Any, kind: str) -> None:
     elif kind == "mongodb":
         store.collection.drop()
         store.runs_collection.drop()
+        store.history_collection.drop()
     elif kind == "zookeeper":
         store.client.delete(store.path, recursive=True)
     elif kind == "rethinkdb":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import pickle
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -26,6 +26,7 @@ from apscheduler.jobstores.shared import (
     RunStart,
     RunStartOutcome,
 )
+from apscheduler.runs import JobRun, RetentionPolicy, RunHistory
 from apscheduler.util import (
     datetime_to_utc_timestamp,
     maybe_ref,
@@ -47,6 +48,7 @@ try:
         WTimeoutError,
     )
 
+    from apscheduler.jobstores.mongodb.history import HISTORY_SUFFIX, MongoHistory
     from apscheduler.jobstores.mongodb.leases import UNLEASE, Fate, MongoLeases, Move, Outlook
     from apscheduler.jobstores.mongodb.listen import mongodb_listener
     from apscheduler.jobstores.mongodb.runs import RUNS_SUFFIX, MongoRuns, abandoned
@@ -64,7 +66,7 @@ _PROJECTION = {"next_run_time": True, "job_state": True}
 _AUTH_ERROR_CODES = frozenset({13, 18})
 
 
-class MongoDBJobStore(SharedPersistentStore):
+class MongoDBJobStore(SharedPersistentStore, RunHistory):
     """
     Stores jobs in a MongoDB collection. Any leftover keyword arguments are directly passed to
     pymongo's :class:`~pymongo.mongo_client.MongoClient`.
@@ -86,6 +88,10 @@ class MongoDBJobStore(SharedPersistentStore):
     they are; a process of APScheduler 3 itself must not use the collection at the same time,
     as it knows nothing of leases.
 
+    The store keeps the history of runs (:class:`~apscheduler.runs.RunHistory`) in the
+    collection named after this one with ``_history`` added, which every process sharing the
+    store reads; removing jobs leaves their history in place.
+
     Plugin alias: ``mongodb``
 
     :param database: database to store jobs in
@@ -106,7 +112,7 @@ class MongoDBJobStore(SharedPersistentStore):
 
     .. versionchanged:: 3.12.0
         Jobs that fail to load are kept and reported instead of deleted; temporary errors are
-        retried; several schedulers may share the store.
+        retried; several schedulers may share the store; the store keeps the history of runs.
     """
 
     def __init__(
@@ -135,8 +141,10 @@ class MongoDBJobStore(SharedPersistentStore):
         )
         self.collection = self.client[database][collection]
         self.runs_collection = self.client[database][collection + RUNS_SUFFIX]
+        self.history_collection = self.client[database][collection + HISTORY_SUFFIX]
         self._leases = MongoLeases(self.collection, self.lease_time)
         self._runs = MongoRuns(self.runs_collection, self.lease_time)
+        self._history = MongoHistory(self.history_collection)
 
     @property
     def connection(self) -> MongoClient[dict[str, Any]]:
@@ -187,6 +195,7 @@ class MongoDBJobStore(SharedPersistentStore):
     def _setup_storage(self) -> None:
         self._leases.create_indexes()
         self._runs.create_indexes()
+        self._history.create_indexes()
 
     def _explain_setup_error(self, exc: Exception) -> str:
         message = super()._explain_setup_error(exc)
@@ -473,6 +482,30 @@ class MongoDBJobStore(SharedPersistentStore):
             self._logger.warning("Could not check the jobs of abandoned runs: %s", exc)
             return abandoned(taken, None)
         return abandoned(taken, next_run_times)
+
+    # --- the history of runs ---------------------------------------------------------------
+
+    def record_runs(self, runs: Sequence[JobRun]) -> None:
+        """Store ``runs`` in the history collection, replacing the records of the same run ids."""
+        batch = list(runs)
+        if batch:
+            # whole documents replaced by id: a retry after a lost reply writes the same ones
+            self._run(lambda: self._history.record(batch))
+
+    def get_job_runs(
+        self,
+        job_id: str | None = None,
+        *,
+        states: Collection[str] | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[JobRun]:
+        return self._run(lambda: self._history.runs(job_id, states, since, limit))
+
+    def prune_runs(self, policy: RetentionPolicy, now: datetime) -> None:
+        """Drop the finished runs that ``policy`` no longer keeps."""
+        # deleting what a lost attempt deleted already deletes nothing more
+        self._run(lambda: self._history.prune(policy, now))
 
     # --- shutting down ---------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timezone as timezone
 from typing import Any
 
@@ -20,6 +20,7 @@ from apscheduler.jobstores.base import (
     ConflictingIdError,
     JobLookupError,
 )
+from apscheduler.jobstores.redis.history_lua import HISTORY_KEY_TYPES, HistoryKeys
 from apscheduler.jobstores.redis.jobs_lua import JobKeys, score_text
 from apscheduler.jobstores.redis.runs_lua import (
     LOST,
@@ -36,6 +37,7 @@ from apscheduler.jobstores.shared import (
     RunStart,
     RunStartOutcome,
 )
+from apscheduler.runs import JobRun, RetentionPolicy, RunHistory
 from apscheduler.util import (
     datetime_to_utc_timestamp,
     utc_timestamp_to_datetime as utc_timestamp_to_datetime,
@@ -64,7 +66,7 @@ except ImportError as exc:  # pragma: no cover
     raise ImportError("RedisJobStore requires redis installed") from exc
 
 
-class RedisJobStore(SharedPersistentStore):
+class RedisJobStore(SharedPersistentStore, RunHistory):
     """
     Stores jobs in a Redis database. Any leftover keyword arguments are directly passed to
     redis's :class:`~redis.Redis`.
@@ -79,7 +81,9 @@ class RedisJobStore(SharedPersistentStore):
     the lease, so that ``max_instances`` holds across processes. If a process dies holding a
     lease, the lease expires after ``lease_time`` seconds and another process runs the job (or
     reports the run missed, past its ``misfire_grace_time``); the runs it had in progress are
-    reported missed once their leases expire. Every change to the jobs is
+    reported missed once their leases expire. The history of runs
+    (:class:`~apscheduler.runs.RunHistory`) is kept in the keys ``<jobs_key>.history*``, as
+    JSON. Every change to the jobs is
     published on the channel ``<jobs_key>.changes``, which every store listens on, so a job
     added, changed or removed in one process is acted on by the others at once. Keys written by
     APScheduler 3 are used as they are; a process of APScheduler 3 itself must not use them at
@@ -105,7 +109,7 @@ class RedisJobStore(SharedPersistentStore):
 
     .. versionchanged:: 3.12.0
         Jobs that fail to load are kept and reported instead of deleted; temporary errors are
-        retried; several schedulers may share the store.
+        retried; several schedulers may share the store; the store keeps the history of runs.
     """
 
     def __init__(
@@ -145,6 +149,8 @@ class RedisJobStore(SharedPersistentStore):
         # the runs in progress: keys of their own, which remove_all_jobs() leaves alone (runs
         # still going count for max_instances)
         self._runs = RunKeys(self.redis, self._jobs)
+        # the history of runs: keys of their own too, which remove_all_jobs() leaves alone
+        self._history = HistoryKeys(self.redis, jobs_key)
         self._interrupt_subscription: Any = None
 
     # --- set-up and error policy -----------------------------------------------------------
@@ -163,9 +169,15 @@ class RedisJobStore(SharedPersistentStore):
 
     def _setup_storage(self) -> None:
         # Redis makes keys on first write: only a key of the wrong type can stand in the way
-        keys = [*self._jobs.keys, *self._runs.keys]
-        wanted_types = ("hash", "zset", "hash", *RUN_KEY_TYPES)
-        kept = ("jobs", "run times", "leases", *["runs in progress"] * len(RUN_KEY_SUFFIXES))
+        keys = [*self._jobs.keys, *self._runs.keys, *self._history.keys]
+        wanted_types = ("hash", "zset", "hash", *RUN_KEY_TYPES, *HISTORY_KEY_TYPES)
+        kept = (
+            "jobs",
+            "run times",
+            "leases",
+            *["runs in progress"] * len(RUN_KEY_SUFFIXES),
+            *["run history"] * len(HISTORY_KEY_TYPES),
+        )
         pipe = self.redis.pipeline(transaction=False)
         for key in keys:
             pipe.type(key)
@@ -306,6 +318,27 @@ class RedisJobStore(SharedPersistentStore):
 
     def _release_claimed_jobs(self, job_ids: list[str], owner: str) -> None:
         self._run(lambda: self._jobs.release(owner, job_ids))
+
+    # --- the history of runs ---------------------------------------------------------------
+
+    def record_runs(self, runs: Sequence[JobRun]) -> None:
+        # an upsert written twice leaves the same records: a retry after a lost reply is harmless
+        if runs:
+            self._run(lambda: self._history.record(runs))
+
+    def get_job_runs(
+        self,
+        job_id: str | None = None,
+        *,
+        states: Collection[str] | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[JobRun]:
+        return self._run(lambda: self._history.runs(job_id, states, since, limit))
+
+    def prune_runs(self, policy: RetentionPolicy, now: datetime) -> None:
+        # deleting what a lost attempt deleted already deletes nothing more
+        self._run(lambda: self._history.prune(policy, now))
 
     def _interrupt_listener(self) -> None:
         if self._interrupt_subscription is not None:
