@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import threading
 from abc import ABCMeta, abstractmethod
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
+
+from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
 
 #: the run was submitted to its executor, and has not ended yet
 RUNNING = "running"
@@ -38,6 +40,8 @@ TIMED_OUT = "timed_out"
 #: every state a run can be in; all but :data:`RUNNING` are final
 RUN_STATES = (RUNNING, SUCCEEDED, FAILED, MISSED, SKIPPED, LOST, TIMED_OUT)
 FINAL_STATES = frozenset(RUN_STATES) - {RUNNING}
+#: the fields of a :class:`JobRun` that hold times
+TIME_FIELDS = ("scheduled_run_time", "submitted_at", "started_at", "finished_at")
 
 
 class JobRun(NamedTuple):
@@ -86,6 +90,24 @@ class JobRun(NamedTuple):
     def evolve(self, **changes: Any) -> JobRun:
         """Return a copy with ``changes`` applied (a run moves on by being recorded anew)."""
         return self._replace(**changes)
+
+    def to_fields(self) -> dict[str, Any]:
+        """
+        The record as plain values, its times as UTC timestamps: what a store writes (a row,
+        a document, JSON), and :meth:`from_fields` reads back.
+        """
+        fields = self._asdict()
+        for name in TIME_FIELDS:
+            fields[name] = datetime_to_utc_timestamp(fields[name])
+        return fields
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, Any]) -> JobRun:
+        """The run that :meth:`to_fields` gave ``fields`` for (missing optional ones: ``None``)."""
+        values: dict[str, Any] = {name: fields.get(name) for name in cls._fields}
+        for name in TIME_FIELDS:
+            values[name] = utc_timestamp_to_datetime(values[name])
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -222,6 +244,7 @@ __all__ = [
     "RUN_STATES",
     "SKIPPED",
     "SUCCEEDED",
+    "TIME_FIELDS",
     "TIMED_OUT",
     "JobRun",
     "MemoryRunHistory",

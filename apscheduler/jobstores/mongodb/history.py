@@ -22,24 +22,10 @@ from pymongo import DESCENDING, ReplaceOne
 from pymongo.collection import Collection
 
 from apscheduler.runs import RUNNING, JobRun, RetentionPolicy
-from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
+from apscheduler.util import datetime_to_utc_timestamp
 
 #: added to the name of the job collection to name the collection of run history
 HISTORY_SUFFIX = "_history"
-#: the fields that hold times, as UTC timestamps
-TIME_FIELDS = ("scheduled_run_time", "submitted_at", "started_at", "finished_at")
-#: the other fields, which hold the record's values as they are (``run_id`` is ``_id``)
-PLAIN_FIELDS = (
-    "job_id",
-    "jobstore",
-    "state",
-    "reason",
-    "exception_type",
-    "exception",
-    "traceback",
-    "host",
-    "pid",
-)
 #: newest scheduled run time first, ties broken by the later run id
 NEWEST_FIRST = [("scheduled_run_time", DESCENDING), ("_id", DESCENDING)]
 #: run ids deleted per request when pruning
@@ -47,35 +33,15 @@ DELETE_CHUNK = 500
 
 
 def document_of(run: JobRun) -> dict[str, Any]:
-    """A run as the history collection keeps it."""
-    document: dict[str, Any] = {"_id": run.run_id}
-    for name in PLAIN_FIELDS:
-        document[name] = getattr(run, name)
-    for name in TIME_FIELDS:
-        document[name] = datetime_to_utc_timestamp(getattr(run, name))
+    """A run as the history collection keeps it: its run id is the document's ``_id``."""
+    document = run.to_fields()
+    document["_id"] = document.pop("run_id")
     return document
 
 
 def run_of(document: dict[str, Any]) -> JobRun:
     """A document of the history collection as the run it records."""
-    scheduled_run_time = utc_timestamp_to_datetime(document["scheduled_run_time"])
-    assert scheduled_run_time is not None  # every record has one
-    return JobRun(
-        run_id=document["_id"],
-        job_id=document["job_id"],
-        jobstore=document.get("jobstore"),
-        scheduled_run_time=scheduled_run_time,
-        state=document["state"],
-        submitted_at=utc_timestamp_to_datetime(document.get("submitted_at")),
-        started_at=utc_timestamp_to_datetime(document.get("started_at")),
-        finished_at=utc_timestamp_to_datetime(document.get("finished_at")),
-        reason=document.get("reason"),
-        exception_type=document.get("exception_type"),
-        exception=document.get("exception"),
-        traceback=document.get("traceback"),
-        host=document.get("host"),
-        pid=document.get("pid"),
-    )
+    return JobRun.from_fields({**document, "run_id": document["_id"]})
 
 
 class MongoHistory:

@@ -34,7 +34,7 @@ from datetime import datetime
 from typing import Any
 
 from apscheduler.runs import RUNNING, JobRun, RetentionPolicy
-from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
+from apscheduler.util import datetime_to_utc_timestamp
 
 #: what follows ``<jobs_key>`` in the names of the fixed history keys, in the order the scripts
 #: take them
@@ -44,10 +44,6 @@ HISTORY_KEY_TYPES = ("hash", "zset", "set", "zset")
 #: what follows ``<jobs_key>`` in the name of a job's sorted set, before the job id
 JOB_KEY_INFIX = ".history:"
 
-#: the fields of a run that hold times, kept as UTC timestamps under their names
-TIME_FIELDS = ("scheduled_run_time", "submitted_at", "started_at", "finished_at")
-#: the other fields, kept as they are under their names
-PLAIN_FIELDS = tuple(name for name in JobRun._fields if name not in TIME_FIELDS)
 #: the most run ids a query reads per step (a query filtered by state may read many)
 QUERY_PAGE = 256
 
@@ -193,34 +189,13 @@ return 0
 
 def encode_run(run: JobRun) -> str:
     """A run as its record: JSON, times as UTC timestamps (``repr`` of a float loses nothing)."""
-    fields: dict[str, Any] = {name: getattr(run, name) for name in PLAIN_FIELDS}
-    for name in TIME_FIELDS:
-        fields[name] = datetime_to_utc_timestamp(getattr(run, name))
     # UTF-8 as it is, so that the scripts compare job ids byte for byte with those they are given
-    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(run.to_fields(), ensure_ascii=False, separators=(",", ":"))
 
 
 def decode_run(record: bytes | str) -> JobRun:
     """The run a record holds, its times in UTC."""
-    fields = json.loads(record)
-    scheduled_run_time = utc_timestamp_to_datetime(fields["scheduled_run_time"])
-    assert scheduled_run_time is not None  # every run has one
-    return JobRun(
-        run_id=fields["run_id"],
-        job_id=fields["job_id"],
-        jobstore=fields.get("jobstore"),
-        scheduled_run_time=scheduled_run_time,
-        state=fields["state"],
-        submitted_at=utc_timestamp_to_datetime(fields.get("submitted_at")),
-        started_at=utc_timestamp_to_datetime(fields.get("started_at")),
-        finished_at=utc_timestamp_to_datetime(fields.get("finished_at")),
-        reason=fields.get("reason"),
-        exception_type=fields.get("exception_type"),
-        exception=fields.get("exception"),
-        traceback=fields.get("traceback"),
-        host=fields.get("host"),
-        pid=fields.get("pid"),
-    )
+    return JobRun.from_fields(json.loads(record))
 
 
 def _score(moment: datetime | None) -> str:

@@ -29,23 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Dialect
 
 from apscheduler.runs import RUNNING, JobRun, RetentionPolicy
-from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
+from apscheduler.util import datetime_to_utc_timestamp
 
-#: the columns that hold times, as UTC timestamps
-TIME_COLUMNS = ("scheduled_run_time", "submitted_at", "started_at", "finished_at")
-#: the other columns, which hold the record's values as they are
-PLAIN_COLUMNS = (
-    "run_id",
-    "job_id",
-    "jobstore",
-    "state",
-    "reason",
-    "exception_type",
-    "exception",
-    "traceback",
-    "host",
-    "pid",
-)
 #: run ids a pruning without window functions deletes per statement
 DELETE_CHUNK = 500
 
@@ -63,33 +48,13 @@ def has_window_functions(dialect: Dialect) -> bool:
 
 
 def row_of(run: JobRun) -> dict[str, Any]:
-    """A run as the history table keeps it."""
-    row: dict[str, Any] = {name: getattr(run, name) for name in PLAIN_COLUMNS}
-    for name in TIME_COLUMNS:
-        row[name] = datetime_to_utc_timestamp(getattr(run, name))
-    return row
+    """A run as the history table keeps it (its columns are the record's fields)."""
+    return run.to_fields()
 
 
 def run_of(row: Any) -> JobRun:
     """A row of the history table (all its columns, by name) as the run it records."""
-    scheduled_run_time = utc_timestamp_to_datetime(row.scheduled_run_time)
-    assert scheduled_run_time is not None  # the column is NOT NULL
-    return JobRun(
-        run_id=row.run_id,
-        job_id=row.job_id,
-        jobstore=row.jobstore,
-        scheduled_run_time=scheduled_run_time,
-        state=row.state,
-        submitted_at=utc_timestamp_to_datetime(row.submitted_at),
-        started_at=utc_timestamp_to_datetime(row.started_at),
-        finished_at=utc_timestamp_to_datetime(row.finished_at),
-        reason=row.reason,
-        exception_type=row.exception_type,
-        exception=row.exception,
-        traceback=row.traceback,
-        host=row.host,
-        pid=row.pid,
-    )
+    return JobRun.from_fields(row._mapping)
 
 
 def latest_by_run_id(runs: Iterable[JobRun]) -> list[JobRun]:
