@@ -2,7 +2,7 @@
 A scheduler with two jobs, one on an interval and one on a cron schedule.
 
 The jobs live in a SQLite file (``demo.sqlite`` in the current folder), so a second run finds
-them already stored. The demo stops by itself after about ten seconds, or on Ctrl-C.
+them already stored, with the history of their runs. The demo stops by itself after about ten seconds, or on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -55,6 +55,11 @@ def main() -> None:
     finally:
         scheduler.shutdown()
         print("Stopped. The jobs stay in demo.sqlite; run the demo again to see them.")
+
+    # The store keeps the history of the runs too, across runs of the demo.
+    print("The last runs recorded in demo.sqlite:")
+    for run in scheduler.get_job_runs(limit=5):
+        print(f"    {run.scheduled_run_time.astimezone():%H:%M:%S}  {run.job_id:5}  {run.state}")
 
 
 if __name__ == "__main__":
