@@ -7,8 +7,26 @@ from datetime import timezone as dt_timezone
 import pytest
 
 from apscheduler.events import EVENT_ALL
+from apscheduler.executors.base import BaseExecutor, run_job
 from apscheduler.executors.debug import DebugExecutor
 from apscheduler.schedulers.base import BaseScheduler
+
+
+class LaterExecutor(BaseExecutor):
+    """Runs what it is given when the test says so, as a busy pool gets to it late."""
+
+    def __init__(self):
+        super().__init__()
+        self.waiting = []
+
+    def _do_submit_job(self, job, run_times):
+        self.waiting.append((job, run_times))
+
+    def run_waiting(self):
+        for job, run_times in self.waiting:
+            events = run_job(job, job._jobstore_alias, run_times, self._logger.name)
+            self._run_job_success(job.id, events)
+        self.waiting.clear()
 
 
 class SteppedScheduler(BaseScheduler):

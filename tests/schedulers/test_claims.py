@@ -23,7 +23,6 @@ from apscheduler.events import (
     EVENT_JOB_MISSED,
     EVENT_JOB_UNLOADABLE,
 )
-from apscheduler.executors.base import BaseExecutor, run_job
 from apscheduler.executors.pool import ProcessPoolExecutor
 from apscheduler.jobstores.shared import AbandonedRun, RunStartOutcome
 from apscheduler.schedulers._run_leases import RunLeases
@@ -31,6 +30,7 @@ from tests.jobstores import support
 from tests.jobstores.reference_store import ReferenceJobStore, ReferenceStorage
 from tests.jobstores.support import RecordingScheduler, start_for, wait_until
 from tests.schedulers import targets
+from tests.schedulers.conftest import LaterExecutor
 
 UTC = dt_timezone.utc
 LEASE = timedelta(seconds=5)
@@ -50,23 +50,6 @@ class HoldingPool(ProcessPoolExecutor):
     def end_run(self):
         """Report the held run ended, as the pool does when the run's future is done."""
         self._release_instance(self.submitted[0], self.run_times)
-
-
-class LaterExecutor(BaseExecutor):
-    """Runs what it is given when the test says so, as a busy pool gets to it late."""
-
-    def __init__(self):
-        super().__init__()
-        self.waiting = []
-
-    def _do_submit_job(self, job, run_times):
-        self.waiting.append((job, run_times))
-
-    def run_waiting(self):
-        for job, run_times in self.waiting:
-            events = run_job(job, job._jobstore_alias, run_times, self._logger.name)
-            self._run_job_success(job.id, events)
-        self.waiting.clear()
 
 
 class PausedProcessTime:

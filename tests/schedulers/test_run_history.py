@@ -7,13 +7,13 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 
 import pytest
 
-from apscheduler.executors.base import BaseExecutor, run_job
 from apscheduler.executors.pool import ProcessPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.runs import RetentionPolicy
 from tests.jobstores.reference_store import ReferenceJobStore, ReferenceStorage
 from tests.jobstores.support import RecordingScheduler, start_for, wait_until
 from tests.schedulers import targets
+from tests.schedulers.conftest import LaterExecutor
 
 UTC = dt_timezone.utc
 #: the fake clock's start (see tests/conftest.py)
@@ -22,23 +22,6 @@ NOON = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 def at(seconds: float) -> datetime:
     return NOON + timedelta(seconds=seconds)
-
-
-class LaterExecutor(BaseExecutor):
-    """Runs what it is given when the test says so, as a busy pool gets to it late."""
-
-    def __init__(self):
-        super().__init__()
-        self.waiting = []
-
-    def _do_submit_job(self, job, run_times):
-        self.waiting.append((job, run_times))
-
-    def run_waiting(self):
-        for job, run_times in self.waiting:
-            events = run_job(job, job._jobstore_alias, run_times, self._logger.name)
-            self._run_job_success(job.id, events)
-        self.waiting.clear()
 
 
 def states(runs):
