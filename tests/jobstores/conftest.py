@@ -54,6 +54,8 @@ PERSISTENT_KINDS = [
     pytest.param("etcd", id="etcd", marks=external),
     pytest.param("rethinkdb", id="rethinkdb", marks=external),
 ]
+#: the stores that keep a history of runs of their own (:class:`~apscheduler.runs.RunHistory`)
+HISTORY_KINDS = [pytest.param("memory", id="memory"), *PERSISTENT_SHARED_KINDS]
 ALL_KINDS = [
     pytest.param("memory", id="memory"),
     pytest.param("reference", id="reference"),
@@ -127,6 +129,12 @@ def wipe(store: Any, kind: str) -> None:
         from rethinkdb import r
 
         r.db(store.database).table_drop(store.table_name).run(store.conn)
+    elif kind == "redis":
+        store.remove_all_jobs()
+        # removing every job keeps the history of runs: its keys go here
+        history_keys = list(store.redis.scan_iter(match=f"{store.jobs_key}.history*"))
+        if history_keys:
+            store.redis.delete(*history_keys)
     elif kind != "memory":
         store.remove_all_jobs()
 
