@@ -23,7 +23,6 @@ from apscheduler.schedulers.handle import SchedulerHandle
 
 if TYPE_CHECKING:
     from apscheduler.job import Job
-    from apscheduler.schedulers._run_history import RunRecorder
     from apscheduler.schedulers.base import BaseScheduler
 
 
@@ -47,8 +46,6 @@ class BaseExecutor(metaclass=ABCMeta):
     _handle: SchedulerHandle = SchedulerHandle(None)
     _lock: Any = None
     _logger = logging.getLogger("apscheduler.executors")
-    #: the scheduler's run recorder (``None`` before start, or under a stand-in scheduler)
-    _run_recorder: RunRecorder | None = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -67,8 +64,6 @@ class BaseExecutor(metaclass=ABCMeta):
         self._handle = SchedulerHandle(scheduler)
         self._lock = scheduler._create_lock()
         self._logger = logging.getLogger(f"apscheduler.executors.{alias}")
-        # only a real scheduler's own attribute: a Mock stand-in answers anything with a mock
-        self._run_recorder = getattr(scheduler, "__dict__", {}).get("_run_recorder")
 
     def shutdown(self, wait: bool = True) -> None:
         """
@@ -124,9 +119,7 @@ class BaseExecutor(metaclass=ABCMeta):
 
         The events say which submission ended (one per run time, see :meth:`_release_instance`).
         """
-        recorder = self._run_recorder
-        if recorder is not None:
-            recorder.runs_ended(events)
+        self._handle.record_outcomes(events)
         self._release_instance(job_id, [event.scheduled_run_time for event in events])
         # a job only runs once start() has given this executor its scheduler
         scheduler = cast("BaseScheduler", self._scheduler)
@@ -140,9 +133,7 @@ class BaseExecutor(metaclass=ABCMeta):
         Then no event says which submission ended (a process pool that broke, say): the job's
         oldest one counts (see :meth:`_release_instance`).
         """
-        recorder = self._run_recorder
-        if recorder is not None:
-            recorder.submission_failed(job_id, exc, traceback)
+        self._handle.record_failure(job_id, exc, traceback)
         self._release_instance(job_id)
         exc_info = (exc.__class__, exc, traceback)
         self._logger.error("Error running job %s", job_id, exc_info=exc_info)

@@ -7,6 +7,8 @@ surface instead: the time by the scheduler's clock, its time zone, dispatching a
 it for a run time, creating a lock of the scheduler's kind, and the two calls by which an
 executor reports the runs of shared stores. ``start()`` keeps its 3.x signature; a plugin builds
 the handle from the scheduler it receives (the base classes do it as ``self._handle``).
+An executor derived from :class:`~apscheduler.executors.base.BaseExecutor` reports through
+it without doing anything: ``_run_job_success()`` and ``_run_job_error()`` call it.
 
 Built from a stand-in for a scheduler (a ``Mock`` in a test, or any object that is not a
 :class:`~apscheduler.schedulers.base.BaseScheduler`), a handle answers with the system time, UTC
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.clock import scheduler_clock
 
 if TYPE_CHECKING:
-    from apscheduler.events import SchedulerEvent
+    from apscheduler.events import JobExecutionEvent, SchedulerEvent
     from apscheduler.job import Job
 
 UTC = timezone.utc
@@ -146,6 +148,18 @@ class SchedulerHandle:
             return True
 
         return bool(leases.may_start(job.id, run_times))
+
+    def record_outcomes(self, events: Sequence[JobExecutionEvent]) -> None:
+        """Record in the run history how the runs ended, from the events ``run_job`` made."""
+        recorder = self._attributes.get("_run_recorder")
+        if recorder is not None:
+            recorder.runs_ended(events)
+
+    def record_failure(self, job_id: str, exc: BaseException, traceback: Any = None) -> None:
+        """Record in the run history that a submission of ``job_id`` could not run at all."""
+        recorder = self._attributes.get("_run_recorder")
+        if recorder is not None:
+            recorder.submission_failed(job_id, exc, traceback)
 
     def runs_ended(self, job_id: str, run_times: Sequence[datetime] | None = None) -> None:
         """
