@@ -28,6 +28,7 @@ from apscheduler.util import (
 # here (and test suites patch); this module does not use them itself.
 
 if TYPE_CHECKING:
+    from apscheduler.explain import Explanation
     from apscheduler.runs import JobRun
     from apscheduler.schedulers.base import BaseScheduler
 
@@ -186,6 +187,26 @@ class Job:
         return self._scheduler.get_job_runs(
             self.id, self._jobstore_alias, state=state, since=since, limit=limit
         )
+
+    def run_now(self) -> JobRun:
+        """
+        Run this job once more, now; its schedule stays as it is.
+
+        .. seealso:: :meth:`~apscheduler.schedulers.base.BaseScheduler.run_job_now`
+
+        .. versionadded:: 3.12.0
+        """
+        return self._scheduler.run_job_now(self.id, self._jobstore_alias)
+
+    def explain(self, at: datetime | str | None = None) -> Explanation:
+        """
+        Tell this job's state, schedule and last runs, and (given ``at``) why it ran then or not.
+
+        .. seealso:: :meth:`~apscheduler.schedulers.base.BaseScheduler.explain`
+
+        .. versionadded:: 3.12.0
+        """
+        return self._scheduler.explain(self.id, self._jobstore_alias, at=at)
 
     @property
     def pending(self) -> bool:

@@ -36,10 +36,12 @@ SKIPPED = "skipped"
 LOST = "lost"
 #: the run went on for longer than its job's ``timeout`` and was stopped
 TIMED_OUT = "timed_out"
+#: the run was asked for (``run_job_now``) and no scheduler has taken it yet
+PENDING = "pending"
 
-#: every state a run can be in; all but :data:`RUNNING` are final
-RUN_STATES = (RUNNING, SUCCEEDED, FAILED, MISSED, SKIPPED, LOST, TIMED_OUT)
-FINAL_STATES = frozenset(RUN_STATES) - {RUNNING}
+#: every state a run can be in; all but :data:`RUNNING` and :data:`PENDING` are final
+RUN_STATES = (RUNNING, SUCCEEDED, FAILED, MISSED, SKIPPED, LOST, TIMED_OUT, PENDING)
+FINAL_STATES = frozenset(RUN_STATES) - {RUNNING, PENDING}
 #: the fields of a :class:`JobRun` that hold times
 TIME_FIELDS = ("scheduled_run_time", "submitted_at", "started_at", "finished_at")
 
@@ -110,6 +112,81 @@ class JobRun(NamedTuple):
         return cls(**values)
 
 
+# --- facts: what happened besides runs, so that explain() can tell why a run was not made
+
+#: a scheduler started (``detail``: ``"paused"`` if it started paused)
+SCHEDULER_STARTED = "scheduler_started"
+#: a scheduler paused its processing
+SCHEDULER_PAUSED = "scheduler_paused"
+#: a scheduler resumed its processing
+SCHEDULER_RESUMED = "scheduler_resumed"
+#: a scheduler shut down
+SCHEDULER_STOPPED = "scheduler_stopped"
+#: a scheduler could not reach a job store (``detail``: the error)
+STORE_UNREACHABLE = "store_unreachable"
+#: a scheduler reached a job store again after it had been unreachable
+STORE_REACHABLE = "store_reachable"
+#: a job was paused (``pause_job()``)
+JOB_PAUSED = "job_paused"
+#: a job was resumed (``resume_job()``)
+JOB_RESUMED = "job_resumed"
+#: a job could not be loaded from its store (``detail``: why)
+JOB_UNLOADABLE = "job_unloadable"
+
+#: every kind of :class:`SchedulerFact`
+FACT_KINDS = (
+    SCHEDULER_STARTED,
+    SCHEDULER_PAUSED,
+    SCHEDULER_RESUMED,
+    SCHEDULER_STOPPED,
+    STORE_UNREACHABLE,
+    STORE_REACHABLE,
+    JOB_PAUSED,
+    JOB_RESUMED,
+    JOB_UNLOADABLE,
+)
+
+
+class SchedulerFact(NamedTuple):
+    """
+    Something that happened to a scheduler, a store or a job, kept beside the run history.
+
+    Runs tell what was done; facts tell why something was not: the scheduler was stopped or
+    paused, the store was unreachable, the job was paused or could not be loaded. Each one is
+    recorded once, by the scheduler it happened in, in every history that scheduler writes to.
+
+    .. versionadded:: 3.12.0
+    """
+
+    #: names the fact (unique), so that writing it again is harmless
+    fact_id: str
+    #: one of :data:`FACT_KINDS`
+    kind: str
+    #: when it happened (timezone aware)
+    at: datetime
+    #: the scheduler instance it happened in (``host:pid:random``)
+    owner: str
+    #: the alias of the job store concerned, if any
+    jobstore: str | None = None
+    #: the job concerned, if any
+    job_id: str | None = None
+    #: more about it, in a few words
+    detail: str | None = None
+
+    def to_fields(self) -> dict[str, Any]:
+        """The fact as plain values, its time as a UTC timestamp (what a store writes)."""
+        fields = self._asdict()
+        fields["at"] = datetime_to_utc_timestamp(self.at)
+        return fields
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, Any]) -> SchedulerFact:
+        """The fact that :meth:`to_fields` gave ``fields`` for."""
+        values: dict[str, Any] = {name: fields.get(name) for name in cls._fields}
+        values["at"] = utc_timestamp_to_datetime(values["at"])
+        return cls(**values)
+
+
 @dataclass(frozen=True)
 class RetentionPolicy:
     """
@@ -120,8 +197,11 @@ class RetentionPolicy:
 
     #: the most runs kept per job, newest first (``0``: no history at all)
     max_runs: int = 100
-    #: runs that ended longer ago than this are dropped (``None``: kept whatever their age)
+    #: runs that ended longer ago than this are dropped (``None``: kept whatever their age),
+    #: and so are older facts
     max_age: timedelta | None = timedelta(days=30)
+    #: the most facts kept (the newest)
+    max_facts: int = 10_000
 
     @property
     def enabled(self) -> bool:
@@ -168,7 +248,25 @@ class RunHistory(metaclass=ABCMeta):
 
     @abstractmethod
     def prune_runs(self, policy: RetentionPolicy, now: datetime) -> None:
-        """Drop the finished runs that ``policy`` no longer keeps (never a running one)."""
+        """
+        Drop the finished runs that ``policy`` no longer keeps (never a running or pending
+        one), and the facts it no longer keeps (see :func:`policy_keeps_fact`).
+        """
+
+    @abstractmethod
+    def record_facts(self, facts: Sequence[SchedulerFact]) -> None:
+        """Store ``facts``, replacing any of the same ``fact_id`` (retrying is harmless)."""
+
+    @abstractmethod
+    def get_facts(
+        self, *, until: datetime | None = None, limit: int = 1000
+    ) -> list[SchedulerFact]:
+        """
+        Return the recorded facts, newest first (ties: the later ``fact_id``).
+
+        :param until: only facts that happened at or before this (aware) time
+        :param limit: the most facts to return
+        """
 
 
 class MemoryRunHistory(RunHistory):
@@ -181,6 +279,7 @@ class MemoryRunHistory(RunHistory):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._runs: dict[str, JobRun] = {}
+        self._facts: dict[str, SchedulerFact] = {}
 
     def record_runs(self, runs: Sequence[JobRun]) -> None:
         with self._lock:
@@ -216,6 +315,23 @@ class MemoryRunHistory(RunHistory):
                 for index, run in enumerate(runs):
                     if run.finished and not policy_keeps(policy, run, index, now):
                         del self._runs[run.run_id]
+            facts = sorted(self._facts.values(), key=_fact_order, reverse=True)
+            for index, fact in enumerate(facts):
+                if not policy_keeps_fact(policy, fact, index, now):
+                    del self._facts[fact.fact_id]
+
+    def record_facts(self, facts: Sequence[SchedulerFact]) -> None:
+        with self._lock:
+            for fact in facts:
+                self._facts[fact.fact_id] = fact
+
+    def get_facts(
+        self, *, until: datetime | None = None, limit: int = 1000
+    ) -> list[SchedulerFact]:
+        with self._lock:
+            facts = [fact for fact in self._facts.values() if until is None or fact.at <= until]
+        facts.sort(key=_fact_order, reverse=True)
+        return facts[: max(limit, 0)]
 
 
 def policy_keeps(policy: RetentionPolicy, run: JobRun, position: int, now: datetime) -> bool:
@@ -231,18 +347,46 @@ def policy_keeps(policy: RetentionPolicy, run: JobRun, position: int, now: datet
     return now - run.finished_at <= policy.max_age
 
 
+def policy_keeps_fact(
+    policy: RetentionPolicy, fact: SchedulerFact, position: int, now: datetime
+) -> bool:
+    """
+    Tell whether ``policy`` keeps ``fact``, the ``position``-th newest fact of the history.
+
+    Facts are kept as long as runs are (``max_age``), and at most ``max_facts`` of them.
+    """
+    if position >= policy.max_facts:
+        return False
+    return policy.max_age is None or now - fact.at <= policy.max_age
+
+
+def _fact_order(fact: SchedulerFact) -> tuple[float, str]:
+    return fact.at.timestamp(), fact.fact_id
+
+
 def _scheduled_order(run: JobRun) -> tuple[float, str]:
     return run.scheduled_run_time.timestamp(), run.run_id
 
 
 __all__ = [
+    "FACT_KINDS",
     "FAILED",
     "FINAL_STATES",
+    "JOB_PAUSED",
+    "JOB_RESUMED",
+    "JOB_UNLOADABLE",
     "LOST",
     "MISSED",
+    "PENDING",
     "RUNNING",
     "RUN_STATES",
+    "SCHEDULER_PAUSED",
+    "SCHEDULER_RESUMED",
+    "SCHEDULER_STARTED",
+    "SCHEDULER_STOPPED",
     "SKIPPED",
+    "STORE_REACHABLE",
+    "STORE_UNREACHABLE",
     "SUCCEEDED",
     "TIME_FIELDS",
     "TIMED_OUT",
@@ -250,5 +394,7 @@ __all__ = [
     "MemoryRunHistory",
     "RetentionPolicy",
     "RunHistory",
+    "SchedulerFact",
     "policy_keeps",
+    "policy_keeps_fact",
 ]

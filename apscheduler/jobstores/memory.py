@@ -7,7 +7,13 @@ from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, cast
 
 from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
-from apscheduler.runs import JobRun, MemoryRunHistory, RetentionPolicy, RunHistory
+from apscheduler.runs import (
+    JobRun,
+    MemoryRunHistory,
+    RetentionPolicy,
+    RunHistory,
+    SchedulerFact,
+)
 from apscheduler.util import datetime_to_utc_timestamp as datetime_to_utc_timestamp
 
 # ``name as name``: names this module had in APScheduler 3, which programs import from here.
@@ -257,3 +263,11 @@ class MemoryJobStore(BaseJobStore, RunHistory):
 
     def prune_runs(self, policy: RetentionPolicy, now: datetime) -> None:
         self._runs.prune_runs(policy, now)
+
+    def record_facts(self, facts: Sequence[SchedulerFact]) -> None:
+        self._runs.record_facts(facts)
+
+    def get_facts(
+        self, *, until: datetime | None = None, limit: int = 1000
+    ) -> list[SchedulerFact]:
+        return self._runs.get_facts(until=until, limit=limit)

@@ -24,6 +24,11 @@ One processing pass of a scheduler over a shared store, and what the store does 
     # once per lease_time, any scheduler:
     abandoned = store.take_abandoned_runs()              # reported as missed
 
+Any process, even one whose scheduler never starts, may ask for one extra run of a job
+(``run_job_now``): ``store.request_run(job_id, RunRequest(run_id, now))`` records the request
+with the job and makes the job due, so that exactly one scheduler claims it; the claim hands the
+request over (:attr:`ClaimedJobs.requests`) and the start forgets it (:attr:`RunStart.requests`).
+
 The scheduler owns every decision and side effect: the store never wakes its scheduler during
 a pass, never computes run times, and never dispatches events itself while the scheduler holds
 its lock (see :class:`~apscheduler.schedulers.handle.SchedulerHandle`, whose ``dispatch`` defers
@@ -36,9 +41,10 @@ on its next pass, and the leases make a half-done call safe.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import Enum
+from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
 from apscheduler.jobstores.base import BaseJobStore
@@ -55,6 +61,19 @@ DEFAULT_CLAIM_BATCH = 25
 DEFAULT_POLL_INTERVAL = 0.5
 
 
+class RunRequest(NamedTuple):
+    """One extra run of a job that someone asked for (``run_job_now``), not made yet."""
+
+    #: names the run in the run history, from the moment it was asked for
+    run_id: str
+    #: when it was asked for: the run's scheduled run time (timezone aware)
+    requested_at: datetime
+
+
+#: no run requests (the default of :attr:`ClaimedJobs.requests`)
+NO_REQUESTS: Mapping[str, tuple[RunRequest, ...]] = MappingProxyType({})
+
+
 class ClaimedJobs(NamedTuple):
     """What :meth:`SharedJobStore.acquire_due_jobs` hands a scheduler."""
 
@@ -64,6 +83,9 @@ class ClaimedJobs(NamedTuple):
     #: run time of the jobs nobody holds, or the end of another owner's lease, whichever comes
     #: first (``None``: nothing is scheduled)
     next_run_time: datetime | None
+    #: job id → the run requests pending for that claimed job, oldest first (only jobs that
+    #: have some)
+    requests: Mapping[str, tuple[RunRequest, ...]] = NO_REQUESTS
 
 
 class RunStart(NamedTuple):
@@ -76,6 +98,18 @@ class RunStart(NamedTuple):
     run_times: list[datetime]
     #: names these runs in the store until :meth:`SharedJobStore.finish_runs` forgets them
     run_id: str
+    #: the run requests of the job that this start makes (their times are in ``run_times``):
+    #: the store forgets them
+    requests: tuple[RunRequest, ...] = ()
+
+    @property
+    def removes_job(self) -> bool:
+        """
+        Whether the store removes the job: its schedule is over (no ``next_run_time``).
+
+        Runs made on request alone leave a paused job (also without a ``next_run_time``) stored.
+        """
+        return self.job.next_run_time is None and len(self.run_times) > len(self.requests)
 
 
 class RunStartOutcome(Enum):
@@ -131,6 +165,9 @@ class SharedJobStore(BaseJobStore):
         """
         Claim up to :attr:`claim_batch` due jobs that no other owner holds, and return them.
 
+        A job with pending run requests (:meth:`request_run`) is due from the earliest one on,
+        paused or not; its requests come with it in :attr:`ClaimedJobs.requests`.
+
         Each returned job is leased to ``owner`` for :attr:`lease_time`; a job leased to another
         owner is left alone until that lease runs out. Claiming is atomic: two owners never hold
         one job at once. A job that fails to load is not returned: it stays stored, free, and
@@ -140,6 +177,22 @@ class SharedJobStore(BaseJobStore):
         :param owner: identifies the claiming scheduler instance
         """
 
+    def request_run(self, job_id: str, request: RunRequest) -> bool:
+        """
+        Ask for one extra run of a job, which the scheduler that claims the job next makes.
+
+        Atomically: record ``request`` with the job, make the job due by
+        ``request.requested_at`` at the latest (a paused one too) without changing its schedule
+        (its stored ``next_run_time``), and end any claim on the job, as a user's write does (a
+        claimer that has not started the job yet finds its start lost, and claims it again with
+        the request). Then tell the other schedulers, as for any write. The pending requests of
+        a job survive :meth:`update_job` and go with :meth:`remove_job`.
+
+        :return: ``False`` if there is no such job
+        :raises NotImplementedError: if the store cannot take requests (the default)
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not take run requests")
+
     @abstractmethod
     def start_claimed_runs(self, owner: str, starts: Sequence[RunStart]) -> list[RunStartOutcome]:
         """
@@ -147,7 +200,8 @@ class SharedJobStore(BaseJobStore):
 
         For each start, atomically and only while ``owner`` still holds the claim on the job and
         nobody changed the job since it was claimed: store the job as given (moved on; removed
-        if its ``next_run_time`` is ``None``), give up the claim, and record the runs in
+        if :attr:`RunStart.removes_job`), forget ``start.requests``, give up the claim, and
+        record the runs in
         progress under ``start.run_id``, leased to ``owner`` for :attr:`lease_time`. If
         ``job.max_instances`` runs of the job are in progress already (in any process, leases
         unexpired), the job is stored all the same but no run is recorded. A store makes as few
@@ -206,8 +260,10 @@ __all__ = [
     "DEFAULT_CLAIM_BATCH",
     "DEFAULT_LEASE_TIME",
     "DEFAULT_POLL_INTERVAL",
+    "NO_REQUESTS",
     "AbandonedRun",
     "ClaimedJobs",
+    "RunRequest",
     "RunStart",
     "RunStartOutcome",
     "SharedJobStore",

@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
 from apscheduler.job import Job
 from apscheduler.jobstores.base import BaseJobStore, JobLookupError, UnloadableJob
+from apscheduler.runs import JOB_PAUSED, JOB_RESUMED
 from apscheduler.schedulers import STATE_STOPPED
-from apscheduler.schedulers._run_history import parse_states
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.util import convert_to_datetime, undefined
+from apscheduler.util import undefined
 
 if TYPE_CHECKING:
     from datetime import tzinfo
 
-    from apscheduler.runs import JobRun
     from apscheduler.schedulers._registry import JobRegistry, PendingJob
     from apscheduler.schedulers._run_history import RunRecorder
 
@@ -202,7 +201,10 @@ class JobsAPI:
         :param jobstore: alias of the job store that contains the job
         :return: the relevant job instance
         """
-        return self.modify_job(job_id, jobstore, next_run_time=None)
+        job = self.modify_job(job_id, jobstore, next_run_time=None)
+        if job._jobstore_alias is not None:  # not for a job waiting for the scheduler to start
+            self._run_recorder.fact(JOB_PAUSED, job._jobstore_alias, job.id)
+        return job
 
     def resume_job(self, job_id: str, jobstore: str | None = None) -> Job | None:
         """
@@ -213,7 +215,10 @@ class JobsAPI:
         :return: the relevant job instance if the job was rescheduled, or ``None`` if no
             next run time could be calculated and the job was removed
         """
-        return self._registry.resume_job(job_id, jobstore)
+        job = self._registry.resume_job(job_id, jobstore)
+        if job is not None and job._jobstore_alias is not None:
+            self._run_recorder.fact(JOB_RESUMED, job._jobstore_alias, job.id)
+        return job
 
     def get_jobs(self, jobstore: str | None = None, pending: bool | None = None) -> list[Job]:
         """
@@ -280,39 +285,6 @@ class JobsAPI:
         .. versionadded:: 3.12.0
         """
         return self._registry.get_unloadable_jobs(jobstore)
-
-    def get_job_runs(
-        self,
-        job_id: str | None = None,
-        jobstore: str | None = None,
-        *,
-        state: str | Collection[str] | None = None,
-        since: datetime | str | None = None,
-        limit: int = 100,
-    ) -> list[JobRun]:
-        """
-        Return the recorded runs of jobs, newest scheduled run time first.
-
-        Runs in progress are included. Where a job store keeps run history itself, the runs of
-        every scheduler sharing the store are there; otherwise the runs are those this
-        scheduler made since it was created. The runs this scheduler has just recorded are
-        written out first, so they are always included.
-
-        :param job_id: only the runs of the job of this id (all jobs if ``None``)
-        :param jobstore: only the runs of jobs in the job store of this alias (all stores if
-            ``None``)
-        :param state: only runs in this state, or in one of these states (see
-            :data:`apscheduler.runs.RUN_STATES`)
-        :param since: only runs scheduled at or after this time (a naive datetime or text is
-            in the scheduler's time zone)
-        :param limit: the most runs to return
-        :raises ValueError: for a state that does not exist
-
-        .. versionadded:: 3.12.0
-        """
-        states = parse_states(state)
-        since_time = convert_to_datetime(since, self.timezone, "since")
-        return self._run_recorder.get_job_runs(job_id, jobstore, states, since_time, limit)
 
     def print_jobs(self, jobstore: str | None = None, out: IO[str] | None = None) -> None:
         """

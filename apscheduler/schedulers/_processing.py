@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from threading import TIMEOUT_MAX
 from typing import TYPE_CHECKING, NamedTuple, cast
@@ -18,6 +19,8 @@ from apscheduler.events import (
 )
 from apscheduler.executors.base import MaxInstancesReachedError
 from apscheduler.jobstores.shared import (
+    ClaimedJobs,
+    RunRequest,
     RunStart,
     RunStartOutcome,
     SharedJobStore,
@@ -59,6 +62,17 @@ class DueRuns(NamedTuple):
     next_run_time: datetime | None
     #: the run times skipped into the last of ``run_times`` (the job coalesces)
     coalesced: list[datetime]
+
+
+def requested_run_ids(requests: Sequence[RunRequest]) -> dict[float, str] | None:
+    """The run ids of runs asked for, by run timestamp, as the run recorder takes them."""
+    if not requests:
+        return None
+    return {request.requested_at.timestamp(): request.run_id for request in requests}
+
+
+def _instant(moment: datetime) -> float:
+    return moment.timestamp()
 
 
 def seconds_until(wakeup_time: datetime | None, now: datetime) -> float | None:
@@ -127,12 +141,14 @@ class ProcessingPass:
         try:
             due_jobs = jobstore.get_due_jobs(self.now)
         except Exception as exc:
+            self._store_unreachable(jobstore_alias, exc)
             self.logger.warning(
                 "Error getting due jobs from job store %r: %s", jobstore_alias, exc
             )
             self.retry_store_later()
             return
 
+        self.scheduler._run_recorder.store_reachable(jobstore_alias)
         # Every due job is submitted before any is rescheduled: with many jobs due at once,
         # the store writes would otherwise delay the later jobs' start.
         reschedules = [self.process_job(job, jobstore_alias, jobstore) for job in due_jobs]
@@ -149,6 +165,9 @@ class ProcessingPass:
             self.retry_store_later()
         else:
             self._wake_at(store_next_run_time)
+
+    def _store_unreachable(self, jobstore_alias: str, exc: BaseException) -> None:
+        self.scheduler._run_recorder.store_unreachable(jobstore_alias, exc)
 
     def _wake_at(self, run_time: datetime | None) -> None:
         """Make sure this pass's scheduler wakes up by ``run_time`` (``None``: no need)."""
@@ -168,14 +187,16 @@ class ProcessingPass:
             self._report_abandoned_runs(jobstore_alias, jobstore)
             claimed = jobstore.acquire_due_jobs(self.now, self.scheduler._run_leases.owner)
         except Exception as exc:
+            self._store_unreachable(jobstore_alias, exc)
             self.logger.warning(
                 "Error getting due jobs from job store %r: %s", jobstore_alias, exc
             )
             self.retry_store_later()
             return
 
+        self.scheduler._run_recorder.store_reachable(jobstore_alias)
         self._wake_at(claimed.next_run_time)
-        started = self._start_claimed(jobstore_alias, jobstore, claimed.jobs)
+        started = self._start_claimed(jobstore_alias, jobstore, claimed)
         more_due = claimed.next_run_time is not None and claimed.next_run_time <= self.now
         if started and more_due and len(claimed.jobs) >= jobstore.claim_batch:
             # a full batch, and more jobs were due: come straight back for them
@@ -248,29 +269,35 @@ class ProcessingPass:
             self.retry_store_later()
 
     def _start_claimed(
-        self, jobstore_alias: str, jobstore: SharedJobStore, jobs: list[Job]
+        self, jobstore_alias: str, jobstore: SharedJobStore, claimed: ClaimedJobs
     ) -> bool:
         """
         Move the claimed jobs on, record their due runs as started, then submit them.
 
         One batch for all the claimed jobs, so that a burst of due jobs costs one round trip to
-        the store, not one per job.
+        the store, not one per job. The runs asked for (``run_job_now``) start with the due
+        ones, and leave the schedule as it is.
 
         :return: whether runs were recorded (then more jobs may be due at once)
         """
         leases = self.scheduler._run_leases
         starts: list[RunStart] = []
         dues: list[DueRuns] = []
-        for job in jobs:
+        for job in claimed.jobs:
             due = self._due_runs(job, jobstore_alias, jobstore)
             if due is None:
                 continue
-            if not due.run_times:
+            requests = claimed.requests.get(job.id, ())
+            if not due.run_times and not requests:
                 jobstore.release_claimed_job(job.id, leases.owner)
                 self._wake_at(job.next_run_time)
                 continue
-            job._modify(next_run_time=due.next_run_time)
-            starts.append(RunStart(job, due.run_times, uuid4().hex))
+            if due.run_times:
+                job._modify(next_run_time=due.next_run_time)
+            if requests:
+                asked = [request.requested_at for request in requests]
+                due = due._replace(run_times=sorted(due.run_times + asked, key=_instant))
+            starts.append(RunStart(job, due.run_times, uuid4().hex, requests))
             dues.append(due)
         if not starts:
             return False
@@ -282,6 +309,7 @@ class ProcessingPass:
             outcomes = jobstore.start_claimed_runs(leases.owner, starts)
         except Exception as exc:
             # the claims run out on their own; this or another scheduler then takes them again
+            self._store_unreachable(jobstore_alias, exc)
             self.logger.warning(
                 "Error recording job starts in job store %r: %s", jobstore_alias, exc
             )
@@ -297,6 +325,7 @@ class ProcessingPass:
                 continue
 
             self._wake_at(job.next_run_time)
+            run_ids = requested_run_ids(start.requests)
             if outcome is RunStartOutcome.MAX_INSTANCES:
                 self._record_coalesced(job, jobstore_alias, start.run_times, due.coalesced)
                 self.scheduler._run_recorder.skipped(
@@ -305,13 +334,14 @@ class ProcessingPass:
                     start.run_times,
                     f"max_instances={job.max_instances} reached",
                     self.now,
+                    run_ids,
                 )
                 self._report_max_instances(job, jobstore_alias, start.run_times)
                 continue
 
             leases.track(jobstore, start.run_id, job.id, start.run_times, sent_at)
             submitted = self._submit(
-                job, jobstore_alias, due.executor, start.run_times, due.coalesced
+                job, jobstore_alias, due.executor, start.run_times, due.coalesced, run_ids
             )
             if not submitted:
                 leases.ended(job.id, start.run_times)
@@ -345,12 +375,17 @@ class ProcessingPass:
         executor: BaseExecutor,
         run_times: list[datetime],
         coalesced: list[datetime],
+        run_ids: Mapping[float, str] | None = None,
     ) -> bool:
-        """Submit the runs to the executor; tell whether it took them."""
+        """
+        Submit the runs to the executor; tell whether it took them.
+
+        :param run_ids: the ids that runs asked for already have, by run timestamp
+        """
         recorder = self.scheduler._run_recorder
         self._record_coalesced(job, jobstore_alias, run_times, coalesced)
         # recorded first: an executor that runs the job at once reports its end from in here
-        runs = recorder.submitting(job, jobstore_alias, run_times, self.now)
+        runs = recorder.submitting(job, jobstore_alias, run_times, self.now, run_ids)
         try:
             executor.submit_job(job, run_times)
         except MaxInstancesReachedError:

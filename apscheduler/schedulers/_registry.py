@@ -201,6 +201,8 @@ class JobRegistry:
         self._collecting = _CollectedEvents()
         self._pending = PendingJobs(scheduler)
         self._stored = StoredJobs(scheduler, self._emit)
+        # aliases of the stores started for a scheduler that is not running (a client)
+        self._opened_for_client: set[str] = set()
 
     @property
     def stores(self) -> dict[str, BaseJobStore]:
@@ -254,7 +256,9 @@ class JobRegistry:
                 scheduler.add_jobstore(default_store(), "default")
 
             for alias, store in self.stores.items():
-                store.start(scheduler, alias)
+                if alias not in self._opened_for_client:
+                    store.start(scheduler, alias)
+            self._opened_for_client.clear()
 
             # as in APScheduler 3, a job that fails to store leaves every pending job pending;
             # each goes through _real_add_job(), which a subclass may override
@@ -398,6 +402,28 @@ class JobRegistry:
 
             scheduler.remove_job(job.id, alias)
             return None
+
+    def pending_job(self, job_id: str, jobstore: str | None) -> bool:
+        """Tell whether ``job_id`` is a job waiting for the scheduler to start."""
+        with self.locked():
+            return self._pending.find(job_id, jobstore) is not None
+
+    def open_for_client(self, alias: str) -> BaseJobStore:
+        """
+        Start the store ``alias`` for a scheduler that is not running, once, and return it.
+
+        A process that only asks other processes' schedulers to do things (run a job now,
+        explain one) reads and writes their shared store without processing any job itself.
+        Starting the scheduler later does not start the store again.
+
+        :raises KeyError: if there is no such store
+        """
+        with self.locked():
+            store = self.lookup_jobstore(alias)
+            if alias not in self._opened_for_client:
+                store.start(self._scheduler, alias)
+                self._opened_for_client.add(alias)
+            return store
 
     def lookup_job(self, job_id: str, jobstore: str | None) -> tuple[Job, str | None]:
         """

@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -33,11 +33,14 @@ from apscheduler.runs import (
     RUN_STATES,
     RUNNING,
     SKIPPED,
+    STORE_REACHABLE,
+    STORE_UNREACHABLE,
     SUCCEEDED,
     JobRun,
     MemoryRunHistory,
     RetentionPolicy,
     RunHistory,
+    SchedulerFact,
 )
 
 if TYPE_CHECKING:
@@ -104,13 +107,20 @@ def lease_owner_process(owner: str) -> tuple[str | None, int | None]:
 
 
 class _Unwritten:
-    """The records waiting to be written to one history, by run id (a later record wins)."""
+    """
+    The records waiting to be written to one history: runs by run id (a later record wins),
+    and facts by fact id.
+    """
 
-    __slots__ = ("history", "runs")
+    __slots__ = ("history", "runs", "facts")
 
     def __init__(self, history: RunHistory) -> None:
         self.history = history
         self.runs: dict[str, JobRun] = {}
+        self.facts: dict[str, SchedulerFact] = {}
+
+    def __len__(self) -> int:
+        return len(self.runs) + len(self.facts)
 
 
 class RunRecorder:
@@ -132,7 +142,8 @@ class RunRecorder:
         self._ids = itertools.count()
         self._condition = threading.Condition()
         # runs submitted and not ended yet: key -> (record, number of its submission)
-        self._running: dict[_RunKey, tuple[JobRun, int]] = {}
+        # (several for one key: runs of one job at one time, as run_job_now can make)
+        self._running: dict[_RunKey, list[tuple[JobRun, int]]] = {}
         self._submissions = 0
         # id(history) -> the records waiting for it
         self._unwritten: dict[int, _Unwritten] = {}
@@ -151,13 +162,24 @@ class RunRecorder:
         self._stopping = False
         # what happened, not yet turned into records: (apply, its arguments), oldest first
         self._inbox: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
+        # aliases of the stores this scheduler could not reach on its last look
+        self._unreachable: set[str] = set()
 
     @property
     def enabled(self) -> bool:
         return self.policy.max_runs > 0
 
-    def _new_run_id(self) -> str:
+    def new_run_id(self) -> str:
+        """A run id no other run has (unique across processes: the prefix is random)."""
         return f"{self._id_prefix}{next(self._ids):016x}"
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    @property
+    def pid(self) -> int:
+        return self._pid
 
     # ----- lifecycle
 
@@ -184,7 +206,12 @@ class RunRecorder:
     # record or waits for a lock held by a write.
 
     def submitting(
-        self, job: Job, jobstore: str | None, run_times: Sequence[datetime], now: datetime
+        self,
+        job: Job,
+        jobstore: str | None,
+        run_times: Sequence[datetime],
+        now: datetime,
+        run_ids: Mapping[float, str] | None = None,
     ) -> list[JobRun] | None:
         """
         Record runs handed to the executor now, as running.
@@ -192,6 +219,8 @@ class RunRecorder:
         Called before the executor gets them: an executor that runs the job at once reports
         its end before ``submit_job()`` returns.
 
+        :param run_ids: run timestamp → the run id the run was given already (a run asked for
+            with ``run_job_now``); the other runs get new ones
         :return: a handle on the records, for :meth:`not_submitted` if the executor refuses
             them (filled in when the report is applied)
         """
@@ -199,7 +228,7 @@ class RunRecorder:
             return None
 
         runs: list[JobRun] = []
-        self._post(self._apply_submitting, runs, job.id, jobstore, list(run_times), now)
+        self._post(self._apply_submitting, runs, job.id, jobstore, list(run_times), now, run_ids)
         return runs
 
     def not_submitted(
@@ -221,10 +250,54 @@ class RunRecorder:
         run_times: Iterable[datetime],
         reason: str,
         now: datetime,
+        run_ids: Mapping[float, str] | None = None,
     ) -> None:
         """Record runs that were not made at all (coalesced, or ``max_instances`` reached)."""
         if self.enabled:
-            self._post(self._apply_skipped, job.id, jobstore, list(run_times), reason, now)
+            self._post(
+                self._apply_skipped, job.id, jobstore, list(run_times), reason, now, run_ids
+            )
+
+    def record_at_once(self, runs: Sequence[JobRun]) -> None:
+        """
+        Write ``runs`` now, in the calling thread (a run asked for, which another process may
+        make and must then find recorded).
+        """
+        if self.enabled and runs:
+            self._buffer(runs)
+            self.flush()
+
+    # ----- facts
+
+    def fact(
+        self,
+        kind: str,
+        jobstore: str | None = None,
+        job_id: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """
+        Record that ``kind`` happened now (see :data:`~apscheduler.runs.FACT_KINDS`).
+
+        :param jobstore: the store it concerns; ``None``: it concerns the scheduler, so it is
+            written to the history of each of its stores
+        """
+        if self.enabled:
+            now = self._scheduler._clock.now(UTC)
+            owner = self._scheduler._instance_id
+            self._post(self._apply_fact, kind, now, owner, jobstore, job_id, detail)
+
+    def store_unreachable(self, jobstore: str, error: BaseException) -> None:
+        """A look at ``jobstore`` failed: record it once per outage."""
+        if jobstore not in self._unreachable:
+            self._unreachable.add(jobstore)
+            self.fact(STORE_UNREACHABLE, jobstore, detail=f"{type(error).__name__}: {error}")
+
+    def store_reachable(self, jobstore: str) -> None:
+        """A look at ``jobstore`` worked (cheap: called on every pass)."""
+        if self._unreachable and jobstore in self._unreachable:
+            self._unreachable.discard(jobstore)
+            self.fact(STORE_REACHABLE, jobstore)
 
     def lost(
         self, job_id: str, jobstore: str | None, run_times: Iterable[datetime], owner: str
@@ -290,11 +363,13 @@ class RunRecorder:
         jobstore: str | None,
         run_times: Sequence[datetime],
         now: datetime,
+        run_ids: Mapping[float, str] | None,
     ) -> None:
         host, pid = self._host, self._pid
+        given = run_ids or {}
         runs = [
             JobRun(
-                self._new_run_id(),
+                given.get(run_time.timestamp()) or self.new_run_id(),
                 job_id,
                 jobstore,
                 run_time,
@@ -311,7 +386,7 @@ class RunRecorder:
             number = self._submissions
             for run in runs:
                 key = (jobstore, run.job_id, run.scheduled_run_time.timestamp())
-                self._running[key] = (run, number)
+                self._running.setdefault(key, []).append((run, number))
         self._buffer(runs)
 
     def _apply_not_submitted(
@@ -327,7 +402,7 @@ class RunRecorder:
 
         with self._condition:
             for run in runs:
-                self._running.pop(_key_of(run), None)
+                self._forget_running(_key_of(run), run.run_id)
         # the executor never took them
         refused = [run.evolve(submitted_at=None) for run in runs]
         self._buffer([_ended(run, state, now, reason=reason, error=error) for run in refused])
@@ -339,11 +414,13 @@ class RunRecorder:
         run_times: list[datetime],
         reason: str,
         now: datetime,
+        run_ids: Mapping[float, str] | None,
     ) -> None:
+        given = run_ids or {}
         self._buffer(
             [
                 JobRun(
-                    self._new_run_id(),
+                    given.get(run_time.timestamp()) or self.new_run_id(),
                     job_id,
                     jobstore,
                     run_time,
@@ -380,7 +457,7 @@ class RunRecorder:
                 runs.append(_ended(recorded, LOST, now, reason=reason))
             elif recorded is None:
                 run = JobRun(
-                    self._new_run_id(), job_id, jobstore, run_time, LOST, host=host, pid=pid
+                    self.new_run_id(), job_id, jobstore, run_time, LOST, host=host, pid=pid
                 )
                 runs.append(_ended(run, LOST, now, reason=reason))
         self._buffer(runs)
@@ -390,22 +467,58 @@ class RunRecorder:
         with self._condition:
             for event in events:
                 key = (event.jobstore, event.job_id, event.scheduled_run_time.timestamp())
-                found = self._running.pop(key, None)
-                ended.append((None if found is None else found[0], event))
+                ended.append((self._forget_running(key), event))
         self._buffer([self._from_event(run, event, now) for run, event in ended])
 
     def _apply_submission_failed(
         self, job_id: str, exc: BaseException, traceback: TracebackType | None, now: datetime
     ) -> None:
         with self._condition:
-            numbers = [number for (run, number) in self._running.values() if run.job_id == job_id]
+            running = [entry for entries in self._running.values() for entry in entries]
+            numbers = [number for (run, number) in running if run.job_id == job_id]
             if not numbers:
                 return
             oldest = min(numbers)
-            failed = [run for run, number in self._running.values() if number == oldest]
+            failed = [run for run, number in running if number == oldest]
             for run in failed:
-                del self._running[_key_of(run)]
+                self._forget_running(_key_of(run), run.run_id)
         self._buffer([_ended(run, FAILED, now, error=exc, traceback=traceback) for run in failed])
+
+    def _apply_fact(
+        self,
+        kind: str,
+        now: datetime,
+        owner: str,
+        jobstore: str | None,
+        job_id: str | None,
+        detail: str | None,
+    ) -> None:
+        fact = SchedulerFact(self.new_run_id(), kind, now, owner, jobstore, job_id, detail)
+        aliases = [jobstore] if jobstore is not None else list(self._scheduler._registry.stores)
+        histories = {id(history): history for history in map(self.history_for, aliases)}
+        with self._condition:
+            for history in histories.values():
+                self._batch_for(history).facts[fact.fact_id] = fact
+                self._unwritten_count += 1
+
+    def _forget_running(self, key: _RunKey, run_id: str | None = None) -> JobRun | None:
+        """
+        Take a run in progress off the books: the one of ``run_id``, else the oldest one of
+        ``key``. Hold the condition.
+        """
+        entries = self._running.get(key)
+        if not entries:
+            return None
+        index = 0
+        if run_id is not None:
+            matching = [i for i, (run, _number) in enumerate(entries) if run.run_id == run_id]
+            if not matching:
+                return None
+            index = matching[0]
+        run = entries.pop(index)[0]
+        if not entries:
+            del self._running[key]
+        return run
 
     # ----- reading
 
@@ -443,6 +556,26 @@ class RunRecorder:
         runs.sort(key=lambda run: (run.scheduled_run_time.timestamp(), run.run_id), reverse=True)
         return runs[: max(limit, 0)]
 
+    def find_run(self, run: JobRun) -> JobRun | None:
+        """The record of ``run`` as written now (``None``: no history, or not readable)."""
+        if not self.enabled:
+            return None
+        self.flush()
+        try:
+            runs = self.history_for(run.jobstore).get_job_runs(
+                run.job_id, since=run.scheduled_run_time, limit=1000
+            )
+        except Exception:
+            return None
+        return next((found for found in runs if found.run_id == run.run_id), None)
+
+    def get_facts(
+        self, jobstore: str | None, until: datetime | None, limit: int = 1000
+    ) -> list[SchedulerFact]:
+        """The facts recorded in the history of ``jobstore``, newest first."""
+        self.flush()
+        return self.history_for(jobstore).get_facts(until=until, limit=limit)
+
     # ----- writing
 
     def flush(self) -> None:
@@ -450,7 +583,7 @@ class RunRecorder:
         with self._writing:
             self._apply_inbox()
             with self._condition:
-                batches = [batch for batch in self._unwritten.values() if batch.runs]
+                batches = [batch for batch in self._unwritten.values() if len(batch)]
                 self._unwritten = {}
                 self._unwritten_count = 0
             for batch in batches:
@@ -474,13 +607,19 @@ class RunRecorder:
         history = batch.history
         key = id(history)
         try:
-            history.record_runs(list(batch.runs.values()))
+            if batch.runs:
+                history.record_runs(list(batch.runs.values()))
+                batch.runs.clear()
+            if batch.facts:
+                history.record_facts(list(batch.facts.values()))
         except Exception as exc:
             if key not in self._failing:
                 self._failing.add(key)
+                facts = f" and {len(batch.facts)} facts" if batch.facts else ""
                 self._logger.warning(
-                    "Could not record %d job runs in %r (will keep trying): %s",
+                    "Could not record %d job runs%s in %r (will keep trying): %s",
                     len(batch.runs),
+                    facts,
                     history,
                     exc,
                 )
@@ -491,7 +630,7 @@ class RunRecorder:
             self._failing.discard(key)
             self._logger.info("Recording job runs in %r works again", history)
         self._to_prune[key] = history
-        self._written_since_prune += len(batch.runs)
+        self._written_since_prune += len(batch)
 
     def _keep_unwritten(self, batch: _Unwritten) -> None:
         """Put a batch that failed back, below the records buffered meanwhile."""
@@ -499,7 +638,8 @@ class RunRecorder:
             newer = self._unwritten.get(id(batch.history))
             if newer is not None:
                 batch.runs.update(newer.runs)
-                self._unwritten_count -= len(newer.runs)
+                batch.facts.update(newer.facts)
+                self._unwritten_count -= len(newer)
             dropped = len(batch.runs) - MAX_UNWRITTEN
             if dropped > 0:
                 for run_id in list(batch.runs)[:dropped]:
@@ -509,8 +649,10 @@ class RunRecorder:
                     dropped,
                     batch.history,
                 )
+            for fact_id in list(batch.facts)[: max(len(batch.facts) - MAX_UNWRITTEN, 0)]:
+                del batch.facts[fact_id]
             self._unwritten[id(batch.history)] = batch
-            self._unwritten_count += len(batch.runs)
+            self._unwritten_count += len(batch)
 
     def _buffer(self, runs: Sequence[JobRun]) -> None:
         if not runs:
@@ -522,12 +664,15 @@ class RunRecorder:
                 histories[run.jobstore] = self.history_for(run.jobstore)
         with self._condition:
             for run in runs:
-                history = histories[run.jobstore]
-                batch = self._unwritten.get(id(history))
-                if batch is None:
-                    batch = self._unwritten[id(history)] = _Unwritten(history)
-                batch.runs[run.run_id] = run
+                self._batch_for(histories[run.jobstore]).runs[run.run_id] = run
             self._unwritten_count += len(runs)
+
+    def _batch_for(self, history: RunHistory) -> _Unwritten:
+        """The records waiting for ``history``. Hold the condition."""
+        batch = self._unwritten.get(id(history))
+        if batch is None:
+            batch = self._unwritten[id(history)] = _Unwritten(history)
+        return batch
 
     def _write_in_background(self) -> None:
         while True:
@@ -591,7 +736,7 @@ class RunRecorder:
         if run is None:
             # ended without the recorder seeing it submitted (a third-party pass, say)
             run = JobRun(
-                self._new_run_id(),
+                self.new_run_id(),
                 event.job_id,
                 event.jobstore,
                 event.scheduled_run_time,

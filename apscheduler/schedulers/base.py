@@ -44,6 +44,12 @@ from apscheduler.jobstores.base import (
     ConflictingIdError as ConflictingIdError,
     JobLookupError as JobLookupError,
 )
+from apscheduler.runs import (
+    SCHEDULER_PAUSED,
+    SCHEDULER_RESUMED,
+    SCHEDULER_STARTED,
+    SCHEDULER_STOPPED,
+)
 from apscheduler.schedulers import (
     STATE_PAUSED as STATE_PAUSED,
     STATE_RUNNING as STATE_RUNNING,
@@ -64,6 +70,7 @@ from apscheduler.schedulers._processing import ProcessingPass, seconds_until
 from apscheduler.schedulers._registry import JobRegistry
 from apscheduler.schedulers._run_history import RunRecorder
 from apscheduler.schedulers._run_leases import RunLeases
+from apscheduler.schedulers._runs_api import RunsAPI
 from apscheduler.schedulers.handle import deferring_events
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.util import (
@@ -94,7 +101,7 @@ _THIS_MODULE = sys.modules[__name__]
 _SLEEPING_UNTIL_WOKEN = object()
 
 
-class BaseScheduler(JobsAPI, ComponentsAPI, metaclass=ABCMeta):
+class BaseScheduler(JobsAPI, RunsAPI, ComponentsAPI, metaclass=ABCMeta):
     """
     Abstract base class for all schedulers.
 
@@ -231,6 +238,7 @@ class BaseScheduler(JobsAPI, ComponentsAPI, metaclass=ABCMeta):
         self._registry.start(self._create_default_jobstore)
 
         self.state = STATE_PAUSED if paused else STATE_RUNNING
+        self._run_recorder.fact(SCHEDULER_STARTED, detail="paused" if paused else None)
         self._logger.info("Scheduler started")
         self._dispatch_event(SchedulerEvent(EVENT_SCHEDULER_START))
 
@@ -265,6 +273,7 @@ class BaseScheduler(JobsAPI, ComponentsAPI, metaclass=ABCMeta):
                     still_running,
                 )
             # and the run history is written while the stores are still open
+            self._run_recorder.fact(SCHEDULER_STOPPED)
             self._run_recorder.stop()
             for jobstore in self._jobstores.values():
                 jobstore.shutdown()
@@ -283,6 +292,7 @@ class BaseScheduler(JobsAPI, ComponentsAPI, metaclass=ABCMeta):
             raise SchedulerNotRunningError
         if self.state == STATE_RUNNING:
             self.state = STATE_PAUSED
+            self._run_recorder.fact(SCHEDULER_PAUSED)
             self._logger.info("Paused scheduler job processing")
             self._dispatch_event(SchedulerEvent(EVENT_SCHEDULER_PAUSED))
 
@@ -292,6 +302,7 @@ class BaseScheduler(JobsAPI, ComponentsAPI, metaclass=ABCMeta):
             raise SchedulerNotRunningError
         if self.state == STATE_PAUSED:
             self.state = STATE_RUNNING
+            self._run_recorder.fact(SCHEDULER_RESUMED)
             self._logger.info("Resumed scheduler job processing")
             self._dispatch_event(SchedulerEvent(EVENT_SCHEDULER_RESUMED))
             self.wakeup()

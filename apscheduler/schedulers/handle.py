@@ -25,6 +25,8 @@ from datetime import datetime, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.clock import scheduler_clock
+from apscheduler.events import EVENT_JOB_UNLOADABLE
+from apscheduler.runs import JOB_UNLOADABLE
 
 if TYPE_CHECKING:
     from apscheduler.events import JobExecutionEvent, SchedulerEvent
@@ -102,6 +104,8 @@ class SchedulerHandle:
         Called while the scheduler holds its store lock (from a store method it called during a
         processing pass, say), the event waits until the lock is released.
         """
+        if event.code == EVENT_JOB_UNLOADABLE:
+            self._record_unloadable(event)
         deferred = _deferred.events
         if deferred is not None:
             deferred.append(event)
@@ -110,6 +114,11 @@ class SchedulerHandle:
         dispatch_event = getattr(self._scheduler, "_dispatch_event", None)
         if dispatch_event is not None:
             dispatch_event(event)
+
+    def _record_unloadable(self, event: Any) -> None:
+        recorder = self._attributes.get("_run_recorder")
+        if recorder is not None:
+            recorder.fact(JOB_UNLOADABLE, event.jobstore, event.job_id, event.reason)
 
     def wake_for(self, run_time: datetime | None) -> None:
         """

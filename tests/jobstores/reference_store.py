@@ -35,6 +35,7 @@ from apscheduler.jobstores.shared import (
     DEFAULT_POLL_INTERVAL,
     AbandonedRun,
     ClaimedJobs,
+    RunRequest,
     RunStart,
     RunStartOutcome,
     SharedJobStore,
@@ -80,6 +81,8 @@ class ReferenceStorage:
         self.leases: dict[str, Lease] = {}
         #: run id → the runs in progress it names
         self.runs: dict[str, Run] = {}
+        #: job id → the runs asked for (``request_run``) and not made yet, oldest first
+        self.requests: dict[str, list[RunRequest]] = {}
 
     def expire_leases(self, owner: str | None = None) -> None:
         """End the claims and runs in progress of ``owner`` (everybody's if ``None``) now."""
@@ -93,6 +96,14 @@ class ReferenceStorage:
 def _run_time_order(state: dict[str, Any]) -> tuple[float, str]:
     """Sort key of scheduled job states: by next run time (an instant), then by id."""
     return (state["next_run_time"].timestamp(), state["id"])
+
+
+def _due_at(state: dict[str, Any], requests: list[RunRequest]) -> datetime | None:
+    """When a job is next due: its next run time, or its oldest run request if earlier."""
+    due_at: datetime | None = state["next_run_time"]
+    for request in requests:
+        due_at = _earliest(due_at, request.requested_at)
+    return due_at
 
 
 class ReferenceJobStore(SharedJobStore):
@@ -202,6 +213,7 @@ class ReferenceJobStore(SharedJobStore):
             self.storage.jobs[job.id] = state
             # a user's change wins over a claim: the claimer's start will find it lost
             self.storage.leases.pop(job.id, None)
+            # and its pending run requests stay with it
         self._unloadable.pop(job.id, None)
 
     def remove_job(self, job_id: str) -> None:
@@ -210,12 +222,14 @@ class ReferenceJobStore(SharedJobStore):
                 raise JobLookupError(job_id)
             del self.storage.jobs[job_id]
             self.storage.leases.pop(job_id, None)
+            self.storage.requests.pop(job_id, None)
         self._unloadable.pop(job_id, None)
 
     def remove_all_jobs(self) -> None:
         with self.storage.lock:
             self.storage.jobs.clear()
             self.storage.leases.clear()
+            self.storage.requests.clear()
             # runs in progress go on: they still count for max_instances of a job added again
         self._unloadable.clear()
 
@@ -229,13 +243,23 @@ class ReferenceJobStore(SharedJobStore):
 
     # --- the shared store interface ---------------------------------------------------------
 
+    def request_run(self, job_id: str, request: RunRequest) -> bool:
+        with self.storage.lock:
+            if job_id not in self.storage.jobs:
+                return False
+            self.storage.requests.setdefault(job_id, []).append(request)
+            # as a user's write: a claimer that has not started the job must claim it again
+            self.storage.leases.pop(job_id, None)
+        return True
+
     def acquire_due_jobs(self, now: datetime, owner: str) -> ClaimedJobs:
         storage = self.storage
         with storage.lock:
             storage_now = storage.clock()
             claimed: list[Job] = []
+            requests: dict[str, tuple[RunRequest, ...]] = {}
             next_run_time: datetime | None = None
-            for state in self._scheduled():
+            for due_at, state in self._due_states():
                 job_id = state["id"]
                 lease = storage.leases.get(job_id)
                 if lease is not None and lease.expires > storage_now:
@@ -243,15 +267,28 @@ class ReferenceJobStore(SharedJobStore):
                     lease_end = self._to_scheduler_time(lease.expires, storage_now)
                     next_run_time = _earliest(next_run_time, lease_end)
                     continue
-                due = state["next_run_time"] <= now and len(claimed) < self.claim_batch
+                due = due_at <= now and len(claimed) < self.claim_batch
                 job = self._load(state) if due else None
                 if job is None:
                     if job_id not in self._unloadable:
-                        next_run_time = _earliest(next_run_time, state["next_run_time"])
+                        next_run_time = _earliest(next_run_time, due_at)
                     continue
                 storage.leases[job_id] = Lease(owner, storage_now + self.lease_time)
                 claimed.append(job)
-        return ClaimedJobs(claimed, next_run_time)
+                if storage.requests.get(job_id):
+                    by_time = sorted(storage.requests[job_id], key=_request_order)
+                    requests[job_id] = tuple(by_time)
+        return ClaimedJobs(claimed, next_run_time, requests)
+
+    def _due_states(self) -> list[tuple[datetime, dict[str, Any]]]:
+        """The jobs that will be due (scheduled, or asked to run), earliest first. Hold the lock."""
+        due = []
+        for job_id, state in self.storage.jobs.items():
+            due_at = _due_at(state, self.storage.requests.get(job_id, []))
+            if due_at is not None:
+                due.append((due_at, state))
+        due.sort(key=lambda item: (item[0].timestamp(), item[1]["id"]))
+        return due
 
     def start_claimed_runs(self, owner: str, starts: Sequence[RunStart]) -> list[RunStartOutcome]:
         states = [self._state_of(start.job) for start in starts]
@@ -277,10 +314,12 @@ class ReferenceJobStore(SharedJobStore):
             return RunStartOutcome.LOST
 
         del storage.leases[job.id]
-        if job.next_run_time is None:
+        if start.removes_job:
             del storage.jobs[job.id]
         else:
             storage.jobs[job.id] = state
+        # the claim held, so no request came since the claim: these are all of them
+        storage.requests.pop(job.id, None)
         in_progress = sum(
             run.job_id == job.id and run.expires > storage_now for run in storage.runs.values()
         )
@@ -325,5 +364,11 @@ class ReferenceJobStore(SharedJobStore):
         return [AbandonedRun(run.job_id, run.run_times, run.owner) for run in taken]
 
 
-def _earliest(first: datetime | None, second: datetime) -> datetime:
-    return second if first is None else min(first, second)
+def _request_order(request: RunRequest) -> tuple[float, str]:
+    return request.requested_at.timestamp(), request.run_id
+
+
+def _earliest(first: datetime | None, second: datetime | None) -> datetime | None:
+    if first is None:
+        return second
+    return first if second is None else min(first, second)

@@ -16,14 +16,20 @@ import pytest
 from apscheduler.executors.debug import DebugExecutor
 from apscheduler.runs import (
     FAILED,
+    JOB_PAUSED,
     MISSED,
+    PENDING,
     RUNNING,
+    SCHEDULER_STARTED,
+    SCHEDULER_STOPPED,
     SKIPPED,
+    STORE_UNREACHABLE,
     SUCCEEDED,
     JobRun,
     MemoryRunHistory,
     RetentionPolicy,
     RunHistory,
+    SchedulerFact,
 )
 from tests.conftest import FakeClock
 from tests.schedulers import targets
@@ -369,3 +375,99 @@ def test_a_scheduler_on_the_store_records_its_runs_there(factory, monkeypatch):
     assert recorded.finished_at == T0 + timedelta(seconds=30)
     assert (broken.state, broken.jobstore) == (FAILED, "default")
     assert broken.exception == "the job failed on purpose"
+
+
+# --- facts: what happened besides runs ---------------------------------------------------
+
+
+def fact(fact_id, seconds=0, kind=SCHEDULER_STARTED, **fields):
+    """A fact that happened ``seconds`` after T0."""
+    at = T0 + timedelta(seconds=seconds)
+    return SchedulerFact(fact_id, kind, at, fields.pop("owner", "host:1:abc"), **fields)
+
+
+def fact_ids(facts):
+    return [fact.fact_id for fact in facts]
+
+
+def test_every_field_of_a_fact_reads_back_as_recorded(store):
+    eastern = timezone(timedelta(hours=-5))
+    recorded = SchedulerFact(
+        "fact-1",
+        STORE_UNREACHABLE,
+        (T0 + timedelta(microseconds=250_001)).astimezone(eastern),
+        "wörker-1.example.com:4194303:0123456789ab",
+        jobstore="default",
+        job_id="jöb ✓ 𝄞",
+        detail='connection refused: "127.0.0.1:1" ünïcode',
+    )
+    bare = SchedulerFact("fact-2", SCHEDULER_STOPPED, T0 - timedelta(minutes=1), "host:2:x")
+
+    store.record_facts([recorded, bare])
+
+    assert store.get_facts() == [recorded, bare]
+
+
+def test_facts_come_newest_first_and_until_a_time(store):
+    store.record_facts([fact("b", 10), fact("a", 0), fact("c", 20), fact("d", 10)])
+
+    assert fact_ids(store.get_facts()) == ["c", "d", "b", "a"]
+    assert fact_ids(store.get_facts(until=T0 + timedelta(seconds=10))) == ["d", "b", "a"]
+    assert fact_ids(store.get_facts(until=T0 + timedelta(seconds=10), limit=2)) == ["d", "b"]
+    assert store.get_facts(until=T0 - timedelta(seconds=1)) == []
+
+
+def test_recording_a_fact_again_keeps_one(store):
+    store.record_facts([fact("a", 0)])
+    store.record_facts([fact("a", 0)])  # a retry after a lost reply
+
+    assert fact_ids(store.get_facts()) == ["a"]
+
+
+def test_pruning_drops_old_facts_and_keeps_the_newest_ones(store):
+    store.record_facts([fact(f"f{i:02d}", i * 3600) for i in range(30)])
+    now = T0 + timedelta(hours=30)
+    policy = RetentionPolicy(max_runs=100, max_age=timedelta(hours=20), max_facts=5)
+
+    store.prune_runs(policy, now)
+    store.prune_runs(policy, now)  # a retry
+
+    expected = MemoryRunHistory()
+    expected.record_facts([fact(f"f{i:02d}", i * 3600) for i in range(30)])
+    expected.prune_runs(policy, now)
+    assert (
+        fact_ids(store.get_facts())
+        == fact_ids(expected.get_facts())
+        == [
+            "f29",
+            "f28",
+            "f27",
+            "f26",
+            "f25",
+        ]
+    )
+
+
+def test_pruning_facts_by_age_alone(store):
+    store.record_facts([fact(f"f{i:02d}", i * 3600) for i in range(30)])
+
+    store.prune_runs(RetentionPolicy(max_age=timedelta(hours=10)), T0 + timedelta(hours=30))
+
+    assert fact_ids(store.get_facts()) == [f"f{i:02d}" for i in range(29, 19, -1)]
+
+
+def test_pruning_facts_keeps_pending_runs(store):
+    pending = run("asked", state=PENDING)
+    store.record_runs([pending])
+
+    store.prune_runs(RetentionPolicy(max_runs=0, max_age=None), T0 + timedelta(days=1))
+
+    assert store.get_job_runs("job") == [pending], "a run nobody has made yet is kept"
+
+
+def test_facts_are_shared_by_every_store_on_the_storage(shared_factory):
+    writer, reader = shared_factory(), shared_factory()
+
+    writer.record_facts([fact("a", 0, kind=JOB_PAUSED, job_id="job")])
+
+    assert reader.get_facts() == [fact("a", 0, kind=JOB_PAUSED, job_id="job")]
