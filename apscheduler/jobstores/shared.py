@@ -165,7 +165,7 @@ class SharedJobStore(BaseJobStore):
         """
         Claim up to :attr:`claim_batch` due jobs that no other owner holds, and return them.
 
-        A job with pending run requests (:meth:`request_run`) is due from the earliest one on,
+        A job with pending run requests (:meth:`SharedJobStore.request_run`) is due from the earliest one on,
         paused or not; its requests come with it in :attr:`ClaimedJobs.requests`.
 
         Each returned job is leased to ``owner`` for :attr:`lease_time`; a job leased to another
@@ -186,7 +186,7 @@ class SharedJobStore(BaseJobStore):
         (its stored ``next_run_time``), and end any claim on the job, as a user's write does (a
         claimer that has not started the job yet finds its start lost, and claims it again with
         the request). Then tell the other schedulers, as for any write. The pending requests of
-        a job survive :meth:`update_job` and go with :meth:`remove_job`.
+        a job survive ``update_job()`` and go with ``remove_job()``.
 
         :return: ``False`` if there is no such job
         :raises NotImplementedError: if the store cannot take requests (the default)

@@ -123,6 +123,7 @@ def wipe(store: Any, kind: str) -> None:
         store.collection.drop()
         store.runs_collection.drop()
         store.history_collection.drop()
+        store.facts_collection.drop()
     elif kind == "zookeeper":
         store.client.delete(store.path, recursive=True)
     elif kind == "rethinkdb":

@@ -67,7 +67,7 @@ def test_the_client_may_be_given_as_a_text_reference(mongodb_factory, monkeypatc
 
 
 @pytest.mark.external_service
-def test_a_collection_of_apscheduler_3_gets_its_runs_collection_at_start(mongodb_factory):
+def test_a_collection_of_apscheduler_3_gets_its_other_collections_at_start(mongodb_factory):
     from bson.binary import Binary
 
     writer = mongodb_factory(start=False)
@@ -80,11 +80,14 @@ def test_a_collection_of_apscheduler_3_gets_its_runs_collection_at_start(mongodb
     writer.collection.insert_one(document)
     database = writer.collection.database
     assert writer.runs_collection.name not in database.list_collection_names()
+    assert writer.facts_collection.name not in database.list_collection_names()
 
     store = mongodb_factory()
 
     assert writer.runs_collection.name in database.list_collection_names()
     assert "job_id_1" in store.runs_collection.index_information()
+    fact_indexes = store.facts_collection.index_information().values()
+    assert [("at", -1), ("_id", -1)] in [index["key"] for index in fact_indexes]
     stored = store.collection.find_one("a")
     assert set(stored) == {"_id", "next_run_time", "job_state"}
     assert bytes(stored["job_state"]) == bytes(document["job_state"])

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from apscheduler.jobstores.shared import AbandonedRun
+from apscheduler.jobstores.shared import AbandonedRun, RunRequest, RunStart
 
 from .support import (
     LOST,
@@ -209,6 +209,132 @@ def test_a_run_key_of_another_type_is_refused_at_start_with_advice(redis_factory
     store.redis.delete(f"{store.jobs_key}.runs_expiry")
 
 
+# --- run requests --------------------------------------------------------------------------
+
+LATER = T0 + timedelta(hours=5)
+ASKED_AT = T0 + timedelta(seconds=2)
+
+
+def ask(store, job_id="a", run_id="asked-1", at=ASKED_AT):
+    return store.request_run(job_id, RunRequest(run_id, at))
+
+
+@pytest.mark.external_service
+def test_a_request_waits_in_a_hash_and_makes_the_job_due_by_its_score(redis_factory):
+    store = redis_factory()
+    job = add(store, "a", LATER)
+    ask(store)
+
+    record = json.loads(store.redis.hget(f"{store.jobs_key}.requests", "a"))
+    assert float(record["own"]) == LATER.timestamp(), "the job's own run time is kept"
+    [(run_id, requested_at)] = record["runs"]
+    assert (run_id, float(requested_at)) == ("asked-1", ASKED_AT.timestamp())
+    assert store.redis.zscore(store.run_times_key, "a") == ASKED_AT.timestamp()
+    assert pickle.loads(store.redis.hget(store.jobs_key, "a")) == job.__getstate__()
+
+
+@pytest.mark.external_service
+def test_a_start_that_makes_the_requests_puts_the_score_back_and_drops_the_record(redis_factory):
+    store = redis_factory()
+    add(store, "a", LATER)
+    ask(store)
+    claimed = store.acquire_due_jobs(ASKED_AT, "one")
+    [job] = claimed.jobs
+    requests = claimed.requests["a"]
+
+    [outcome] = store.start_claimed_runs("one", [RunStart(job, [ASKED_AT], "run-1", requests)])
+
+    assert outcome is STARTED
+    assert not store.redis.exists(f"{store.jobs_key}.requests")
+    assert store.redis.zscore(store.run_times_key, "a") == LATER.timestamp()
+
+
+@pytest.mark.external_service
+def test_a_start_that_makes_some_requests_keeps_the_job_due_for_the_others(redis_factory):
+    store = redis_factory()
+    add(store, "a", LATER)
+    ask(store, run_id="first")
+    ask(store, run_id="second", at=ASKED_AT + timedelta(seconds=1))
+    claimed = store.acquire_due_jobs(ASKED_AT + timedelta(seconds=1), "one")
+    [job] = claimed.jobs
+    first, second = claimed.requests["a"]
+
+    store.start_claimed_runs("one", [RunStart(job, [ASKED_AT], "run-1", (first,))])
+
+    again = store.acquire_due_jobs(ASKED_AT + timedelta(seconds=1), "two")
+    assert ids(again.jobs) == ["a"]
+    assert again.requests == {"a": (second,)}
+    assert again.jobs[0].next_run_time == LATER
+
+
+@pytest.mark.external_service
+def test_jobs_with_requests_are_read_and_listed_by_their_own_run_times(redis_factory):
+    store = redis_factory()
+    add(store, "early", T0 + timedelta(hours=1))
+    add(store, "later", LATER)
+    add(store, "paused", None)
+    ask(store, "later")
+    ask(store, "paused", "asked-2")
+
+    listed = [(job.id, job.next_run_time) for job in store.get_all_jobs()]
+
+    assert listed == [("early", T0 + timedelta(hours=1)), ("later", LATER), ("paused", None)]
+    assert store.lookup_job("paused").next_run_time is None
+
+
+@pytest.mark.external_service
+def test_a_request_asked_again_after_a_lost_reply_is_recorded_once(redis_factory, monkeypatch):
+    store = redis_factory()
+    add(store, "a", LATER)
+    results = lose_first_reply(monkeypatch, store._jobs, "_request")
+
+    assert ask(store) is True
+
+    assert results == [1, 1]
+    assert store.acquire_due_jobs(ASKED_AT, "one").requests == {
+        "a": (RunRequest("asked-1", ASKED_AT),)
+    }
+
+
+@pytest.mark.external_service
+def test_keys_of_apscheduler_3_take_requests(redis_factory):
+    writer = redis_factory(start=False)
+    state = make_job(RecordingScheduler(), "a", LATER).__getstate__()
+    writer.redis.hset(writer.jobs_key, "a", pickle.dumps(state, protocol=2))
+    writer.redis.zadd(writer.run_times_key, {"a": LATER.timestamp()})
+    store = redis_factory()
+
+    assert ask(store) is True
+
+    claimed = store.acquire_due_jobs(ASKED_AT, "one")
+    assert ids(claimed.jobs) == ["a"] and claimed.jobs[0].next_run_time == LATER
+    assert [request.run_id for request in claimed.requests["a"]] == ["asked-1"]
+
+
+@pytest.mark.external_service
+def test_a_claim_hands_over_requests_in_the_same_round_trip(redis_factory, monkeypatch):
+    store = redis_factory()
+    add(store, "a", LATER)
+    ask(store)
+    store.acquire_due_jobs(T0 - timedelta(days=1), "one")  # the server now caches the script
+    sent = record_round_trips(monkeypatch, store)
+
+    claimed = store.acquire_due_jobs(ASKED_AT, "one")
+
+    assert ids(claimed.jobs) == ["a"] and set(claimed.requests) == {"a"}
+    assert sent == ["EVALSHA"]
+
+
+@pytest.mark.external_service
+def test_a_request_key_of_another_type_is_refused_at_start_with_advice(redis_factory):
+    store = redis_factory(start=False)
+    store.redis.set(f"{store.jobs_key}.requests", "something else")
+
+    with pytest.raises(RuntimeError, match=r"holds a string, not a hash of run requests"):
+        store.start(RecordingScheduler(), "default")
+    store.redis.delete(f"{store.jobs_key}.requests")
+
+
 # --- round trips and lost replies ----------------------------------------------------------
 
 
@@ -314,6 +440,22 @@ def test_a_change_in_another_process_wakes_the_scheduler(redis_factory):
     add(writer, "a", T0 + timedelta(minutes=1))
 
     assert wait_until(lambda: scheduler.wakeups == [T0 + timedelta(minutes=1)])
+
+
+@pytest.mark.external_service
+def test_a_request_in_another_process_wakes_the_scheduler(redis_factory):
+    listening = redis_factory(start=False)
+    scheduler = WakeRecorder()
+    listening.start(scheduler, "default")
+    writer = redis_factory()
+    add(writer, "a", LATER)
+    assert wait_until(lambda: listening._listener.live)
+    assert wait_until(lambda: LATER in scheduler.wakeups)
+    scheduler.wakeups.clear()
+
+    ask(writer)
+
+    assert wait_until(lambda: scheduler.wakeups == [ASKED_AT])
 
 
 @pytest.mark.external_service

@@ -10,11 +10,11 @@ import json
 
 import pytest
 
-from apscheduler.runs import RUNNING, SUCCEEDED, RetentionPolicy
+from apscheduler.runs import JOB_PAUSED, PENDING, RUNNING, SUCCEEDED, RetentionPolicy
 
 from . import support
 from .support import T0
-from .test_history_contract import run, run_ids
+from .test_history_contract import fact, fact_ids, run, run_ids
 
 redis = pytest.importorskip("redis")
 
@@ -78,6 +78,65 @@ def test_a_history_key_of_another_type_is_refused_at_start(redis_factory):
         with pytest.raises(
             RuntimeError, match=f"{key}' holds a string, not a hash of run history"
         ):
+            store.start(support.RecordingScheduler(), "default")
+    finally:
+        store.redis.delete(key)
+
+
+def test_pending_runs_are_not_indexed_as_ended(store):
+    store.record_runs([run("asked", state=PENDING)])
+
+    assert store.redis.zcard(f"{store.jobs_key}.history_ended") == 0
+
+
+# --- facts -------------------------------------------------------------------------------
+
+
+def test_facts_are_json_records_indexed_by_their_time(store):
+    store.record_facts([fact("f-1", 5, kind=JOB_PAUSED, job_id="job")])
+
+    record = json.loads(store.redis.hget(f"{store.jobs_key}.history_facts", "f-1"))
+    assert (record["kind"], record["job_id"], record["at"]) == (
+        JOB_PAUSED,
+        "job",
+        T0.timestamp() + 5,
+    )
+    assert store.redis.zrange(f"{store.jobs_key}.history_fact_times", 0, -1, withscores=True) == [
+        (b"f-1", T0.timestamp() + 5)
+    ]
+
+
+def test_pruning_every_fact_drops_their_keys(store):
+    store.record_facts([fact("old", 0), fact("older", -10)])
+
+    store.prune_runs(RetentionPolicy(max_facts=0), T0)
+
+    assert store.get_facts() == []
+    assert not store.redis.exists(*store._facts.keys)
+
+
+def test_the_fact_keys_sit_beside_the_history_and_apart_from_the_jobs(store):
+    fact_keys = set(store._facts.keys)
+    others = {store.jobs_key, store.run_times_key, *store._jobs.keys, *store._runs.keys}
+
+    assert fact_keys == {f"{store.jobs_key}.history_facts", f"{store.jobs_key}.history_fact_times"}
+    assert not fact_keys & (others | set(store._history.keys))
+
+
+def test_removing_every_job_keeps_the_facts(store):
+    store.record_facts([fact("kept", 0)])
+
+    store.remove_all_jobs()
+
+    assert fact_ids(store.get_facts()) == ["kept"]
+
+
+def test_a_fact_key_of_another_type_is_refused_at_start(redis_factory):
+    store = redis_factory(start=False)
+    key = f"{store.jobs_key}.history_fact_times"
+    store.redis.set(key, "something else")
+    try:
+        with pytest.raises(RuntimeError, match=f"{key}' holds a string, not a zset of facts"):
             store.start(support.RecordingScheduler(), "default")
     finally:
         store.redis.delete(key)

@@ -86,7 +86,8 @@ def test_a_claim_of_every_scheduled_job_tells_there_is_nothing_else(factory: Sto
 def test_an_empty_store_tells_there_is_nothing_scheduled(factory: StoreFactory):
     store = factory()
 
-    assert store.acquire_due_jobs(T0, "one") == ([], None)
+    claimed = store.acquire_due_jobs(T0, "one")
+    assert (claimed.jobs, claimed.next_run_time, dict(claimed.requests)) == ([], None, {})
 
 
 def test_a_job_leased_elsewhere_is_work_when_its_lease_runs_out(factory: StoreFactory):

@@ -11,17 +11,31 @@ from __future__ import annotations
 
 import inspect
 import logging
+import pickle
 import threading
 from datetime import timedelta
 from uuid import uuid4
 
 import pytest
 
-from apscheduler.jobstores.shared import AbandonedRun
+from apscheduler.jobstores.shared import AbandonedRun, RunRequest, RunStart
 
 from . import test_shared_redis
 from .leases import expire_leases
-from .support import LOST, NEXT, STARTED, T0, UTC, add, ids, start, start_for, wait_until
+from .support import (
+    LOST,
+    NEXT,
+    STARTED,
+    T0,
+    UTC,
+    RecordingScheduler,
+    add,
+    ids,
+    make_job,
+    start,
+    start_for,
+    wait_until,
+)
 from .test_shared_redis import WakeRecorder
 
 pytestmark = pytest.mark.external_service
@@ -189,7 +203,9 @@ def test_a_look_that_finds_nothing_due_takes_one_round_trip(mongodb_factory):
     add(store, "later", NEXT)
     commands.sent.clear()
 
-    assert store.acquire_due_jobs(T0, "one") == ([], NEXT)
+    claimed = store.acquire_due_jobs(T0, "one")
+
+    assert (claimed.jobs, claimed.next_run_time) == ([], NEXT)
     assert commands.ours(store) == [("aggregate", store.collection.name)]
 
 
@@ -509,3 +525,153 @@ def test_the_change_stream_is_followed_again_after_the_collection_is_dropped(mon
         return any(run_time in scheduler.wakeups for run_time in added)
 
     assert wait_until(a_new_job_wakes_the_scheduler)
+
+
+# --- run requests ----------------------------------------------------------------------------
+
+LATER = T0 + timedelta(hours=5)
+ASKED_AT = T0 + timedelta(seconds=2)
+
+
+def test_a_request_is_kept_in_the_job_document_which_it_makes_due(mongodb_factory):
+    store = mongodb_factory()
+    add(store, "a", LATER)
+    pickled = bytes(store.collection.find_one("a")["job_state"])
+    store.acquire_due_jobs(LATER, "one")
+
+    assert store.request_run("a", RunRequest("asked-1", ASKED_AT)) is True
+
+    document = store.collection.find_one("a")
+    assert document["requests"] == [{"run_id": "asked-1", "requested_at": ASKED_AT.timestamp()}]
+    assert document["next_run_time"] == ASKED_AT.timestamp(), "due for the request"
+    assert bytes(document["job_state"]) == pickled, "the job's own schedule is left alone"
+    assert "lease_owner" not in document and "lease_expires" not in document
+
+
+def test_a_request_sent_again_is_kept_once(mongodb_factory):
+    """A retry after a lost reply sends the same request again."""
+    store = mongodb_factory()
+    add(store, "a", LATER)
+
+    store.request_run("a", RunRequest("asked-1", ASKED_AT))
+    store.request_run("a", RunRequest("asked-1", ASKED_AT))
+
+    assert len(store.collection.find_one("a")["requests"]) == 1
+
+
+def test_changing_a_job_keeps_it_due_for_its_requests(mongodb_factory):
+    store = mongodb_factory()
+    job = add(store, "a", LATER)
+    store.request_run("a", RunRequest("asked-1", ASKED_AT))
+
+    job._modify(next_run_time=LATER + timedelta(hours=1))
+    store.update_job(job)
+
+    document = store.collection.find_one("a")
+    assert document["next_run_time"] == ASKED_AT.timestamp()
+    assert [entry["run_id"] for entry in document["requests"]] == ["asked-1"]
+    assert store.lookup_job("a").next_run_time == LATER + timedelta(hours=1)
+
+
+def test_the_start_drops_the_requests_field_and_the_due_time_is_the_schedule_again(
+    mongodb_factory,
+):
+    store = mongodb_factory()
+    add(store, "a", LATER)
+    store.request_run("a", RunRequest("asked-1", ASKED_AT))
+    claimed = store.acquire_due_jobs(ASKED_AT, "one")
+    [job] = claimed.jobs
+
+    start = RunStart(job, [ASKED_AT], "run-1", claimed.requests["a"])
+    assert store.start_claimed_runs("one", [start]) == [STARTED]
+
+    document = store.collection.find_one("a")
+    assert set(document) == {"_id", "next_run_time", "job_state"}
+    assert document["next_run_time"] == LATER.timestamp()
+
+
+def test_a_paused_job_of_apscheduler_3_can_be_asked_to_run(mongodb_factory):
+    """A collection written by APScheduler 3 takes requests without any conversion."""
+    from bson.binary import Binary
+
+    writer = mongodb_factory(start=False)
+    state = make_job(RecordingScheduler(), "a", None).__getstate__()
+    writer.collection.insert_one(
+        {"_id": "a", "next_run_time": None, "job_state": Binary(pickle.dumps(state))}
+    )
+    store = mongodb_factory()
+
+    assert store.request_run("a", RunRequest("asked-1", ASKED_AT)) is True
+
+    claimed = store.acquire_due_jobs(ASKED_AT, "one")
+    assert ids(claimed.jobs) == ["a"]
+    assert claimed.requests == {"a": (RunRequest("asked-1", ASKED_AT),)}
+    start = RunStart(claimed.jobs[0], [ASKED_AT], "run-1", claimed.requests["a"])
+    assert store.start_claimed_runs("one", [start]) == [STARTED]
+    assert store.collection.find_one("a")["next_run_time"] is None, "paused again"
+
+
+def test_a_request_that_comes_while_a_claim_reads_is_not_claimed_without_it(
+    mongodb_factory, monkeypatch
+):
+    """Else the start would forget a request that its claim never handed over."""
+    store, asker = mongodb_factory(), mongodb_factory()
+    add(store, "a")
+    read = store._leases.outlook
+
+    def read_then_request(*args, **kwargs):
+        outlook = read(*args, **kwargs)
+        if not asker.collection.find_one("a").get("requests"):
+            asker.request_run("a", RunRequest("asked-1", T0))
+        return outlook
+
+    monkeypatch.setattr(store._leases, "outlook", read_then_request)
+    first = store.acquire_due_jobs(T0, "one")
+    monkeypatch.undo()
+
+    assert first.jobs == [] and first.next_run_time is not None and first.next_run_time <= T0
+    again = store.acquire_due_jobs(T0, "one")
+    assert ids(again.jobs) == ["a"]
+    assert [request.run_id for request in again.requests["a"]] == ["asked-1"]
+
+
+def test_requests_cost_a_claim_and_a_start_no_more_round_trips(mongodb_factory):
+    commands = command_recorder()
+    store = mongodb_factory(event_listeners=[commands])
+    jobs_name, runs_name = store.collection.name, store.runs_collection.name
+    add(store, "a", LATER)
+    add(store, "b")
+    store.request_run("a", RunRequest("asked-1", ASKED_AT))
+    commands.sent.clear()
+
+    claimed = store.acquire_due_jobs(ASKED_AT, "one")
+    assert commands.ours(store) == [("aggregate", jobs_name), ("update", jobs_name)]
+    commands.sent.clear()
+    starts = [
+        RunStart(
+            job, [job.next_run_time or ASKED_AT], f"run-{job.id}", claimed.requests.get(job.id, ())
+        )
+        for job in claimed.jobs
+    ]
+    for run in starts:
+        if run.job.id == "b":
+            run.job._modify(next_run_time=NEXT)
+
+    assert store.start_claimed_runs("one", starts) == [STARTED, STARTED]
+    assert commands.ours(store) == [
+        ("aggregate", runs_name),
+        ("update", runs_name),
+        ("update", jobs_name),
+    ]
+
+
+def test_a_request_made_in_another_process_wakes_the_scheduler(mongodb_factory):
+    listening, scheduler = start_listening(mongodb_factory)
+    asker = mongodb_factory()
+    add(asker, "a", LATER)
+    assert wait_until(lambda: LATER in scheduler.wakeups)
+    scheduler.wakeups.clear()
+
+    asker.request_run("a", RunRequest("asked-1", ASKED_AT))
+
+    assert wait_until(lambda: scheduler.wakeups == [ASKED_AT])

@@ -23,10 +23,11 @@ from apscheduler.jobstores.shared import (
     DEFAULT_POLL_INTERVAL,
     AbandonedRun,
     ClaimedJobs,
+    RunRequest,
     RunStart,
     RunStartOutcome,
 )
-from apscheduler.runs import JobRun, RetentionPolicy, RunHistory
+from apscheduler.runs import JobRun, RetentionPolicy, RunHistory, SchedulerFact
 from apscheduler.util import (
     datetime_to_utc_timestamp,
     maybe_ref,
@@ -48,9 +49,22 @@ try:
         WTimeoutError,
     )
 
+    from apscheduler.jobstores.mongodb.facts import FACTS_SUFFIX, MongoFacts
     from apscheduler.jobstores.mongodb.history import HISTORY_SUFFIX, MongoHistory
-    from apscheduler.jobstores.mongodb.leases import UNLEASE, Fate, MongoLeases, Move, Outlook
+    from apscheduler.jobstores.mongodb.leases import (
+        UNLEASE_STAGE,
+        Fate,
+        MongoLeases,
+        Move,
+        Outlook,
+    )
     from apscheduler.jobstores.mongodb.listen import mongodb_listener
+    from apscheduler.jobstores.mongodb.run_requests import (
+        REQUESTS,
+        due_time,
+        request_pipeline,
+        requests_of,
+    )
     from apscheduler.jobstores.mongodb.runs import RUNS_SUFFIX, MongoRuns, abandoned
 except ImportError as exc:  # pragma: no cover
     raise ImportError("MongoDBJobStore requires PyMongo installed") from exc
@@ -88,8 +102,15 @@ class MongoDBJobStore(SharedPersistentStore, RunHistory):
     they are; a process of APScheduler 3 itself must not use the collection at the same time,
     as it knows nothing of leases.
 
+    Any process may ask for an extra run of a job (``request_run()``): the request is kept in
+    the job's document, in an array field ``requests``, and the document's ``next_run_time``
+    is brought forward to it (the run time in the pickled job, its own schedule, stays as it
+    is), so that the scheduler that claims the job next makes the run, and forgets the request
+    as it starts the job.
+
     The store keeps the history of runs (:class:`~apscheduler.runs.RunHistory`) in the
-    collection named after this one with ``_history`` added, which every process sharing the
+    collection named after this one with ``_history`` added, and the facts recorded beside them
+    (:meth:`record_facts`) in the one with ``_facts`` added, which every process sharing the
     store reads; removing jobs leaves their history in place.
 
     Plugin alias: ``mongodb``
@@ -112,7 +133,8 @@ class MongoDBJobStore(SharedPersistentStore, RunHistory):
 
     .. versionchanged:: 3.12.0
         Jobs that fail to load are kept and reported instead of deleted; temporary errors are
-        retried; several schedulers may share the store; the store keeps the history of runs.
+        retried; several schedulers may share the store, and take run requests; the store
+        keeps the history of runs, and facts.
     """
 
     def __init__(
@@ -142,9 +164,11 @@ class MongoDBJobStore(SharedPersistentStore, RunHistory):
         self.collection = self.client[database][collection]
         self.runs_collection = self.client[database][collection + RUNS_SUFFIX]
         self.history_collection = self.client[database][collection + HISTORY_SUFFIX]
+        self.facts_collection = self.client[database][collection + FACTS_SUFFIX]
         self._leases = MongoLeases(self.collection, self.lease_time)
         self._runs = MongoRuns(self.runs_collection, self.lease_time)
         self._history = MongoHistory(self.history_collection)
+        self._facts = MongoFacts(self.facts_collection)
 
     @property
     def connection(self) -> MongoClient[dict[str, Any]]:
@@ -196,6 +220,7 @@ class MongoDBJobStore(SharedPersistentStore, RunHistory):
         self._leases.create_indexes()
         self._runs.create_indexes()
         self._history.create_indexes()
+        self._facts.create_indexes()
 
     def _explain_setup_error(self, exc: Exception) -> str:
         message = super()._explain_setup_error(exc)
@@ -276,11 +301,12 @@ class MongoDBJobStore(SharedPersistentStore, RunHistory):
 
     def update_job(self, job: Job) -> None:
         changes = {
-            "next_run_time": datetime_to_utc_timestamp(job.next_run_time),
-            "job_state": Binary(self._serialize(job)),
+            # still due for the run requests pending, if any
+            "next_run_time": due_time(datetime_to_utc_timestamp(job.next_run_time)),
+            "job_state": {"$literal": Binary(self._serialize(job))},
         }
         # a change made by the user ends any claim: the claimer's copy must not overwrite it
-        update = {"$set": changes, **UNLEASE}
+        update = [{"$set": changes}, UNLEASE_STAGE]
         result = self._run(lambda: self.collection.update_one({"_id": job.id}, update))
         if result.matched_count == 0:
             raise JobLookupError(job.id)
@@ -301,6 +327,14 @@ class MongoDBJobStore(SharedPersistentStore, RunHistory):
 
     # --- sharing the store with other schedulers -------------------------------------------
 
+    def request_run(self, job_id: str, request: RunRequest) -> bool:
+        # one update: the request is kept once, even when a retry sends it again; the change
+        # stream tells the other schedulers, as the due time moves (if it does)
+        pipeline = request_pipeline(request)
+        return self._run(
+            lambda: self.collection.update_one({"_id": job_id}, pipeline).matched_count > 0
+        )
+
     def acquire_due_jobs(self, now: datetime, owner: str) -> ClaimedJobs:
         # Two round trips: one read of the free jobs first in line (which also tells when the
         # first held job is free), then one write that leases the due ones among them; a third
@@ -318,12 +352,12 @@ class MongoDBJobStore(SharedPersistentStore, RunHistory):
         def claim() -> tuple[Outlook, set[str], set[str], list[float]]:
             caller_now = self._scheduler_timestamp()
             outlook = self._leases.outlook(caller_now, skip, limit, now_ts)
-            due = [row["_id"] for row in outlook.rows if row["next_run_time"] <= now_ts]
+            due = [row for row in outlook.rows if row["next_run_time"] <= now_ts]
             due = due[: self.claim_batch]
             if not due:
                 return outlook, set(), set(), []
             won, taken_at = self._leases.lease(owner, now_ts, due, caller_now)
-            return outlook, set(due), won, taken_at
+            return outlook, {row["_id"] for row in due}, won, taken_at
 
         outlook, tried, won, taken_at = self._run(claim)
         rows = [self._row(row) for row in outlook.rows if row["_id"] in won]
@@ -336,7 +370,13 @@ class MongoDBJobStore(SharedPersistentStore, RunHistory):
             taken_at.append(outlook.held_until)
         later += [(None, free_at) for free_at in taken_at]
         later.sort(key=lambda pair: pair[1])
-        return ClaimedJobs(jobs, self._next_run_time(later))
+        loaded = {job.id for job in jobs}
+        requests = {
+            row["_id"]: requests_of(row)
+            for row in outlook.rows
+            if REQUESTS in row and row["_id"] in loaded
+        }
+        return ClaimedJobs(jobs, self._next_run_time(later), requests)
 
     def _release_claimed_jobs(self, job_ids: list[str], owner: str) -> None:
         self._run(lambda: self._leases.release(owner, job_ids))
@@ -373,7 +413,7 @@ class MongoDBJobStore(SharedPersistentStore, RunHistory):
 
         # the starts recorded by an earlier call moved their job then
         moving = [start for start in starts if start.run_id not in recorded]
-        fates = self._move_on(owner, [start.job for start in moving])
+        fates = self._move_on(owner, moving)
         lost = set()
         for start, fate in zip(moving, fates, strict=True):
             if fate is Fate.MOVED:
@@ -384,11 +424,11 @@ class MongoDBJobStore(SharedPersistentStore, RunHistory):
         pairs = zip(starts, outcomes, strict=True)
         return [LOST if start.run_id in lost else outcome for start, outcome in pairs]
 
-    def _move_on(self, owner: str, jobs: list[Job]) -> list[Fate]:
+    def _move_on(self, owner: str, starts: list[RunStart]) -> list[Fate]:
         """Store each job as the scheduler moved it on, while it is still leased to ``owner``."""
-        if not jobs:
+        if not starts:
             return []
-        moves = [self._move(job) for job in jobs]
+        moves = [self._move(start) for start in starts]
         try:
             return self._run(
                 lambda: self._leases.move_on(owner, moves),
@@ -415,9 +455,11 @@ class MongoDBJobStore(SharedPersistentStore, RunHistory):
         )
         return fates
 
-    def _move(self, job: Job) -> Move:
-        if job.next_run_time is None:
+    def _move(self, start: RunStart) -> Move:
+        job = start.job
+        if start.removes_job:
             return Move(job.id, None, None)
+        # a paused job run on request alone stays stored, paused
         run_time = datetime_to_utc_timestamp(job.next_run_time)
         return Move(job.id, run_time, Binary(self._serialize(job)))
 
@@ -503,9 +545,22 @@ class MongoDBJobStore(SharedPersistentStore, RunHistory):
         return self._run(lambda: self._history.runs(job_id, states, since, limit))
 
     def prune_runs(self, policy: RetentionPolicy, now: datetime) -> None:
-        """Drop the finished runs that ``policy`` no longer keeps."""
+        """Drop the finished runs and the facts that ``policy`` no longer keeps."""
         # deleting what a lost attempt deleted already deletes nothing more
         self._run(lambda: self._history.prune(policy, now))
+        self._run(lambda: self._facts.prune(policy, now))
+
+    def record_facts(self, facts: Sequence[SchedulerFact]) -> None:
+        """Store ``facts`` in the facts collection, replacing those of the same fact ids."""
+        batch = list(facts)
+        if batch:
+            # whole documents replaced by id: a retry after a lost reply writes the same ones
+            self._run(lambda: self._facts.record(batch))
+
+    def get_facts(
+        self, *, until: datetime | None = None, limit: int = 1000
+    ) -> list[SchedulerFact]:
+        return self._run(lambda: self._facts.facts(until, limit))
 
     # --- shutting down ---------------------------------------------------------------------
 

@@ -9,7 +9,9 @@ field of :class:`~apscheduler.runs.JobRun`, its times as UTC timestamps like the
 Recording replaces whole documents by run id, so a batch written again after a lost reply
 leaves the same documents. Pruning reads each job's runs in order (their ids, states and end
 times only) and deletes by id what the retention policy no longer keeps, which decides exactly
-as :func:`~apscheduler.runs.policy_keeps` does.
+as :func:`~apscheduler.runs.policy_keeps` does: a run still running, or asked for and not made
+yet (pending), is never dropped. The facts kept beside the runs have a collection of their own
+(:mod:`~apscheduler.jobstores.mongodb.facts`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 from pymongo import DESCENDING, ReplaceOne
 from pymongo.collection import Collection
 
-from apscheduler.runs import RUNNING, JobRun, RetentionPolicy
+from apscheduler.runs import FINAL_STATES, JobRun, RetentionPolicy
 from apscheduler.util import datetime_to_utc_timestamp
 
 #: added to the name of the job collection to name the collection of run history
@@ -106,7 +108,8 @@ class MongoHistory:
                 job_id, position = document["job_id"], 0
             finished_at = document.get("finished_at")
             too_old = cutoff is not None and finished_at is not None and finished_at < cutoff
-            if document["state"] != RUNNING and (position >= policy.max_runs or too_old):
+            finished = document["state"] in FINAL_STATES
+            if finished and (position >= policy.max_runs or too_old):
                 doomed.append(document["_id"])
             position += 1
         for start in range(0, len(doomed), DELETE_CHUNK):

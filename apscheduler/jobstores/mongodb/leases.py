@@ -9,6 +9,8 @@ pipeline updates, ``$expr`` and ``$$NOW``, which need MongoDB 4.2 or later.
 A write by a user (adding, changing or removing a job) ends any claim on the job, and a claimed
 job is moved on only by a write that finds its lease still held by the claimer: so a change
 made since the claim is never overwritten, and the claimer's start of the job is lost instead.
+A run request (:mod:`~apscheduler.jobstores.mongodb.run_requests`) ends a claim in the same way,
+and the start of a claimed job forgets the job's requests.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any, NamedTuple
 from bson.binary import Binary
 from pymongo import ASCENDING, DeleteOne, UpdateOne
 from pymongo.collection import Collection
+
+from apscheduler.jobstores.mongodb.run_requests import REQUESTS, as_read
 
 #: the server's clock, in seconds since the epoch
 SERVER_NOW: dict[str, Any] = {"$divide": [{"$toLong": "$$NOW"}, 1000]}
@@ -34,6 +38,10 @@ LEASED: dict[str, Any] = {
 }
 #: the update operator that ends a claim
 UNLEASE: dict[str, Any] = {"$unset": {"lease_owner": "", "lease_expires": ""}}
+#: the pipeline stage that ends a claim
+UNLEASE_STAGE: dict[str, Any] = {"$unset": ["lease_owner", "lease_expires"]}
+#: the update operator that ends a claim and forgets the run requests it handed over
+UNLEASE_AND_FORGET: dict[str, Any] = {"$unset": {**UNLEASE["$unset"], REQUESTS: ""}}
 
 
 def _free_at(caller_now: float) -> dict[str, Any]:
@@ -45,19 +53,20 @@ def _free_at(caller_now: float) -> dict[str, Any]:
 class Outlook(NamedTuple):
     """The free jobs first in line, and when the first job held by a scheduler is free."""
 
-    #: free scheduled documents in run time order, with ``job_state`` only if due
+    #: free scheduled documents in run time order, with ``job_state`` (and ``requests``, if
+    #: the job has some) only if due
     rows: list[dict[str, Any]]
     #: the earliest end of a lease on a scheduled job, by the caller's clock (``None``: none)
     held_until: float | None
 
 
 class Move(NamedTuple):
-    """How a start leaves one claimed job: stored with a new run time, or removed."""
+    """How a start leaves one claimed job: stored with a new run time (or paused), or removed."""
 
     job_id: str
-    #: the new run time (a UTC timestamp), or ``None`` to remove the job
+    #: the new run time (a UTC timestamp; ``None``: paused, or removed)
     run_time: float | None
-    #: the pickled job, for a new run time
+    #: the pickled job to store (``None``: remove the job)
     data: Binary | None
 
 
@@ -103,7 +112,8 @@ class MongoLeases:
         not depend on the row, which the server caches rather than runs for each); a second
         one only if no job is free.
 
-        :param due_by: the pickled jobs come along for the rows due by then (``None``: never)
+        :param due_by: the pickled jobs and their run requests come along for the rows due by
+            then (``None``: never)
         """
         held = self._held_pipeline(caller_now)
         wanted = {"next_run_time": {"$ne": None}, "_id": {"$nin": list(left_out)}, **FREE}
@@ -116,6 +126,7 @@ class MongoLeases:
                 "$project": {
                     "next_run_time": True,
                     "job_state": {"$cond": [with_state, "$job_state", "$$REMOVE"]},
+                    REQUESTS: {"$cond": [with_state, f"${REQUESTS}", "$$REMOVE"]},
                 }
             },
             {"$lookup": {"from": self.collection.name, "pipeline": held, "as": "held"}},
@@ -132,12 +143,14 @@ class MongoLeases:
         ]
 
     def lease(
-        self, owner: str, due_by: float, job_ids: list[str], caller_now: float
+        self, owner: str, due_by: float, rows: Sequence[dict[str, Any]], caller_now: float
     ) -> tuple[set[str], list[float]]:
         """
-        Lease to ``owner`` those of ``job_ids`` that are still free and due.
+        Lease to ``owner`` those of the jobs read as ``rows`` that are still free, due and as
+        read (their run requests too: see :func:`~.run_requests.as_read`).
 
-        One round trip; one more if another scheduler took some of them first.
+        One round trip; one more if another scheduler took some of them first (or a request
+        came meanwhile: the job is free at once then, to be claimed again with it).
 
         :return: the ids leased, and when each of the others may be taken, by the caller's clock
         """
@@ -149,7 +162,13 @@ class MongoLeases:
                 }
             }
         ]
-        due = {"_id": {"$in": job_ids}, "next_run_time": {"$lte": due_by}, **FREE}
+        job_ids = [row["_id"] for row in rows]
+        due: dict[str, Any] = {"next_run_time": {"$lte": due_by}, **FREE}
+        unchanged = as_read(rows)
+        if "$or" in unchanged:
+            due["$and"] = [unchanged]  # FREE has an $or of its own
+        else:
+            due.update(unchanged)
         if self.collection.update_many(due, lease).matched_count == len(job_ids):
             return set(job_ids), []
 
@@ -175,7 +194,9 @@ class MongoLeases:
 
     def move_on(self, owner: str, moves: Sequence[Move]) -> list[Fate]:
         """
-        Make every move whose job is still leased to ``owner``, giving the lease up.
+        Make every move whose job is still leased to ``owner``, giving the lease up and
+        forgetting the job's run requests (the claim handed them all over, as a request that
+        came since would have ended the lease).
 
         One round trip (two if some jobs are removed: updates and deletes are separate
         commands). A bulk write only counts the documents it matched, so when it matched fewer
@@ -186,7 +207,7 @@ class MongoLeases:
                 {"_id": move.job_id, "lease_owner": owner},
                 {
                     "$set": {"next_run_time": move.run_time, "job_state": move.data},
-                    **UNLEASE,
+                    **UNLEASE_AND_FORGET,
                 },
             )
             if move.data is not None
@@ -264,4 +285,15 @@ def _shows(move: Move, document: dict[str, Any] | None) -> bool:
     )
 
 
-__all__ = ["FREE", "LEASED", "SERVER_NOW", "UNLEASE", "Fate", "MongoLeases", "Move", "Outlook"]
+__all__ = [
+    "FREE",
+    "LEASED",
+    "SERVER_NOW",
+    "UNLEASE",
+    "UNLEASE_AND_FORGET",
+    "UNLEASE_STAGE",
+    "Fate",
+    "MongoLeases",
+    "Move",
+    "Outlook",
+]

@@ -3,7 +3,8 @@ Hearing about other processes' changes to a MongoDB job collection, over a chang
 
 A change stream needs a replica set (a one-node replica set will do). The stream leaves out the
 lease updates, and carries only the new run time of the changed job, which is all a scheduler
-needs to decide whether to wake up.
+needs to decide whether to wake up. A run request that makes a job due sooner moves that run
+time too, so it wakes the others as any write does.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from apscheduler.jobstores.base import (
     ConflictingIdError,
     JobLookupError,
 )
+from apscheduler.jobstores.redis.facts_lua import FACT_KEY_TYPES, FactKeys
 from apscheduler.jobstores.redis.history_lua import HISTORY_KEY_TYPES, HistoryKeys
 from apscheduler.jobstores.redis.jobs_lua import JobKeys, score_text
 from apscheduler.jobstores.redis.runs_lua import (
@@ -34,10 +35,11 @@ from apscheduler.jobstores.shared import (
     DEFAULT_POLL_INTERVAL,
     AbandonedRun,
     ClaimedJobs,
+    RunRequest,
     RunStart,
     RunStartOutcome,
 )
-from apscheduler.runs import JobRun, RetentionPolicy, RunHistory
+from apscheduler.runs import JobRun, RetentionPolicy, RunHistory, SchedulerFact
 from apscheduler.util import (
     datetime_to_utc_timestamp,
     utc_timestamp_to_datetime as utc_timestamp_to_datetime,
@@ -81,13 +83,18 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
     the lease, so that ``max_instances`` holds across processes. If a process dies holding a
     lease, the lease expires after ``lease_time`` seconds and another process runs the job (or
     reports the run missed, past its ``misfire_grace_time``); the runs it had in progress are
-    reported missed once their leases expire. The history of runs
+    reported missed once their leases expire. Runs asked for with ``request_run()`` wait in
+    the hash ``<jobs_key>.requests`` (job id → JSON), and the job's score in ``run_times_key``
+    is lowered to the oldest of them, so that it is due; its own next run time stays in the
+    pickled job, and in the request record. The history of runs
     (:class:`~apscheduler.runs.RunHistory`) is kept in the keys ``<jobs_key>.history*``, as
-    JSON. Every change to the jobs is
-    published on the channel ``<jobs_key>.changes``, which every store listens on, so a job
-    added, changed or removed in one process is acted on by the others at once. Keys written by
-    APScheduler 3 are used as they are; a process of APScheduler 3 itself must not use them at
-    the same time, as it knows nothing of leases.
+    JSON, and so are the facts (:class:`~apscheduler.runs.SchedulerFact`), in
+    ``<jobs_key>.history_facts`` and ``<jobs_key>.history_fact_times``. Every change to the jobs
+    is published on the channel ``<jobs_key>.changes``, which every store listens on, so a job
+    added, changed, removed or asked to run in one process is acted on by the others at once.
+    Keys written by APScheduler 3 are used as they are; a process of APScheduler 3 itself must
+    not use them at the same time, as it knows nothing of leases (nor of run requests: it would
+    run their jobs early, by their lowered scores).
 
     Plugin alias: ``redis``
 
@@ -109,7 +116,8 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
 
     .. versionchanged:: 3.12.0
         Jobs that fail to load are kept and reported instead of deleted; temporary errors are
-        retried; several schedulers may share the store; the store keeps the history of runs.
+        retried; several schedulers may share the store; the store keeps the history of runs
+        and the facts beside it, and takes run requests from any process.
     """
 
     def __init__(
@@ -151,6 +159,8 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
         self._runs = RunKeys(self.redis, self._jobs)
         # the history of runs: keys of their own too, which remove_all_jobs() leaves alone
         self._history = HistoryKeys(self.redis, jobs_key)
+        # and the facts, beside the history
+        self._facts = FactKeys(self.redis, jobs_key)
         self._interrupt_subscription: Any = None
 
     # --- set-up and error policy -----------------------------------------------------------
@@ -169,14 +179,24 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
 
     def _setup_storage(self) -> None:
         # Redis makes keys on first write: only a key of the wrong type can stand in the way
-        keys = [*self._jobs.keys, *self._runs.keys, *self._history.keys]
-        wanted_types = ("hash", "zset", "hash", *RUN_KEY_TYPES, *HISTORY_KEY_TYPES)
+        keys = [*self._jobs.keys, *self._runs.keys, *self._history.keys, *self._facts.keys]
+        wanted_types = (
+            "hash",
+            "zset",
+            "hash",
+            "hash",
+            *RUN_KEY_TYPES,
+            *HISTORY_KEY_TYPES,
+            *FACT_KEY_TYPES,
+        )
         kept = (
             "jobs",
             "run times",
             "leases",
+            "run requests",
             *["runs in progress"] * len(RUN_KEY_SUFFIXES),
             *["run history"] * len(HISTORY_KEY_TYPES),
+            *["facts"] * len(FACT_KEY_TYPES),
         )
         pipe = self.redis.pipeline(transaction=False)
         for key in keys:
@@ -278,14 +298,25 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
         # the broken jobs due for another try may be claimed, but count at their recheck time
         left_out = sorted(self._unloadable_ids().difference(unclaimable))
         caller_now = self._scheduler_timestamp()
-        rows, found = self._run(
+        rows, requests, found = self._run(
             lambda: self._jobs.claim(
                 now_ts, owner, self.lease_time, self.claim_batch, caller_now, unclaimable, left_out
             )
         )
         jobs = self._accept_claimed(rows, now, owner)
         # worked out after loading: a claimed job that failed to load counts at its recheck time
-        return ClaimedJobs(jobs, self._next_run_time([] if found is None else [(None, found)]))
+        next_run_time = self._next_run_time([] if found is None else [(None, found)])
+        if not requests:
+            return ClaimedJobs(jobs, next_run_time)
+        # the requests of a job that failed to load stay with it, and it was given back
+        return ClaimedJobs(
+            jobs, next_run_time, {job.id: requests[job.id] for job in jobs if job.id in requests}
+        )
+
+    def request_run(self, job_id: str, request: RunRequest) -> bool:
+        # asking again after a lost reply finds the request recorded, and records it once
+        requested_at = score_text(request.requested_at)
+        return self._run(lambda: self._jobs.request(job_id, request.run_id, requested_at))
 
     def start_claimed_runs(self, owner: str, starts: Sequence[RunStart]) -> list[RunStartOutcome]:
         if not starts:
@@ -339,6 +370,17 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
     def prune_runs(self, policy: RetentionPolicy, now: datetime) -> None:
         # deleting what a lost attempt deleted already deletes nothing more
         self._run(lambda: self._history.prune(policy, now))
+        self._run(lambda: self._facts.prune(policy, now))
+
+    def record_facts(self, facts: Sequence[SchedulerFact]) -> None:
+        # a fact written twice is one fact: a retry after a lost reply is harmless
+        if facts:
+            self._run(lambda: self._facts.record(facts))
+
+    def get_facts(
+        self, *, until: datetime | None = None, limit: int = 1000
+    ) -> list[SchedulerFact]:
+        return self._run(lambda: self._facts.facts(until, limit))
 
     def _interrupt_listener(self) -> None:
         if self._interrupt_subscription is not None:

@@ -33,7 +33,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from apscheduler.runs import RUNNING, JobRun, RetentionPolicy
+from apscheduler.runs import PENDING, RUNNING, JobRun, RetentionPolicy
 from apscheduler.util import datetime_to_utc_timestamp
 
 #: what follows ``<jobs_key>`` in the names of the fixed history keys, in the order the scripts
@@ -49,7 +49,7 @@ QUERY_PAGE = 256
 
 _HISTORY_PRELUDE = f"""
 local RECORDS, ALL, JOB_IDS, ENDED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local RUNNING = '{RUNNING}'
+local UNFINISHED = {{['{RUNNING}'] = true, ['{PENDING}'] = true}}
 
 local function job_key(prefix, job_id)
     return prefix .. job_id
@@ -135,7 +135,8 @@ return found
 
 # Each job's runs beyond the newest ``max runs`` go first, then those that ended before the
 # cutoff: a run's place among its job's runs counts the runs too old to keep, as
-# apscheduler.runs.policy_keeps counts them. A running run is never dropped.
+# apscheduler.runs.policy_keeps counts them. A run still running, or asked for and not made
+# yet (pending), is never dropped.
 #: KEYS: the four fixed history keys
 #: ARGV: the prefix of the job keys, the most runs kept per job, the cutoff timestamp ('' for
 #:       none: runs are kept whatever their age)
@@ -144,8 +145,8 @@ PRUNE_RUNS = (
     + """
 local prefix, max_runs, cutoff = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 
-local function running(record)
-    return cjson.decode(record)['state'] == RUNNING
+local function unfinished(record)
+    return UNFINISHED[cjson.decode(record)['state']] == true
 end
 
 for _, job_id in ipairs(redis.call('SMEMBERS', JOB_IDS)) do
@@ -155,7 +156,7 @@ for _, job_id in ipairs(redis.call('SMEMBERS', JOB_IDS)) do
             local record = redis.call('HGET', RECORDS, run_id)
             if not record then
                 redis.call('ZREM', key, run_id)
-            elseif not running(record) then
+            elseif not unfinished(record) then
                 forget(run_id, key)
             end
         end
@@ -170,7 +171,7 @@ if cutoff ~= '' then
         local record = redis.call('HGET', RECORDS, run_id)
         if not record then
             redis.call('ZREM', ENDED, run_id)
-        elseif running(record) then
+        elseif unfinished(record) then
             redis.call('ZREM', ENDED, run_id)
         else
             local job_id = cjson.decode(record)['job_id']
@@ -224,7 +225,7 @@ class HistoryKeys:
             return
         args: list[str] = [self.job_key_prefix]
         for run in latest.values():
-            ended = _score(run.finished_at) if run.state != RUNNING else ""
+            ended = _score(run.finished_at) if run.finished else ""
             args += [run.run_id, run.job_id, _score(run.scheduled_run_time), ended]
             args.append(encode_run(run))
         self._record(keys=self.keys, args=args)

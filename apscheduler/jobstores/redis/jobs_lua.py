@@ -2,12 +2,21 @@
 The keys that hold the jobs of a :class:`~apscheduler.jobstores.redis.RedisJobStore`, and the
 server-side (Lua) scripts that keep them and their leases.
 
-Three keys: the hash of pickled jobs and the sorted set of run times (both as APScheduler 3
-kept them), and the hash of leases (job id → ``"owner|expiry"``, the expiry in seconds by the
-Redis server's clock). A job without an entry in the lease hash is free, so keys written by
-APScheduler 3 need no conversion. A write by a user (add, update, remove) ends any lease on the
-job: that is how a scheduler that claimed the job learns, when it starts the job's runs, that
-the job changed meanwhile. Each script runs atomically on the server in one round trip.
+Four keys: the hash of pickled jobs and the sorted set of run times (both as APScheduler 3
+kept them), the hash of leases (job id → ``"owner|expiry"``, the expiry in seconds by the
+Redis server's clock) and the hash of pending run requests, ``<jobs_key>.requests``. A job
+without an entry in the lease hash is free, and one without an entry in the request hash has
+no requests, so keys written by APScheduler 3 need no conversion. A write by a user (add,
+update, remove, a run request) ends any lease on the job: that is how a scheduler that claimed
+the job learns, when it starts the job's runs, that the job changed meanwhile. Each script runs
+atomically on the server in one round trip.
+
+A job's score in the sorted set is the moment it is due: its own next run time, or its oldest
+pending run request if that is earlier (a paused job with requests is in the set too), so that
+claiming and looking for the next run time need nothing but the set. The job's own run time is
+then kept in its request record, a JSON object ``{"own": "<run time or ''>", "runs": [[run id,
+"requested at"], ...]}`` (the times as UTC timestamps in text, so that no digit is lost); the
+pickled job holds it too, unchanged by requests.
 
 The scripts that give a job a run time publish a change message on the change channel (the
 writing store's token, a space, and the run time as a UTC timestamp), so the other schedulers
@@ -17,14 +26,19 @@ published: nobody has to wake up for them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any, cast
 
+from apscheduler.jobstores.shared import RunRequest
 from apscheduler.util import datetime_to_utc_timestamp
 
 #: a row for the loading helpers of the store: job id, run time, pickled job
 Row = tuple[str, float | None, bytes]
+
+#: what follows ``<jobs_key>`` in the name of the hash of pending run requests
+REQUESTS_SUFFIX = ".requests"
 
 # The server's clock, for every script that reads it. Lua returns integers for numbers, so
 # times leave the scripts as text.
@@ -38,11 +52,11 @@ local function clock()
 end
 """
 
-# What every script of jobs starts with; KEYS are jobs, run times and leases.
+# What every script of jobs starts with; KEYS are jobs, run times, leases and requests.
 PRELUDE = (
     CLOCK
     + """
-local JOBS, RUN_TIMES, LEASES = KEYS[1], KEYS[2], KEYS[3]
+local JOBS, RUN_TIMES, LEASES, REQUESTS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 
 -- the owner of a job's lease and its expiry (server time), or nil for a free job
 local function lease_of(id)
@@ -60,6 +74,46 @@ local function id_set(first, last)
         set[ARGV[i]] = true
     end
     return set
+end
+
+-- the request record of a job (see the module's docstring), or nil when it has none
+local function requests_of(id)
+    local record = redis.call('HGET', REQUESTS, id)
+    if not record then
+        return nil
+    end
+    return cjson.decode(record)
+end
+
+-- the score at which a job is due, as text: the earlier of its own run time and its oldest
+-- pending request ('' for neither)
+local function due_score(own, pending)
+    local best, best_text = tonumber(own), own
+    if pending then
+        for _, request in ipairs(pending.runs) do
+            local at = tonumber(request[2])
+            if best == nil or at < best then
+                best, best_text = at, request[2]
+            end
+        end
+    end
+    return best_text
+end
+
+-- set a job's score from its own run time ('' for none) and its pending requests (nil for
+-- none), keeping its own run time in the request record; returns the score ('' for none)
+local function schedule(id, own, pending)
+    if pending then
+        pending.own = own
+        redis.call('HSET', REQUESTS, id, cjson.encode(pending))
+    end
+    local score = due_score(own, pending)
+    if score == '' then
+        redis.call('ZREM', RUN_TIMES, id)
+    else
+        redis.call('ZADD', RUN_TIMES, score, id)
+    end
+    return score
 end
 """
 )
@@ -106,8 +160,9 @@ ADD = (
 if redis.call('HSETNX', JOBS, ARGV[3], ARGV[4]) == 0 then
     return 0
 end
--- a lease left over from an earlier job of the same id belongs to nobody now
+-- a lease or requests left over from an earlier job of the same id belong to nobody now
 redis.call('HDEL', LEASES, ARGV[3])
+redis.call('HDEL', REQUESTS, ARGV[3])
 if ARGV[5] ~= '' then
     redis.call('ZADD', RUN_TIMES, ARGV[5], ARGV[3])
     redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. ARGV[5])
@@ -126,11 +181,10 @@ end
 redis.call('HSET', JOBS, ARGV[3], ARGV[4])
 -- a scheduler that claimed the job before this change must not store its own version over it
 redis.call('HDEL', LEASES, ARGV[3])
-if ARGV[5] == '' then
-    redis.call('ZREM', RUN_TIMES, ARGV[3])
-else
-    redis.call('ZADD', RUN_TIMES, ARGV[5], ARGV[3])
-    redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. ARGV[5])
+-- the job stays due for its pending requests
+local score = schedule(ARGV[3], ARGV[5], requests_of(ARGV[3]))
+if score ~= '' then
+    redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. score)
 end
 return 1
 """
@@ -143,7 +197,37 @@ REMOVE = (
 local removed = redis.call('HDEL', JOBS, ARGV[1])
 redis.call('ZREM', RUN_TIMES, ARGV[1])
 redis.call('HDEL', LEASES, ARGV[1])
+redis.call('HDEL', REQUESTS, ARGV[1])
 return removed
+"""
+)
+
+# A request asked again (a retry after a lost reply) is recorded once. The job's own run time
+# is its score until it has requests.
+#: ARGV: channel, token, job id, run id, requested at (UTC timestamp)
+#: returns 1, or 0 when there is no such job
+REQUEST = (
+    PRELUDE
+    + """
+local id, run_id = ARGV[3], ARGV[4]
+if redis.call('HEXISTS', JOBS, id) == 0 then
+    return 0
+end
+local pending = requests_of(id)
+if not pending then
+    pending = {own = redis.call('ZSCORE', RUN_TIMES, id) or '', runs = {}}
+end
+local known = false
+for _, request in ipairs(pending.runs) do
+    known = known or request[1] == run_id
+end
+if not known then
+    pending.runs[#pending.runs + 1] = {run_id, ARGV[5]}
+end
+-- as a user's write: a claimer that has not started the job yet must claim it again
+redis.call('HDEL', LEASES, id)
+redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. schedule(id, pending.own, pending))
+return 1
 """
 )
 
@@ -154,8 +238,8 @@ return removed
 #: ARGV: now (UTC timestamp), owner, lease time, most jobs to claim, the caller's now, how many
 #:       ids follow that must not be claimed, those ids, then other ids to leave out of the
 #:       next moment (known broken jobs)
-#: returns the next moment as text ('' for none), then id, score, pickled job for each claimed
-#: job, in run time order
+#: returns the next moment as text ('' for none), then id, score, pickled job and request
+#: record ('' for none) for each claimed job, in run time order
 CLAIM = (
     PRELUDE
     + _NEXT_LOOK
@@ -187,6 +271,7 @@ while count < wanted do
                 claimed[#claimed + 1] = id
                 claimed[#claimed + 1] = due[i + 1]
                 claimed[#claimed + 1] = state
+                claimed[#claimed + 1] = redis.call('HGET', REQUESTS, id) or ''
                 if count >= wanted then
                     break
                 end
@@ -230,6 +315,30 @@ def _time(text: bytes | str) -> float | None:
     return float(text) if text else None
 
 
+def decode_requests(record: bytes | str) -> tuple[RunRequest, ...]:
+    """The pending run requests a request record holds, oldest first (ties: by run id)."""
+    requests = [
+        RunRequest(run_id, datetime.fromtimestamp(float(at), timezone.utc))
+        for run_id, at in json.loads(record)["runs"]
+    ]
+    requests.sort(key=lambda request: (request.requested_at, request.run_id))
+    return tuple(requests)
+
+
+def own_run_time(record: bytes | str) -> float | None:
+    """The job's own next run time that a request record keeps (its score is a request's)."""
+    return _time(json.loads(record)["own"])
+
+
+def _own_run_times(
+    run_times: Mapping[bytes, float], records: Mapping[bytes, bytes]
+) -> dict[bytes, float | None]:
+    """The run times of the jobs by id, those of jobs with requests read from their records."""
+    own: dict[bytes, float | None] = dict(run_times)
+    own.update({job_id: own_run_time(record) for job_id, record in records.items()})
+    return own
+
+
 class JobKeys:
     """
     The keys of the jobs of one store, and every read and write of them.
@@ -247,13 +356,15 @@ class JobKeys:
         self.jobs_key = jobs_key
         self.run_times_key = run_times_key
         self.leases_key = f"{jobs_key}.leases"
+        self.requests_key = f"{jobs_key}{REQUESTS_SUFFIX}"
         #: the keys every script of jobs takes, in order
-        self.keys = [jobs_key, run_times_key, self.leases_key]
+        self.keys = [jobs_key, run_times_key, self.leases_key, self.requests_key]
         #: the arguments by which a script announces a run time it writes
         self.announce = [channel, token]
         self._add = redis.register_script(ADD)
         self._update = redis.register_script(UPDATE)
         self._remove = redis.register_script(REMOVE)
+        self._request = redis.register_script(REQUEST)
         self._claim = redis.register_script(CLAIM)
         self._release = redis.register_script(RELEASE)
         self._next_run_time = redis.register_script(NEXT_RUN_TIME)
@@ -261,15 +372,20 @@ class JobKeys:
     # --- reading ---------------------------------------------------------------------------
 
     def lookup(self, job_id: str) -> tuple[bytes | None, float | None]:
-        """The pickle and run time of one job (``None`` for what is missing)."""
-        pipe = self.redis.pipeline(transaction=False)
+        """The pickle and own run time of one job (``None`` for what is missing)."""
+        pipe = self.redis.pipeline(transaction=True)
         pipe.hget(self.jobs_key, job_id)
         pipe.zscore(self.run_times_key, job_id)
-        data, run_time = pipe.execute()
-        return data, run_time
+        pipe.hget(self.requests_key, job_id)
+        data, run_time, requests = pipe.execute()
+        return data, run_time if requests is None else own_run_time(requests)
 
     def due(self, timestamp: float) -> list[Row]:
-        """The jobs due by ``timestamp``, in run time order (two round trips, as in 3.x)."""
+        """
+        The jobs due by ``timestamp``, in run time order (two round trips, as in 3.x).
+
+        A job with pending run requests is due from the oldest one on.
+        """
         # (member, score) pairs, as bytes: the client does not decode (jobs are pickles)
         due = cast(
             "list[tuple[bytes, float]]",
@@ -289,9 +405,10 @@ class JobKeys:
         pipe = self.redis.pipeline(transaction=True)
         pipe.hgetall(self.jobs_key)
         pipe.zrange(self.run_times_key, 0, -1, withscores=True)
-        states, run_times = pipe.execute()
-        scores = dict(run_times)
-        return [(job_id.decode(), scores.get(job_id), state) for job_id, state in states.items()]
+        pipe.hgetall(self.requests_key)
+        states, run_times, requests = pipe.execute()
+        own = _own_run_times(dict(run_times), requests)
+        return [(job_id.decode(), own.get(job_id), state) for job_id, state in states.items()]
 
     def next_run_time(self, caller_now: float, left_out: Sequence[str]) -> float | None:
         """The next moment worth a look, on the caller's clock; ``left_out`` do not count."""
@@ -312,8 +429,15 @@ class JobKeys:
         return bool(self._remove(keys=self.keys, args=[job_id]))
 
     def remove_all(self) -> None:
-        """Remove every job and every lease (the runs in progress stay: they still count)."""
+        """
+        Remove every job, lease and run request (the runs in progress stay: they still count).
+        """
         self.redis.delete(*self.keys)
+
+    def request(self, job_id: str, run_id: str, requested_at: str) -> bool:
+        """Record a run request with a job and make it due; ``False`` if there is no such job."""
+        args = [*self.announce, job_id, run_id, requested_at]
+        return bool(self._request(keys=self.keys, args=args))
 
     def stored(self, job_ids: Sequence[str]) -> list[tuple[bytes | None, bytes | None]]:
         """The pickle and the lease of each of ``job_ids`` (``None`` for what is missing)."""
@@ -334,22 +458,27 @@ class JobKeys:
         caller_now: float,
         unclaimable: Sequence[str],
         left_out: Sequence[str],
-    ) -> tuple[list[Row], float | None]:
+    ) -> tuple[list[Row], dict[str, tuple[RunRequest, ...]], float | None]:
         """
         Lease up to ``batch`` due jobs nobody holds to ``owner``, in one round trip.
 
         :param unclaimable: ids not to claim, nor count for the next moment worth a look
         :param left_out: more ids not to count for the next moment
-        :return: the claimed rows, and the next moment worth a look besides them, on the
-            caller's clock (``None``: no job counts)
+        :return: the claimed rows, the pending run requests of those that have some, and the
+            next moment worth a look besides them, on the caller's clock (``None``: no job
+            counts)
         """
         args: list[str | int] = [repr(now), owner, repr(lease_time), batch, repr(caller_now)]
         args += [len(unclaimable), *unclaimable, *left_out]
         found = self._claim(keys=self.keys, args=args)
-        rows: list[Row] = [
-            (found[i].decode(), float(found[i + 1]), found[i + 2]) for i in range(1, len(found), 3)
-        ]
-        return rows, _time(found[0])
+        rows: list[Row] = []
+        requests: dict[str, tuple[RunRequest, ...]] = {}
+        for i in range(1, len(found), 4):
+            job_id = found[i].decode()
+            rows.append((job_id, float(found[i + 1]), found[i + 2]))
+            if found[i + 3]:
+                requests[job_id] = decode_requests(found[i + 3])
+        return rows, requests, _time(found[0])
 
     def release(self, owner: str, job_ids: Sequence[str]) -> None:
         """End the leases ``owner`` holds on ``job_ids``, changing nothing else."""

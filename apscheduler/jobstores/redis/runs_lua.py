@@ -82,15 +82,17 @@ end
 
 # For each start, in order: a run id already recorded is a retry after a lost reply (started);
 # a job whose lease is no longer the owner's is lost, and nothing changes (a user who changed or
-# removed the job since the claim ended the lease). Otherwise the job is stored as given (or
-# removed, when it has no next run time) and its lease is given up; the runs are recorded
+# removed the job, or asked it to run, since the claim ended the lease). Otherwise the job is
+# stored as given (or removed, when its schedule is over), the run requests the start makes are
+# forgotten (any others keep the job due), and its lease is given up; the runs are recorded
 # unless max_instances runs of the job are in progress already (their leases unexpired,
 # whoever the owner). A lease that expired but was not taken over is still honoured: nobody
 # else started the job meanwhile. One change message announces the earliest next run time of
 # the batch.
-#: KEYS: jobs, run times, leases, then the four run keys
+#: KEYS: jobs, run times, leases, requests, then the four run keys
 #: ARGV: channel, token, owner, lease time, then per start: job id, run id, pickled job ('' to
-#:       remove the finished job), score ('' for none), max instances, run times
+#:       remove the finished job), score ('' for none), max instances, run times, the run ids
+#:       of the requests it makes (a JSON array, '' for none)
 #: returns one outcome code per start (see OUTCOMES)
 START_RUNS = (
     PRELUDE
@@ -114,25 +116,45 @@ local function live_runs_of(id)
     return live
 end
 
-local function store(id, data, score)
+-- the requests of a job still pending once those made are forgotten (nil for none)
+local function still_pending(id, made)
+    local pending = requests_of(id)
+    if not pending or made == '' then
+        return pending
+    end
+    local forgotten, left = {}, {}
+    for _, run_id in ipairs(cjson.decode(made)) do
+        forgotten[run_id] = true
+    end
+    for _, request in ipairs(pending.runs) do
+        if not forgotten[request[1]] then
+            left[#left + 1] = request
+        end
+    end
+    if #left == 0 then
+        redis.call('HDEL', REQUESTS, id)
+        return nil
+    end
+    pending.runs = left
+    return pending
+end
+
+local function store(id, data, score, made)
     redis.call('HDEL', LEASES, id)
     if data == '' then
         redis.call('HDEL', JOBS, id)
         redis.call('ZREM', RUN_TIMES, id)
+        redis.call('HDEL', REQUESTS, id)
         return
     end
     redis.call('HSET', JOBS, id, data)
-    if score == '' then
-        redis.call('ZREM', RUN_TIMES, id)
-        return
-    end
-    redis.call('ZADD', RUN_TIMES, score, id)
-    if earliest == nil or tonumber(score) < earliest then
+    score = schedule(id, score, still_pending(id, made))
+    if score ~= '' and (earliest == nil or tonumber(score) < earliest) then
         earliest, earliest_text = tonumber(score), score
     end
 end
 
-local function start(id, run_id, data, score, max_instances, run_times)
+local function start(id, run_id, data, score, max_instances, run_times, made)
     if redis.call('HEXISTS', RUNS, run_id) == 1 then
         return STARTED
     end
@@ -140,7 +162,7 @@ local function start(id, run_id, data, score, max_instances, run_times)
         return LOST
     end
     local full = live_runs_of(id) >= max_instances
-    store(id, data, score)
+    store(id, data, score, made)
     if full then
         return MAX_INSTANCES
     end
@@ -151,9 +173,10 @@ local function start(id, run_id, data, score, max_instances, run_times)
     return STARTED
 end
 
-for first = 5, #ARGV, 6 do
+for first = 5, #ARGV, 7 do
     outcomes[#outcomes + 1] = start(ARGV[first], ARGV[first + 1], ARGV[first + 2],
-                                    ARGV[first + 3], tonumber(ARGV[first + 4]), ARGV[first + 5])
+                                    ARGV[first + 3], tonumber(ARGV[first + 4]), ARGV[first + 5],
+                                    ARGV[first + 6])
 end
 if earliest_text then
     redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. earliest_text)
@@ -244,6 +267,8 @@ class StartEntry(NamedTuple):
     max_instances: int
     #: the run times as UTC timestamps, space separated
     run_times: str
+    #: the run ids of the run requests the start makes, as a JSON array (``""`` for none)
+    requests: str
 
 
 def start_entries(
@@ -254,13 +279,21 @@ def start_entries(
         StartEntry(
             start.job.id,
             start.run_id,
-            b"" if start.job.next_run_time is None else serialize(start.job),
+            b"" if start.removes_job else serialize(start.job),
             score_text(start.job.next_run_time),
             start.job.max_instances,
             " ".join(repr(datetime_to_utc_timestamp(t)) for t in start.run_times),
+            _request_ids(start),
         )
         for start in starts
     ]
+
+
+def _request_ids(start: RunStart) -> str:
+    if not start.requests:
+        return ""
+    # UTF-8 as it is, so that the script compares the ids byte for byte with those it keeps
+    return json.dumps([request.run_id for request in start.requests], ensure_ascii=False)
 
 
 class RunKeys:
