@@ -308,7 +308,9 @@ def test_a_claim_of_an_empty_table_tells_nothing_is_scheduled(claiming_pair):
     first, _ = claiming_pair
     add(first, "paused", run_time=None)
 
-    assert first.acquire_due_jobs(T0, "first") == ([], None)
+    claimed = first.acquire_due_jobs(T0, "first")
+
+    assert (claimed.jobs, claimed.next_run_time, dict(claimed.requests)) == ([], None, {})
 
 
 def test_a_claimed_job_that_fails_to_load_brings_in_its_recheck_time(claiming_pair):
@@ -429,14 +431,21 @@ def test_a_3x_table_on_postgresql_gets_the_lease_columns_and_a_runs_table(postgr
     store.start(StubScheduler(), "default")
     try:
         columns = [c["name"] for c in sqlalchemy.inspect(engine).get_columns(table)]
-        assert columns == ["id", "next_run_time", "job_state", "lease_owner", "lease_expires"]
+        assert columns == [
+            "id",
+            "next_run_time",
+            "job_state",
+            "lease_owner",
+            "lease_expires",
+            "run_requests",
+            "requested_at",
+        ]
         assert sqlalchemy.inspect(engine).has_table(f"{table}_runs")
         assert store.lookup_job("kept").__getstate__() == state
         [job] = store.acquire_due_jobs(T0, "upgraded").jobs
         assert start(store, "upgraded", job) is RunStartOutcome.STARTED
     finally:
-        store.runs_t.drop(engine)
-        store.jobs_t.drop(engine)
+        store.jobs_t.metadata.drop_all(engine)
         store.shutdown()
         engine.dispose()
 
@@ -465,7 +474,12 @@ def test_schedulers_starting_together_on_a_311_table_upgrade_it_once(tmp_path):
     try:
         assert errors == []
         columns = sqlalchemy.inspect(stores[0].engine).get_columns("apscheduler_jobs")
-        assert [column["name"] for column in columns][-2:] == ["lease_owner", "lease_expires"]
+        assert [column["name"] for column in columns][3:] == [
+            "lease_owner",
+            "lease_expires",
+            "run_requests",
+            "requested_at",
+        ]
         assert sqlalchemy.inspect(stores[0].engine).has_table("apscheduler_jobs_runs")
     finally:
         for store in stores:

@@ -72,7 +72,10 @@ def test_engine_and_metadata_may_be_given_as_text_references(sqlite_url, monkeyp
 
 
 def test_the_table_is_made_at_start_with_the_columns_of_apscheduler_3(sqlite_url, started):
-    """The columns of APScheduler 3, and the two that let several schedulers share the table."""
+    """
+    The columns of APScheduler 3, the two that let several schedulers share the table and the
+    two that keep run requests.
+    """
     store = started(SQLAlchemyJobStore(url=sqlite_url))
     inspector = sqlalchemy.inspect(store.engine)
 
@@ -85,6 +88,8 @@ def test_the_table_is_made_at_start_with_the_columns_of_apscheduler_3(sqlite_url
         "job_state": "BLOB",
         "lease_owner": "VARCHAR(191)",
         "lease_expires": "FLOAT",
+        "run_requests": "TEXT",
+        "requested_at": "FLOAT",
     }
     assert sorted(index["column_names"] for index in indexes) == [
         ["lease_expires"],

@@ -4,7 +4,8 @@ SQLAlchemyJobStore keeps the history of runs in ``<tablename>_history``.
 What every store's history does is checked in ``test_history_contract.py``; here is what is
 the SQL store's own: the portable way that databases without their own upsert or window
 functions take (a delete and an insert in one transaction, and runs ranked in this process for
-pruning), the table beside the job table, its upgrade, and read-only databases.
+pruning), the tables beside the job table (the history and its facts), their upgrade, and
+read-only databases.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from apscheduler.runs import FAILED, RUNNING, MemoryRunHistory, RetentionPolicy
 from .conftest import _factory, external
 from .support import T0, RecordingScheduler
 from .test_compat_3x import DATA, RECORDS, check_jobs_as_311_wrote_them, write_311_sql_table
-from .test_history_contract import mixed_runs, run, run_ids
+from .test_history_contract import fact, fact_ids, mixed_runs, run, run_ids
 from .test_shared_sqlalchemy import _store_maker
 
 sqlalchemy = pytest.importorskip("sqlalchemy")
@@ -47,6 +48,7 @@ def portable_store(request, tmp_path):
     store = next(makers)()
     store._history_sql.upserts_in_one_statement = False
     store._history_sql.prunes_with_window = False
+    store._facts_sql.upserts_in_one_statement = False
     yield store
     next(makers, None)  # closes the stores and drops the tables
 
@@ -95,6 +97,16 @@ def test_the_portable_way_prunes_as_the_memory_history_does(portable_store):
     assert {run.state for run in store.get_job_runs(limit=1000)} == {RUNNING}
 
 
+def test_the_portable_way_replaces_facts_as_an_upsert_does(portable_store):
+    store = portable_store
+    store.record_facts([fact("a", 0), fact("b", 10)])
+
+    store.record_facts([fact("a", 0, detail="again"), fact("a", 20)])  # the last one counts
+    store.record_facts([fact("a", 20)])  # a retry after a lost reply
+
+    assert store.get_facts() == [fact("a", 20), fact("b", 10)]
+
+
 # --- the table at start ------------------------------------------------------------------
 
 
@@ -122,8 +134,44 @@ def test_a_311_job_table_gains_a_history_table_beside_it(store_factory):
 
     check_jobs_as_311_wrote_them(store)
     name = store.jobs_t.name
-    assert {name, f"{name}_runs", f"{name}_history"} <= table_names(store)
+    assert {name, f"{name}_runs", f"{name}_history", f"{name}_facts"} <= table_names(store)
     assert run_ids(store.get_job_runs("interval")) == ["run-1"]
+
+
+def test_the_tables_of_the_previous_release_gain_a_facts_table_and_keep_their_rows(
+    store_factory,
+):
+    store = store_factory()
+    store.record_runs([run("kept")])
+    store.facts_t.drop(store.engine)
+    store.shutdown()
+
+    upgraded = store_factory()
+    upgraded.record_facts([fact("a", 0)])
+
+    assert upgraded.facts_t.name == f"{upgraded.jobs_t.name}_facts"
+    assert fact_ids(upgraded.get_facts()) == ["a"]
+    assert run_ids(upgraded.get_job_runs()) == ["kept"]
+
+
+def test_the_newest_facts_are_read_from_the_index_with_no_sort(tmp_path):
+    store = SQLAlchemyJobStore(url=f"sqlite:///{tmp_path / 'jobs.sqlite'}")
+    store.start(RecordingScheduler(), "default")
+    try:
+        sql = store._facts_sql
+        [index] = store.facts_t.indexes
+        with store.engine.connect() as connection:
+            for statement in (sql._newest, sql._newest_until, sql._first_beyond_count):
+                compiled = statement.compile(store.engine)
+                params = dict.fromkeys(compiled.params, 1)
+                plan = connection.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN {compiled}", tuple(params.values())
+                ).all()
+                steps = " / ".join(row[-1] for row in plan)
+                assert f"INDEX {index.name}" in steps, steps
+                assert "TEMP B-TREE" not in steps, steps
+    finally:
+        store.shutdown()
 
 
 def test_an_apscheduler_311_sqlite_file_gains_a_history(tmp_path):
@@ -180,6 +228,7 @@ def test_a_read_only_store_reads_the_history_and_refuses_to_write_it(tmp_path):
     writer = SQLAlchemyJobStore(url=f"sqlite:///{database}")
     writer.start(RecordingScheduler(), "default")
     writer.record_runs([run("run-1"), run("run-2", minutes=1)])
+    writer.record_facts([fact("a", 0)])
     writer.shutdown()
     # a read-only connection reads the write-ahead log too, but cannot make its index
     database.with_name("jobs.sqlite-wal").unlink(missing_ok=True)
@@ -189,20 +238,23 @@ def test_a_read_only_store_reads_the_history_and_refuses_to_write_it(tmp_path):
     store.start(RecordingScheduler(), "default")
     try:
         assert run_ids(store.get_job_runs("job")) == ["run-2", "run-1"]
+        assert fact_ids(store.get_facts()) == ["a"]
         attempts = {
             "record_runs": lambda: store.record_runs([run("run-3")]),
             "prune_runs": lambda: store.prune_runs(RetentionPolicy(max_runs=1), T0),
+            "record_facts": lambda: store.record_facts([fact("b", 10)]),
         }
         for name, attempt in attempts.items():
             with pytest.raises(ReadOnlyJobStoreError, match="this connection may only read"):
                 attempt()
             assert run_ids(store.get_job_runs("job")) == ["run-2", "run-1"], name
+            assert fact_ids(store.get_facts()) == ["a"], name
     finally:
         store.shutdown()
     assert database.read_bytes() == written
 
 
-def test_a_read_only_311_file_without_a_history_has_no_runs_to_show(tmp_path):
+def test_a_read_only_311_file_without_a_history_has_no_runs_or_facts_to_show(tmp_path):
     database = tmp_path / "jobs.sqlite"
     shutil.copy(DATA / "apscheduler-3.11.sqlite", database)
 
@@ -210,6 +262,7 @@ def test_a_read_only_311_file_without_a_history_has_no_runs_to_show(tmp_path):
     store.start(RecordingScheduler(), "default")
     try:
         assert store.get_job_runs() == []
+        assert store.get_facts() == []
         with pytest.raises(ReadOnlyJobStoreError):
             store.record_runs([run("run-1")])
         check_jobs_as_311_wrote_them(store)
@@ -220,13 +273,15 @@ def test_a_read_only_311_file_without_a_history_has_no_runs_to_show(tmp_path):
 
 @external
 def test_a_table_name_near_postgresqls_length_limit_gets_a_history_that_fits(request, tmp_path):
-    """The history's name is shortened with a hash, the same way at every start."""
+    """The names of the history and its facts are shortened with a hash, the same way at every
+    start."""
     tablename = f"jobs_{uuid4().hex}".ljust(58, "x")
     makers = _store_maker("postgresql", request, tmp_path)
     make = next(makers)
     try:
         first = make(tablename=tablename)
         first.record_runs([run("run-1")])
+        first.record_facts([fact("a", 0)])
         second = make(tablename=tablename)
 
         name = second.history_t.name
@@ -234,5 +289,10 @@ def test_a_table_name_near_postgresqls_length_limit_gets_a_history_that_fits(req
         assert name in table_names(second)
         assert len(sqlalchemy.inspect(second.engine).get_indexes(name)) == 2
         assert run_ids(second.get_job_runs()) == ["run-1"]
+        facts = second.facts_t.name
+        assert len(facts) == 63 and facts.endswith("_facts")
+        assert facts.split("_")[-2] == name.split("_")[-2], "the same hash as the history's"
+        assert len(sqlalchemy.inspect(second.engine).get_indexes(facts)) == 1
+        assert fact_ids(second.get_facts()) == ["a"]
     finally:
         next(makers, None)

@@ -28,10 +28,11 @@ from apscheduler.jobstores.base import (
 from apscheduler.jobstores.shared import (
     AbandonedRun,
     ClaimedJobs,
+    RunRequest,
     RunStart,
     RunStartOutcome,
 )
-from apscheduler.runs import JobRun, RetentionPolicy, RunHistory
+from apscheduler.runs import JobRun, RetentionPolicy, RunHistory, SchedulerFact
 from apscheduler.util import (
     datetime_to_utc_timestamp,
     maybe_ref,
@@ -69,8 +70,14 @@ from apscheduler.jobstores.sqlalchemy.engine import (
     is_temporary_error,
     make_engine,
 )
+from apscheduler.jobstores.sqlalchemy.facts_sql import FactsTableSQL, latest_by_fact_id
 from apscheduler.jobstores.sqlalchemy.history_sql import HistoryTableSQL, latest_by_run_id
-from apscheduler.jobstores.sqlalchemy.jobs_sql import JobTableSQL, Outlook
+from apscheduler.jobstores.sqlalchemy.jobs_sql import (
+    JobTableSQL,
+    Outlook,
+    read_requests,
+    request_entry,
+)
 from apscheduler.jobstores.sqlalchemy.listen import notification_channel, postgres_listener
 from apscheduler.jobstores.sqlalchemy.runs_sql import (
     LOST,
@@ -82,6 +89,7 @@ from apscheduler.jobstores.sqlalchemy.runs_sql import (
 from apscheduler.jobstores.sqlalchemy.tables import (
     ReadOnlyTable,
     TableProblem,
+    make_facts_table,
     make_history_table,
     make_runs_table,
     make_table,
@@ -106,23 +114,28 @@ class SQLAlchemyJobStore(SharedPersistentStore, RunHistory):
     The table has the columns ``id``, ``next_run_time`` (UTC timestamp) and ``job_state``
     (pickled job), as APScheduler 3 made it, so an existing table keeps working, plus the
     columns ``lease_owner`` and ``lease_expires``, which let several scheduler processes share
-    the table (see :doc:`/multiprocess`). Those processes record the runs they have in progress
-    in a second table, named after the first with ``_runs`` appended. The store keeps the
-    history of runs (:class:`~apscheduler.runs.RunHistory`) in a third, named after the first
-    with ``_history`` appended (shortened with a hash where the database limits the length of
-    names), which every process sharing the table reads. The tables are
-    created at start if missing; a table of APScheduler 3 gets the two lease columns added in
-    place.
+    the table (see :doc:`/multiprocess`), and ``run_requests`` and ``requested_at``, which keep
+    the runs asked for with ``run_job_now`` until a scheduler makes them (while some are
+    pending, ``next_run_time`` is the earlier of the job's own next run time and theirs). Those
+    processes record the runs they have in progress in a second table, named after the first
+    with ``_runs`` appended. The store keeps the history of runs
+    (:class:`~apscheduler.runs.RunHistory`) in a third, named after the first with ``_history``
+    appended, and its facts (:class:`~apscheduler.runs.SchedulerFact`) in a fourth, with
+    ``_facts`` appended (both shortened with a hash where the database limits the length of
+    names), which every process sharing the table reads. The tables are created at start if
+    missing; a table of APScheduler 3, or of an earlier release, gets the columns it lacks
+    added in place.
 
     A connection that may only read (such as ``sqlite:///file:jobs.sqlite?mode=ro&uri=true``,
     or a database role granted only ``SELECT`` on the table) cannot add those columns or that
     table. When it can read the job table, the store then works read-only, and says so in one
     warning at start: it lists and looks up jobs and tells their next run time, but every change
-    (adding, modifying, removing jobs, running due ones, recording runs) raises
-    :exc:`ReadOnlyJobStoreError`; the history of runs can be read if its table is there. A
-    scheduler on such a store runs none of its jobs: a run it could not record would start again
-    on every pass. It logs a warning instead each time it finds jobs due (every
-    ``jobstore_retry_interval`` seconds), and leaves them to a scheduler that may write.
+    (adding, modifying, removing jobs, running due ones, asking for runs, recording runs)
+    raises :exc:`ReadOnlyJobStoreError`; the history of runs and its facts can be read if their
+    tables are there. A scheduler on such a store runs none of its jobs: a run it could not
+    record would start again on every pass. It logs a warning instead each time it finds jobs
+    due (every ``jobstore_retry_interval`` seconds), and leaves them to a scheduler that may
+    write.
 
     When this store creates the engine for a SQLite database file, it switches the file to the
     write-ahead log journal (``PRAGMA journal_mode=WAL``), which makes adding jobs several times
@@ -160,7 +173,7 @@ class SQLAlchemyJobStore(SharedPersistentStore, RunHistory):
         retried; SQLite files get a write-ahead log; several scheduler processes can share
         the table (the ``lease_time`` and ``poll_interval`` options); a connection that may
         only read works read-only instead of failing at start; the store keeps the history
-        of runs.
+        of runs and its facts, and takes run requests.
     """
 
     def __init__(
@@ -210,6 +223,11 @@ class SQLAlchemyJobStore(SharedPersistentStore, RunHistory):
         self._history_sql = HistoryTableSQL(self.history_t, self.engine.dialect)
         #: whether the history table can be read (it may be missing from a read-only database)
         self._history_readable = True
+        #: the facts of the history (:class:`~apscheduler.runs.SchedulerFact` records)
+        self.facts_t = make_facts_table(self.jobs_t, self.engine.dialect.max_identifier_length)
+        self._facts_sql = FactsTableSQL(self.facts_t, self.engine.dialect)
+        #: whether the facts table can be read (it may be missing from a read-only database)
+        self._facts_readable = True
         #: why the table can only be read (the database's refusal), or None if it can be written
         self._read_only: str | None = None
 
@@ -261,19 +279,19 @@ class SQLAlchemyJobStore(SharedPersistentStore, RunHistory):
 
     def _setup_storage(self) -> None:
         self._read_only = None
-        self._history_readable = True
+        self._history_readable = self._facts_readable = True
         try:
-            set_up_tables(self.engine, self.jobs_t, self.runs_t, self.history_t)
+            set_up_tables(self.engine, self.jobs_t, self.runs_t, self.history_t, self.facts_t)
         except TableProblem as exc:
             raise StorageProblem(str(exc)) from None
         except ReadOnlyTable as exc:
             # A dashboard or a command line tool may look at the table of a scheduler with a
             # connection that may only read, as it could with APScheduler 3.
             self._read_only = str(exc)
-            history = self.history_t
-            self._history_readable = inspect(self.engine).has_table(
-                history.name, schema=history.schema
-            )
+            inspector = inspect(self.engine)
+            history, facts = self.history_t, self.facts_t
+            self._history_readable = inspector.has_table(history.name, schema=history.schema)
+            self._facts_readable = inspector.has_table(facts.name, schema=facts.schema)
             self._logger.warning(
                 "Job store %r works read-only: this connection may read the table %r but not "
                 "change it (%s); it lists jobs but refuses to add, change, remove or run any. "
@@ -362,7 +380,11 @@ class SQLAlchemyJobStore(SharedPersistentStore, RunHistory):
         return Outlook([(job_id, run_time) for job_id, run_time in rows], None, None)
 
     def get_all_jobs(self) -> list[Job]:
-        return self._load_all(self._fetch(self._select_all))
+        jobs = self._load_all(self._fetch(self._select_all))
+        # the next_run_time column of a job with pending run requests may be theirs: the job's
+        # own next run time decides its place (a sort of a list in order already costs little)
+        jobs.sort(key=_schedule_order)
+        return jobs
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -455,8 +477,8 @@ class SQLAlchemyJobStore(SharedPersistentStore, RunHistory):
 
         rows, outlook = self._run(claim)
         # after the claimed jobs are loaded: those that fail bring in their recheck time
-        jobs = self._accept_claimed(rows, now, owner) if rows else []
-        return ClaimedJobs(jobs, self._next_time(outlook))
+        jobs = self._accept_claimed([row[:3] for row in rows], now, owner) if rows else []
+        return ClaimedJobs(jobs, self._next_time(outlook), _requests_of(jobs, rows))
 
     def _refuse_due_jobs(self, connection: Connection, params: dict[str, Any]) -> Outlook:
         """
@@ -479,6 +501,21 @@ class SQLAlchemyJobStore(SharedPersistentStore, RunHistory):
                 f"read the table {self.jobs_t.fullname!r} ({self._read_only})"
             )
         return outlook
+
+    def request_run(self, job_id: str, request: RunRequest) -> bool:
+        """
+        Record ``request`` with the job in one statement, lowering its ``next_run_time`` column
+        to the request's time if that is earlier (the job's own stays in its state).
+
+        :raises ReadOnlyJobStoreError: if this store may only read its table
+        """
+        params = self._jobs_sql.params(
+            job_id=job_id,
+            entry=request_entry(request),
+            requested_at=datetime_to_utc_timestamp(request.requested_at),
+        )
+        # a retry after a lost reply appends the same line again, which counts once
+        return bool(self._run(lambda: self._write(self._jobs_sql.request, params)))
 
     def start_claimed_runs(self, owner: str, starts: Sequence[RunStart]) -> list[RunStartOutcome]:
         entries = run_entries(starts, self._serialize)
@@ -577,7 +614,7 @@ class SQLAlchemyJobStore(SharedPersistentStore, RunHistory):
 
     def prune_runs(self, policy: RetentionPolicy, now: datetime) -> None:
         """
-        Drop the finished runs that ``policy`` no longer keeps.
+        Drop the finished runs and the facts that ``policy`` no longer keeps.
 
         :raises ReadOnlyJobStoreError: if this store may only read its tables
         """
@@ -586,9 +623,42 @@ class SQLAlchemyJobStore(SharedPersistentStore, RunHistory):
             self._check_writable()
             with self._begin(False) as connection:
                 self._history_sql.prune(connection, policy, now)
+                self._facts_sql.prune(connection, policy, now)
 
         # deleting what a lost attempt deleted already deletes nothing more
         self._run(prune)
+
+    def record_facts(self, facts: Sequence[SchedulerFact]) -> None:
+        """
+        Store ``facts`` in the facts table, replacing the records of the same fact ids.
+
+        :raises ReadOnlyJobStoreError: if this store may only read its tables
+        """
+        latest = latest_by_fact_id(facts)
+        if not latest:
+            return
+
+        def record() -> None:
+            self._check_writable()
+            with self._begin(self._facts_sql.upserts_in_one_statement) as connection:
+                self._facts_sql.record(connection, latest)
+
+        # an upsert written twice leaves the same rows: a retry after a lost reply is harmless
+        self._run(record)
+
+    def get_facts(
+        self, *, until: datetime | None = None, limit: int = 1000
+    ) -> list[SchedulerFact]:
+        if limit <= 0:
+            return []
+
+        def read() -> list[SchedulerFact]:
+            if not self._facts_readable:
+                return []  # a read-only database that never had facts has none to show
+            with self._single.connect() as connection:
+                return self._facts_sql.read(connection, until, limit)
+
+        return self._run(read)
 
     def _interrupt_listener(self) -> None:
         """Send this store's listener a message, so that it stops waiting at once."""
@@ -601,3 +671,17 @@ class SQLAlchemyJobStore(SharedPersistentStore, RunHistory):
 
     def __repr__(self) -> str:
         return f"<{self.__class__.__name__} (url={self.engine.url})>"
+
+
+def _schedule_order(job: Job) -> tuple[bool, float, str]:
+    """Sort key of listed jobs: by their own next run time, paused ones last, then by id."""
+    run_time = datetime_to_utc_timestamp(job.next_run_time)
+    return run_time is None, run_time or 0.0, job.id
+
+
+def _requests_of(jobs: list[Job], rows: Sequence[Any]) -> dict[str, tuple[RunRequest, ...]]:
+    """The pending run requests of the claimed ``jobs``, from the claimed rows."""
+    if not any(row[3] for row in rows):
+        return {}
+    claimed = {job.id for job in jobs}
+    return {row[0]: read_requests(row[3]) for row in rows if row[3] and row[0] in claimed}

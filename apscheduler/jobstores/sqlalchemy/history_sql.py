@@ -6,7 +6,7 @@ Recording is an upsert by ``run_id`` (a run is recorded when it is submitted and
 ends), in the dialect's own words where it has them and as a delete and an insert in one
 transaction elsewhere; either way a retry of a batch whose reply was lost writes the same rows
 again. Pruning ranks each job's runs with ``row_number()`` where the database has window
-functions, and in this process where it has not.
+functions, and in this process where it has not; it never drops a run still running or pending.
 """
 
 from __future__ import annotations
@@ -28,11 +28,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Dialect
 
-from apscheduler.runs import RUNNING, JobRun, RetentionPolicy
+from apscheduler.runs import PENDING, RUNNING, JobRun, RetentionPolicy
 from apscheduler.util import datetime_to_utc_timestamp
 
 #: run ids a pruning without window functions deletes per statement
 DELETE_CHUNK = 500
+#: the states of the runs that pruning keeps whatever their age or number: not over yet
+UNFINISHED_STATES = (RUNNING, PENDING)
 
 
 def has_window_functions(dialect: Dialect) -> bool:
@@ -71,7 +73,7 @@ class HistoryTableSQL:
         self.history = history
         self.dialect = dialect
         h = history.c
-        self._upsert = _upsert_statement(history, dialect)
+        self._upsert = upsert_statement(history, dialect)
         #: whether the dialect has its own upsert (else: delete then insert, one transaction)
         self.upserts_in_one_statement = self._upsert is not None
         self._insert = insert(history)
@@ -92,7 +94,7 @@ class HistoryTableSQL:
             .label("position"),
         ).subquery("ranked")
         r = ranked.c
-        finished = r.state != RUNNING
+        finished = r.state.not_in(UNFINISHED_STATES)
         beyond_count = r.position > bindparam("max_runs", type_=Integer)
         too_old = r.finished_at < bindparam("cutoff")
         # Every condition is on the ranked rows, none on the rows being deleted: SQLite and
@@ -146,7 +148,7 @@ class HistoryTableSQL:
             if row_job_id != job_id:
                 job_id, position = row_job_id, 0
             too_old = cutoff is not None and finished_at is not None and finished_at < cutoff
-            if state != RUNNING and (position >= max_runs or too_old):
+            if state not in UNFINISHED_STATES and (position >= max_runs or too_old):
                 doomed.append(run_id)
             position += 1
         for start in range(0, len(doomed), DELETE_CHUNK):
@@ -180,29 +182,33 @@ class HistoryTableSQL:
         return [run_of(row) for row in connection.execute(statement, params)]
 
 
-def _upsert_statement(history: Table, dialect: Dialect) -> Any:
-    """``INSERT … ON CONFLICT DO UPDATE`` in the dialect's words, or ``None`` if it has none."""
-    replaced = [column.name for column in history.columns if column.name != "run_id"]
+def upsert_statement(table: Table, dialect: Dialect) -> Any:
+    """
+    ``INSERT … ON CONFLICT DO UPDATE`` on the primary key of ``table`` (of one column) in the
+    dialect's words, or ``None`` if it has none.
+    """
+    [key] = table.primary_key.columns
+    replaced = [column.name for column in table.columns if column.name != key.name]
     if dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        pg_statement = pg_insert(history)
+        pg_statement = pg_insert(table)
         return pg_statement.on_conflict_do_update(
-            index_elements=[history.c.run_id],
+            index_elements=[key],
             set_={name: pg_statement.excluded[name] for name in replaced},
         )
     if dialect.name == "sqlite" and sqlite3.sqlite_version_info >= (3, 24, 0):
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        sqlite_statement = sqlite_insert(history)
+        sqlite_statement = sqlite_insert(table)
         return sqlite_statement.on_conflict_do_update(
-            index_elements=[history.c.run_id],
+            index_elements=[key],
             set_={name: sqlite_statement.excluded[name] for name in replaced},
         )
     if dialect.name in ("mysql", "mariadb"):
         from sqlalchemy.dialects.mysql import insert as mysql_insert
 
-        mysql_statement = mysql_insert(history)
+        mysql_statement = mysql_insert(table)
         return mysql_statement.on_duplicate_key_update(
             {name: mysql_statement.inserted[name] for name in replaced}
         )

@@ -13,12 +13,20 @@ With the claim comes the *outlook*: when the table next has work for the claimin
 besides the jobs it just took, so that it needs no second look to know how long it may sleep.
 On PostgreSQL the claim statement reads it too (a data-modifying ``WITH`` query); elsewhere one
 ``SELECT`` in the claim's transaction does (before the claim where claiming locks rows).
+
+A run asked for with ``run_job_now`` (a *run request*) is kept with its job: a line
+``"<UTC timestamp> <run id>"`` appended to ``run_requests``, the earliest of their times in
+``requested_at``, and ``next_run_time`` lowered to it when it is earlier, so that the claim finds
+the job due with no other condition (the job's own next run time stays in its pickled state).
+The claim reads ``run_requests`` with the job; starting the job's runs clears both columns, and
+a user's change to the job keeps ``next_run_time`` due for them.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Container, Iterable, Sequence
+from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any, NamedTuple
 
@@ -29,6 +37,7 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    case,
     cast,
     delete,
     extract,
@@ -44,6 +53,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.elements import ColumnElement
+
+from apscheduler.jobstores.shared import RunRequest
+from apscheduler.util import datetime_to_utc_timestamp
 
 
 def database_clock(dialect: Dialect) -> ColumnElement[Any] | None:
@@ -137,10 +149,13 @@ class JobTableSQL:
             "lease_expires": self.clock + _lease(),
         }
         unleased = {"lease_owner": None, "lease_expires": None}
+        # a start makes every request pending at its claim: none came since, or the claim
+        # would have ended
+        unrequested = {"run_requests": None, "requested_at": None}
         ours = (c.id == bindparam("job_id"), c.lease_owner == bindparam("owner"))
 
         self._due = (
-            select(c.id, c.next_run_time, c.job_state)
+            select(c.id, c.next_run_time, c.job_state, c.run_requests)
             .where(
                 c.next_run_time <= bindparam("now"),
                 free,
@@ -159,7 +174,13 @@ class JobTableSQL:
             .where(c.id.in_(bindparam("job_ids", expanding=True)), free)
             .values(leased)
         )
-        self._claim_one = update(table).where(c.id == bindparam("job_id"), free).values(leased)
+        # claims a row read without a lock if it is still free and has the requests read with
+        # it: the claim hands them over, and the start forgets what the claim handed over
+        claim_one = update(table).where(c.id == bindparam("job_id"), free).values(leased)
+        self._claim_one_unrequested = claim_one.where(c.run_requests.is_(None))
+        self._claim_one_as_read = claim_one.where(
+            c.run_requests == bindparam("seen_requests", type_=Text)
+        )
         self._look_out = self._outlook(None)
         self._look_out_after_claim = self._outlook(
             c.id.not_in(bindparam("claimed", expanding=True))
@@ -178,7 +199,12 @@ class JobTableSQL:
         self.move_on = self.announced(
             update(table)
             .where(*ours)
-            .values(next_run_time=bindparam("run_time"), job_state=bindparam("state"), **unleased)
+            .values(
+                next_run_time=bindparam("run_time"),
+                job_state=bindparam("state"),
+                **unleased,
+                **unrequested,
+            )
         )
         self.finish = delete(table).where(*ours)
         self.release = self.announced(
@@ -189,17 +215,42 @@ class JobTableSQL:
         )
         self.insert = self.announced(insert(table))
         # a change made by the user ends any claim on the job: the claimer's stale copy must
-        # not overwrite it, and the job is claimed afresh with its new settings
+        # not overwrite it, and the job is claimed afresh with its new settings (and stays due
+        # for its pending run requests)
         self.replace = self.announced(
             update(table)
             .where(c.id == bindparam("job_id"))
-            .values(next_run_time=bindparam("run_time"), job_state=bindparam("state"), **unleased)
+            .values(
+                next_run_time=_earlier(self._timestamp("run_time"), c.requested_at),
+                job_state=bindparam("state"),
+                **unleased,
+            )
+        )
+        # a request is due at its time at the latest, and ends any claim as a user's change
+        requested_at = self._timestamp("requested_at")
+        self.request = self.announced(
+            update(table)
+            .where(c.id == bindparam("job_id"))
+            .values(
+                run_requests=func.coalesce(c.run_requests, "") + bindparam("entry", type_=Text),
+                requested_at=_earlier(c.requested_at, requested_at),
+                next_run_time=_earlier(c.next_run_time, requested_at),
+                **unleased,
+            )
         )
         self.remove = self.announced(delete(table).where(c.id == bindparam("job_id")), False)
         self.remove_all = self.announced(delete(table), False)
         self.rows_of = select(c.id, c.next_run_time, c.job_state, c.lease_owner).where(
             c.id.in_(bindparam("job_ids", expanding=True))
         )
+
+    def _timestamp(self, name: str) -> Any:
+        """
+        A parameter holding a UTC timestamp or ``None``, typed where the database must know
+        the type of a ``NULL`` (PostgreSQL, in ``CASE WHEN … IS NULL``).
+        """
+        parameter = bindparam(name, type_=Float)
+        return cast(parameter, Float) if self.dialect.name == "postgresql" else parameter
 
     def _outlook(self, unclaimed: ColumnElement[bool] | None) -> Any:
         """
@@ -241,18 +292,24 @@ class JobTableSQL:
             update(self.table)
             .where(c.id.in_(candidates.scalar_subquery()), self.free)
             .values(self._leased)
-            .returning(c.id, c.next_run_time, c.job_state)
+            .returning(c.id, c.next_run_time, c.job_state, c.run_requests)
             .cte("claimed")
         )
         outlook = self._outlook(c.id.not_in(select(claimed.c.id))).subquery("outlook")
         nothing = cast(null(), Float)
         return select(
-            claimed.c.id, claimed.c.next_run_time, claimed.c.job_state, nothing, nothing
+            claimed.c.id,
+            claimed.c.next_run_time,
+            claimed.c.job_state,
+            claimed.c.run_requests,
+            nothing,
+            nothing,
         ).union_all(
             select(
                 outlook.c.id,
                 outlook.c.next_run_time,
                 cast(null(), LargeBinary),
+                cast(null(), Text),
                 outlook.c.lease_expires,
                 outlook.c.store_now,
             )
@@ -266,7 +323,7 @@ class JobTableSQL:
             update(self.table)
             .where(c.id.in_(self._due.with_only_columns(c.id).scalar_subquery()), self.free)
             .values(self._leased)
-            .returning(c.id, c.next_run_time, c.job_state)
+            .returning(c.id, c.next_run_time, c.job_state, c.run_requests)
         )
 
     @cached_property
@@ -316,8 +373,9 @@ class JobTableSQL:
         self, connection: Connection, params: dict[str, Any]
     ) -> tuple[Sequence[Any], Outlook]:
         """
-        Lease the due jobs that are free to ``params['owner']``; return their rows, and the
-        outlook of the table without them.
+        Lease the due jobs that are free to ``params['owner']``; return their rows
+        ``(id, next_run_time, job_state, run_requests)``, and the outlook of the table without
+        them.
         """
         if self.claims_in_one_round_trip:
             return self._claim_and_look_at_once(connection, params)
@@ -329,8 +387,8 @@ class JobTableSQL:
         self, connection: Connection, params: dict[str, Any]
     ) -> tuple[Sequence[Any], Outlook]:
         rows = connection.execute(self._claim_and_look, params).all()
-        looks = [(row[0], row[1], row[3], row[4]) for row in rows if row[2] is None]
-        return [row[:3] for row in rows if row[2] is not None], _read_outlook(looks)
+        looks = [(row[0], row[1], row[4], row[5]) for row in rows if row[2] is None]
+        return [row[:4] for row in rows if row[2] is not None], _read_outlook(looks)
 
     def _claim_then_look(
         self, connection: Connection, params: dict[str, Any]
@@ -373,14 +431,50 @@ class JobTableSQL:
 
         claimed = []
         for row in rows:
-            # the row may have been leased since it was read, where no lock held it
-            if connection.execute(self._claim_one, {**params, "job_id": row[0]}).rowcount:
+            # the row may have been leased, or asked to run, since it was read, where no lock
+            # held it
+            if row[3] is None:
+                statement, seen = self._claim_one_unrequested, {}
+            else:
+                statement, seen = self._claim_one_as_read, {"seen_requests": row[3]}
+            if connection.execute(statement, {**params, **seen, "job_id": row[0]}).rowcount:
                 claimed.append(row)
         return claimed
 
 
 def _lease() -> Any:
     return bindparam("lease", type_=Float)
+
+
+def _earlier(time: Any, other: Any) -> Any:
+    """The earlier of two UTC timestamps that may each be ``NULL`` (then: the other one)."""
+    return case(
+        (other.is_(None), time),
+        (time.is_(None), other),
+        (other < time, other),
+        else_=time,
+    )
+
+
+def request_entry(request: RunRequest) -> str:
+    """A run request as one line of the ``run_requests`` column."""
+    return f"{datetime_to_utc_timestamp(request.requested_at)!r} {request.run_id}\n"
+
+
+def read_requests(text: str | None) -> tuple[RunRequest, ...]:
+    """
+    The run requests of a ``run_requests`` column, oldest first; a run id given twice (a
+    retried request) counts once.
+    """
+    if not text:
+        return ()
+    by_run_id: dict[str, datetime] = {}
+    for line in text.splitlines():
+        timestamp, _, run_id = line.partition(" ")
+        if run_id:
+            by_run_id.setdefault(run_id, datetime.fromtimestamp(float(timestamp), timezone.utc))
+    requests = [RunRequest(run_id, at) for run_id, at in by_run_id.items()]
+    return tuple(sorted(requests, key=lambda request: (request.requested_at, request.run_id)))
 
 
 def _read_outlook(rows: Iterable[Sequence[Any]], leave_out: Container[str] = ()) -> Outlook:

@@ -2,13 +2,13 @@
 The SQL with which schedulers sharing a job table record the runs they have in progress.
 
 Starting the runs of a batch of claimed jobs is one transaction: for each job whose lease its
-scheduler still holds, the job is stored as the scheduler moved it on (or goes, if it has no next
-run time), its lease is given up and, unless ``max_instances`` runs of it are in progress already, a row of the runs
-table records the new runs. On PostgreSQL the whole batch is one statement (data-modifying
-``WITH`` queries), so it costs one round trip to the server; elsewhere it is one transaction of
-a few statements. A run row is leased to its scheduler until ``expires`` on the database's clock;
-the scheduler renews its rows while their runs go on, and whatever expires is handed, once, to
-the scheduler that asks for abandoned runs.
+scheduler still holds, the job is stored as the scheduler moved it on (or goes, if its schedule is
+over), its lease and its pending run requests are given up and, unless ``max_instances`` runs of
+it are in progress already, a row of the runs table records the new runs. On PostgreSQL the
+whole batch is one statement (data-modifying ``WITH`` queries), so it costs one round trip to the
+server; elsewhere it is one transaction of a few statements. A run row is leased to its
+scheduler until ``expires`` on the database's clock; the scheduler renews its rows while their
+runs go on, and whatever expires is handed, once, to the scheduler that asks for abandoned runs.
 """
 
 from __future__ import annotations
@@ -66,9 +66,9 @@ class RunEntry(NamedTuple):
 
     run_id: str
     job_id: str
-    #: the job's next run time as a UTC timestamp; ``None``: remove the job
+    #: the job's next run time as a UTC timestamp (``None``: paused, or removed)
     next_run_time: float | None
-    #: the job's pickled state with that next run time (``None`` when it is removed)
+    #: the job's pickled state with that next run time (``None``: remove the job)
     state: bytes | None
     #: :func:`encode_run_times` of the runs
     run_times: str
@@ -91,7 +91,7 @@ def run_entries(starts: Sequence[RunStart], serialize: Callable[[Any], bytes]) -
             start.run_id,
             start.job.id,
             datetime_to_utc_timestamp(start.job.next_run_time),
-            None if start.job.next_run_time is None else serialize(start.job),
+            None if start.removes_job else serialize(start.job),
             encode_run_times(start.run_times),
             start.job.max_instances,
         )
@@ -205,7 +205,7 @@ class RunsTableSQL:
             entry.job_id,
             entry.next_run_time,
             entry.state,
-            entry.next_run_time is None,
+            entry.state is None,
             entry.run_times,
             entry.max_instances,
         )
@@ -231,7 +231,7 @@ class RunsTableSQL:
             if entry.run_id in recorded:
                 outcomes.append(STARTED)  # a retry after a commit whose reply was lost
                 continue
-            if entry.next_run_time is None:
+            if entry.state is None:
                 statement = self._jobs.finish
             else:
                 statement = self._jobs.move_on
@@ -315,6 +315,8 @@ class RunsTableSQL:
                 job_state=b.job_state,
                 lease_owner=None,
                 lease_expires=None,
+                run_requests=None,
+                requested_at=None,
             )
         )
         moved_cte = moved.returning(j.id).cte("moved")

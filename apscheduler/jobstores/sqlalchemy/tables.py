@@ -5,9 +5,10 @@ making them (or upgrading an APScheduler 3 table in place) at start.
 Next to the job table lives ``<tablename>_runs``: the runs that schedulers sharing the table have
 started and not yet finished, so that ``max_instances`` holds across processes and the runs of a
 process that died are reported. Beside them lives ``<tablename>_history``: a record of every run,
-kept for a while (see :mod:`apscheduler.runs`). Nothing of the job table's layout depends on
-either, so a job table of APScheduler 3, or of an earlier release of this store, only gains the
-new tables at start.
+kept for a while (see :mod:`apscheduler.runs`), and ``<tablename>_facts``: what happened besides
+runs (:class:`~apscheduler.runs.SchedulerFact`). Nothing of the job table's layout depends on
+them, so a job table of APScheduler 3, or of an earlier release of this store, only gains the
+new tables at start, and the columns it lacks (the lease and run request columns, empty).
 
 A connection that may only read (a SQLite file opened with ``mode=ro``, a database role with
 nothing but ``SELECT``) cannot make those changes; when it can read the job table all the same,
@@ -41,6 +42,8 @@ from apscheduler.jobstores.sqlalchemy.engine import is_read_only_error
 BASE_COLUMNS = ("id", "next_run_time", "job_state")
 #: the columns that hold a scheduler's lease on a job, added to APScheduler 3 tables at start
 LEASE_COLUMNS = ("lease_owner", "lease_expires")
+#: the columns that hold the run requests pending for a job, added to older tables at start
+REQUEST_COLUMNS = ("run_requests", "requested_at")
 
 _logger = logging.getLogger("apscheduler.jobstores")
 
@@ -65,6 +68,10 @@ def make_table(tablename: str, metadata: MetaData, schema: str | None) -> Table:
         # which scheduler has claimed the job, and until when (on the database's clock)
         Column("lease_owner", Unicode(191), nullable=True),
         Column("lease_expires", Float(25), nullable=True),
+        # the runs asked for (run_job_now) and not made yet: one "<UTC timestamp> <run id>"
+        # line each, and the earliest of their times (NULL, both, while none is pending)
+        Column("run_requests", Text, nullable=True),
+        Column("requested_at", Float(25), nullable=True),
         schema=schema,
     )
     # Finds the next lease to expire without a scan. Only leased jobs are indexed where the
@@ -110,12 +117,25 @@ def history_table_name(jobs_name: str, max_length: int) -> str:
 
     It cannot be the name of the table of runs in progress of any job table (``…_runs``).
     """
-    name = f"{jobs_name}_history"
+    return companion_table_name(jobs_name, "history", max_length)
+
+
+def facts_table_name(jobs_name: str, max_length: int) -> str:
+    """``<jobs_name>_facts``, shortened as :func:`history_table_name` shortens its name."""
+    return companion_table_name(jobs_name, "facts", max_length)
+
+
+def companion_table_name(jobs_name: str, suffix: str, max_length: int) -> str:
+    """
+    ``<jobs_name>_<suffix>``, or where that is too long, the start of ``jobs_name``, a hash of
+    all of it and the suffix.
+    """
+    name = f"{jobs_name}_{suffix}"
     # not an int: the engine is a stand-in (a test suite's mock), which has no length limit
     if not isinstance(max_length, int) or len(name) <= max_length:
         return name
     digest = hashlib.md5(jobs_name.encode(), usedforsecurity=False).hexdigest()[:8]
-    return f"{jobs_name[: max_length - len(digest) - 9]}_{digest}_history"
+    return f"{jobs_name[: max_length - len(digest) - len(suffix) - 2]}_{digest}_{suffix}"
 
 
 def make_history_table(jobs: Table, max_length: int) -> Table:
@@ -153,12 +173,37 @@ def make_history_table(jobs: Table, max_length: int) -> Table:
     return history
 
 
-def set_up_tables(engine: Engine, table: Table, runs: Table, history: Table) -> None:
+def make_facts_table(jobs: Table, max_length: int) -> Table:
     """
-    Make the job table, its table of runs and its history, or complete what exists of them.
+    The table of facts (:class:`~apscheduler.runs.SchedulerFact` records) that goes with ``jobs``.
 
-    An existing job table is checked and gets the lease columns it lacks; the table of runs and
-    the history are made if missing, and an existing history gets the columns it lacks. Several
+    ``at`` is a UTC timestamp, as the times of the history are.
+
+    :param max_length: the longest table name the database takes
+    """
+    facts = Table(
+        facts_table_name(jobs.name, max_length),
+        jobs.metadata,
+        Column("fact_id", Unicode(191), primary_key=True),
+        Column("kind", Unicode(64), nullable=False),
+        Column("at", Float(25), nullable=False),
+        Column("owner", Unicode(255), nullable=False),
+        Column("jobstore", Unicode(191), nullable=True),
+        Column("job_id", Unicode(191), nullable=True),
+        Column("detail", Text, nullable=True),
+        schema=jobs.schema,
+    )
+    # the newest facts are read, and the oldest pruned, from this index with no sort
+    Index(None, facts.c.at, facts.c.fact_id)
+    return facts
+
+
+def set_up_tables(engine: Engine, table: Table, runs: Table, history: Table, facts: Table) -> None:
+    """
+    Make the job table, its table of runs, its history and its facts, or complete what exists.
+
+    An existing job table is checked and gets the lease and request columns it lacks; the other
+    tables are made if missing, and an existing history gets the columns it lacks. Several
     processes may do this at once: whatever one of them fails at because another got there
     first is checked again, not reported.
 
@@ -176,9 +221,13 @@ def set_up_tables(engine: Engine, table: Table, runs: Table, history: Table) -> 
         # one, outside any transaction) leaves them to the next one
         _create_missing_indexes(engine, runs, [column.name for column in runs.columns])
         _set_up_history(engine, history)
+        if not inspect(engine).has_table(facts.name, schema=facts.schema):
+            _create(engine, facts)
+            _logger.info("Made the table %r for the facts of the history", facts.fullname)
+        _create_missing_indexes(engine, facts, [column.name for column in facts.columns])
         # the steps above write nothing when the tables are complete: writes that change
         # nothing tell whether this connection may write to them at all
-        _probe_writes(engine, [table, runs, history])
+        _probe_writes(engine, [table, runs, history, facts])
     except DBAPIError as exc:
         if not is_read_only_error(exc) or not _can_read_jobs(engine, table):
             raise
@@ -247,15 +296,15 @@ def _upgrade_job_table(engine: Engine, table: Table) -> None:
             f"table out of the way"
         )
 
-    lease_missing = [name for name in LEASE_COLUMNS if name in missing]
-    if lease_missing:
-        _add_columns(engine, table, lease_missing)
+    added = [name for name in (*LEASE_COLUMNS, *REQUEST_COLUMNS) if name in missing]
+    if added:
+        _add_columns(engine, table, added)
         _logger.info(
-            "Added the column(s) %s to the job table %r (a table of APScheduler 3)",
-            ", ".join(lease_missing),
+            "Added the column(s) %s to the job table %r (a table of an earlier release)",
+            ", ".join(added),
             table.fullname,
         )
-        _create_missing_indexes(engine, table, lease_missing)
+        _create_missing_indexes(engine, table, added)
 
 
 def _create_missing_indexes(engine: Engine, table: Table, columns: list[str]) -> None:
