@@ -208,6 +208,15 @@ class RetentionPolicy:
         return self.max_runs > 0
 
 
+class RunHistoryReadOnlyError(Exception):
+    """
+    Raised by a :class:`RunHistory` that may not be written to at all (a read-only database
+    connection, say): the scheduler then stops trying to write to it, instead of retrying.
+
+    .. versionadded:: 3.12.0
+    """
+
+
 class RunHistory(metaclass=ABCMeta):
     """
     Where run records are kept.
@@ -394,6 +403,7 @@ __all__ = [
     "MemoryRunHistory",
     "RetentionPolicy",
     "RunHistory",
+    "RunHistoryReadOnlyError",
     "SchedulerFact",
     "policy_keeps",
     "policy_keeps_fact",

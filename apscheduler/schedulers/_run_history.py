@@ -25,7 +25,12 @@ from datetime import datetime, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_TIMED_OUT,
+    JobExecutionEvent,
+)
 from apscheduler.runs import (
     FAILED,
     LOST,
@@ -36,10 +41,12 @@ from apscheduler.runs import (
     STORE_REACHABLE,
     STORE_UNREACHABLE,
     SUCCEEDED,
+    TIMED_OUT,
     JobRun,
     MemoryRunHistory,
     RetentionPolicy,
     RunHistory,
+    RunHistoryReadOnlyError,
     SchedulerFact,
 )
 
@@ -156,6 +163,8 @@ class RunRecorder:
         self._pruned_at = time.monotonic()
         # ids of the histories whose last write failed (logged once per outage)
         self._failing: set[int] = set()
+        # ids of the histories that refuse every write (logged once)
+        self._read_only: set[int] = set()
         # held while a batch is written, so that flush() waits for a write under way
         self._writing = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -612,14 +621,19 @@ class RunRecorder:
                 batch.runs.clear()
             if batch.facts:
                 history.record_facts(list(batch.facts.values()))
+        except RunHistoryReadOnlyError as exc:
+            if key not in self._read_only:
+                self._read_only.add(key)
+                self._logger.info(
+                    "Not recording job runs in %r, which is read-only: %s", history, exc
+                )
+            return
         except Exception as exc:
             if key not in self._failing:
                 self._failing.add(key)
-                facts = f" and {len(batch.facts)} facts" if batch.facts else ""
                 self._logger.warning(
-                    "Could not record %d job runs%s in %r (will keep trying): %s",
-                    len(batch.runs),
-                    facts,
+                    "Could not record %s in %r (will keep trying): %s",
+                    _records_text(batch),
                     history,
                     exc,
                 )
@@ -748,6 +762,13 @@ class RunRecorder:
         finished_at = getattr(event, "finished_at", None) or now
         if event.code == EVENT_JOB_EXECUTED:
             return run.evolve(state=SUCCEEDED, started_at=started_at, finished_at=finished_at)
+        if event.code == EVENT_JOB_TIMED_OUT:
+            return run.evolve(
+                state=TIMED_OUT,
+                started_at=started_at,
+                finished_at=finished_at,
+                reason=getattr(event, "reason", None),
+            )
         if event.code == EVENT_JOB_ERROR:
             return run.evolve(
                 state=FAILED,
@@ -758,6 +779,16 @@ class RunRecorder:
         return run.evolve(
             state=MISSED, finished_at=finished_at, reason=getattr(event, "reason", None)
         )
+
+
+def _records_text(batch: _Unwritten) -> str:
+    """``3 job runs``, ``2 facts`` or ``3 job runs and 2 facts``: what a batch holds."""
+    parts = []
+    if batch.runs or not batch.facts:
+        parts.append(f"{len(batch.runs)} job runs")
+    if batch.facts:
+        parts.append(f"{len(batch.facts)} facts")
+    return " and ".join(parts)
 
 
 def _key_of(run: JobRun) -> _RunKey:

@@ -32,7 +32,13 @@ from apscheduler.jobstores.shared import (
     RunStart,
     RunStartOutcome,
 )
-from apscheduler.runs import JobRun, RetentionPolicy, RunHistory, SchedulerFact
+from apscheduler.runs import (
+    JobRun,
+    RetentionPolicy,
+    RunHistory,
+    RunHistoryReadOnlyError,
+    SchedulerFact,
+)
 from apscheduler.util import (
     datetime_to_utc_timestamp,
     maybe_ref,
@@ -99,9 +105,12 @@ from apscheduler.jobstores.sqlalchemy.tables import (
 __all__ = ["SQLAlchemyJobStore", "create_engine"]
 
 
-class ReadOnlyJobStoreError(RuntimeError):
+class ReadOnlyJobStoreError(RuntimeError, RunHistoryReadOnlyError):
     """
     A change asked of a :class:`SQLAlchemyJobStore` that may only read its table.
+
+    Also a :class:`~apscheduler.runs.RunHistoryReadOnlyError`: a scheduler does not keep
+    trying to record runs in such a store.
 
     .. versionadded:: 3.12.0
     """
