@@ -26,6 +26,7 @@ __all__ = (
     "EVENT_JOB_MAX_INSTANCES",
     "EVENT_ALL",
     "EVENT_JOB_UNLOADABLE",
+    "EVENT_JOB_TIMED_OUT",
     "SchedulerEvent",
     "JobEvent",
     "JobSubmissionEvent",
@@ -55,6 +56,10 @@ EVENT_ALL = 2**17 - 1
 # Not part of EVENT_ALL, which keeps the exact 3.x meaning: listeners written for 3.x never see
 # an event code they do not know. Subscribe to it explicitly.
 EVENT_JOB_UNLOADABLE = 2**17
+#: a run went on for longer than its job's ``timeout`` and was stopped (a
+#: :class:`JobExecutionEvent` whose ``exception`` is a
+#: :exc:`~apscheduler.executors.base.JobTimeout`); outside ``EVENT_ALL`` too
+EVENT_JOB_TIMED_OUT = 2**18
 
 
 class SchedulerEvent:

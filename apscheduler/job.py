@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 from uuid import uuid4
 
 from apscheduler._callables import inspect_call
+from apscheduler._run_control import CONTROL_OPTIONS, DEFAULT_CONTROL, RunControl
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.util import (
     UTC as UTC,
@@ -77,6 +78,7 @@ class Job:
         "coalesce",
         "max_instances",
         "next_run_time",
+        "_control",
         "__weakref__",
     )
 
@@ -95,12 +97,54 @@ class Job:
     coalesce: bool
     max_instances: int
     next_run_time: datetime | None
+    #: the run options (timeout, retries, overlap); ``None``: all at their defaults
+    _control: RunControl | None
 
     def __init__(self, scheduler: BaseScheduler, id: str | None = None, **kwargs: Any) -> None:
         super().__init__()
         self._scheduler = scheduler
         self._jobstore_alias = None
+        self._control = None
         self._modify(id=id or _random_id(), **kwargs)
+
+    @property
+    def control(self) -> RunControl:
+        """
+        The options that control this job's runs: ``timeout``, the retry options and
+        ``overlap`` (see :ref:`run-control`).
+
+        .. versionadded:: 3.12.0
+        """
+        return self._control or DEFAULT_CONTROL
+
+    @property
+    def timeout(self) -> float | None:
+        """
+        Seconds a run may take before it is stopped and reported timed out (``None``: no limit).
+
+        .. versionadded:: 3.12.0
+        """
+        control = self._control
+        return None if control is None else control.timeout
+
+    @property
+    def max_retries(self) -> int:
+        """
+        How many times a failed run is tried again (``0``: never, as in APScheduler 3).
+
+        .. versionadded:: 3.12.0
+        """
+        return self.control.max_retries
+
+    @property
+    def overlap(self) -> str:
+        """
+        What a run due while ``max_instances`` runs are going on does: ``"skip"``,
+        ``"queue"`` or ``"cancel"``.
+
+        .. versionadded:: 3.12.0
+        """
+        return self.control.overlap
 
     @property
     def kwargs(self) -> dict[str, Any]:
@@ -307,6 +351,10 @@ class Job:
                 value, self._scheduler.timezone, "next_run_time"
             )
 
+        control_changes = {name: changes.pop(name) for name in CONTROL_OPTIONS if name in changes}
+        if control_changes:
+            approved["_control"] = self.control.changed(control_changes)
+
         if changes:
             # checked last, as in APScheduler 3: an invalid value of a known option wins
             raise AttributeError(
@@ -381,6 +429,8 @@ class Job:
             "coalesce": self.coalesce,
             "max_instances": self.max_instances,
             "next_run_time": self.next_run_time,
+            # only when set: a job with the APScheduler 3 options has APScheduler 3's state
+            **({} if self._control is None else {"run_control": _control_state(self._control)}),
         }
 
     def _stores_instance_in_args(self) -> bool:
@@ -420,6 +470,8 @@ class Job:
         self.coalesce = state["coalesce"]
         self.max_instances = state["max_instances"]
         self.next_run_time = state["next_run_time"]
+        control = state.get("run_control")
+        self._control = None if control is None else DEFAULT_CONTROL.changed(control)
         if not hasattr(self, "_scheduler"):
             self._scheduler = None  # type: ignore[assignment]
         if not hasattr(self, "_jobstore_alias"):
@@ -448,6 +500,16 @@ class Job:
             status = "pending"
 
         return f"{self.name} (trigger: {self.trigger}, {status})"
+
+
+def _control_state(control: RunControl) -> dict[str, Any]:
+    """The run options that differ from the defaults, as plain values (classes as references)."""
+    state: dict[str, Any] = {}
+    for name in CONTROL_OPTIONS:
+        value = getattr(control, name)
+        if value != getattr(DEFAULT_CONTROL, name):
+            state[name] = [obj_to_ref(cls) for cls in value] if name == "retry_on" else value
+    return state
 
 
 def _invalid(message: str, value: Any) -> TypeError:

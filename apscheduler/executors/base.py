@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import traceback
 from abc import ABCMeta, abstractmethod
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from traceback import format_tb
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from apscheduler.clock import scheduler_clock
 from apscheduler.events import (
     EVENT_JOB_ERROR,
     EVENT_JOB_EXECUTED,
     EVENT_JOB_MISSED,
+    EVENT_JOB_TIMED_OUT,
     JobExecutionEvent,
 )
+from apscheduler.executors._deadlines import AlarmRunGuard, JobTimeout, ThreadRunGuard
 from apscheduler.schedulers.handle import SchedulerHandle
 
 if TYPE_CHECKING:
@@ -119,12 +123,31 @@ class BaseExecutor(metaclass=ABCMeta):
 
         The events say which submission ended (one per run time, see :meth:`_release_instance`).
         """
-        self._handle.record_outcomes(events)
+        # a run that timed out in a thread was reported at its deadline already
+        fresh = [event for event in events if not getattr(event, "reported", False)]
+        self._handle.record_outcomes(fresh)
         self._release_instance(job_id, [event.scheduled_run_time for event in events])
         # a job only runs once start() has given this executor its scheduler
         scheduler = cast("BaseScheduler", self._scheduler)
-        for event in events:
+        for event in fresh:
             scheduler._dispatch_event(event)
+
+    def _thread_guard(self, job: Job) -> ThreadRunGuard | None:
+        """
+        The guard that enforces the job's ``timeout`` in a thread of this process (``None``:
+        no timeout). At the deadline, the run is reported timed out at once; its instance is
+        released only when its thread really ends.
+        """
+        timeout = job.timeout
+        if timeout is None:
+            return None
+        return ThreadRunGuard(timeout, partial(self._report_timed_out, job))
+
+    def _report_timed_out(self, job: Job, run_time: datetime) -> None:
+        event = _timed_out_event(job, job._jobstore_alias, run_time, self._logger)
+        self._handle.record_outcomes([event])
+        scheduler = cast("BaseScheduler", self._scheduler)
+        scheduler._dispatch_event(event)
 
     def _run_job_error(self, job_id: str, exc: BaseException, traceback: Any = None) -> None:
         """
@@ -158,6 +181,36 @@ def _run_time_missed(
     )
     event = JobExecutionEvent(EVENT_JOB_MISSED, job.id, jobstore_alias, run_time, reason=reason)
     event.finished_at = now
+    return event
+
+
+def _timed_out_event(
+    job: Job, jobstore_alias: str | None, run_time: datetime, logger: logging.Logger
+) -> JobExecutionEvent:
+    logger.error(
+        'Job "%s" timed out: it ran for longer than its timeout of %s s', job, job.timeout
+    )
+    return _timeout_event(job, jobstore_alias, run_time)
+
+
+def _timeout_event(job: Job, jobstore_alias: str | None, run_time: datetime) -> JobExecutionEvent:
+    reason = f"it ran for longer than its timeout of {job.timeout:g} s"
+    return JobExecutionEvent(
+        EVENT_JOB_TIMED_OUT,
+        job.id,
+        jobstore_alias,
+        run_time,
+        exception=JobTimeout(reason),
+        reason=reason,
+    )
+
+
+def _reported_timeout(
+    job: Job, jobstore_alias: str | None, run_time: datetime
+) -> JobExecutionEvent:
+    """The timed-out event of a run that the executor reported at its deadline already."""
+    event = _timeout_event(job, jobstore_alias, run_time)
+    event.reported = True  # type: ignore[attr-defined]
     return event
 
 
@@ -231,14 +284,33 @@ def _refused(
     ]
 
 
+class RunGuard(Protocol):
+    """Enforces a job's ``timeout`` around each call of the job function."""
+
+    def arm(self, run_time: datetime) -> None: ...
+
+    def disarm(self) -> bool:
+        """End the watch; tell whether the deadline passed."""
+        ...
+
+
 def run_job(
-    job: Job, jobstore_alias: str | None, run_times: list[datetime], logger_name: str
+    job: Job,
+    jobstore_alias: str | None,
+    run_times: list[datetime],
+    logger_name: str,
+    guard: RunGuard | None = None,
 ) -> list[JobExecutionEvent]:
     """
     Called by executors to run the job. Returns a list of scheduler events to be dispatched by the
     scheduler.
 
     Run times later than the job's ``misfire_grace_time`` are skipped and reported as missed.
+
+    :param guard: what stops a run that goes on for longer than the job's ``timeout``
+        (see :meth:`BaseExecutor._thread_guard`); such a run is reported timed out
+
+    .. versionadded:: 3.12.0 the ``guard`` parameter
     """
     events: list[JobExecutionEvent] = []
     logger = logging.getLogger(logger_name)
@@ -253,22 +325,65 @@ def run_job(
 
         logger.info('Running job "%s" (scheduled at %s)', job, run_time)
         started_at = _now(job)
+        timed_out = False
         try:
+            if guard is not None:
+                guard.arm(run_time)
             retval = job.func(*job.args, **job.kwargs)
-        except BaseException:
-            event = _error_event(job, jobstore_alias, run_time, logger)
+            if guard is not None:
+                timed_out = guard.disarm()
+        except BaseException as exc:
+            timed_out = guard.disarm() if guard is not None else isinstance(exc, JobTimeout)
+            if timed_out:
+                event = _timeout_outcome(job, jobstore_alias, run_time, logger, guard)
+            else:
+                event = _error_event(job, jobstore_alias, run_time, logger)
         else:
-            event = _success_event(job, jobstore_alias, run_time, retval, logger)
+            if timed_out:  # it returned, but only after its deadline
+                event = _timeout_outcome(job, jobstore_alias, run_time, logger, guard)
+            else:
+                event = _success_event(job, jobstore_alias, run_time, retval, logger)
         _stamp(event, job, started_at)
         events.append(event)
 
     return events
+
+
+def _timeout_outcome(
+    job: Job,
+    jobstore_alias: str | None,
+    run_time: datetime,
+    logger: logging.Logger,
+    guard: RunGuard | None,
+) -> JobExecutionEvent:
+    if isinstance(guard, ThreadRunGuard):
+        return _reported_timeout(job, jobstore_alias, run_time)
+    return _timed_out_event(job, jobstore_alias, run_time, logger)
+
+
+def run_job_in_process(
+    job: Job, jobstore_alias: str | None, run_times: list[datetime], logger_name: str
+) -> list[JobExecutionEvent]:
+    """
+    :func:`run_job` in a worker process of a process pool, with the job's ``timeout`` enforced
+    by an alarm signal (the job runs in the worker's main thread).
+    """
+    guard = None
+    if job.timeout is not None and threading.current_thread() is threading.main_thread():
+        guard = AlarmRunGuard(job.timeout)
+    return run_job(job, jobstore_alias, run_times, logger_name, guard)
 
 
 async def run_coroutine_job(
     job: Job, jobstore_alias: str | None, run_times: list[datetime], logger_name: str
 ) -> list[JobExecutionEvent]:
-    """Coroutine twin of :func:`run_job`: awaits the job's coroutine once per run time."""
+    """
+    Coroutine twin of :func:`run_job`: awaits the job's coroutine once per run time.
+
+    A run that goes on for longer than the job's ``timeout`` has its task cancelled (the job
+    gets :exc:`~asyncio.CancelledError` at the ``await`` it waits on) and is reported timed
+    out.
+    """
     events: list[JobExecutionEvent] = []
     logger = logging.getLogger(logger_name)
     if not _may_start(job, run_times):
@@ -282,34 +397,80 @@ async def run_coroutine_job(
 
         logger.info('Running job "%s" (scheduled at %s)', job, run_time)
         started_at = _now(job)
+        deadline = None if job.timeout is None else _TaskDeadline(job.timeout)
         try:
             retval = await job.func(*job.args, **job.kwargs)
         except BaseException as exc:
-            if _cancelled_from_outside(exc):
+            timed_out = deadline is not None and deadline.disarm()
+            if _cancelled_from_outside(exc, timed_out):
                 raise
-            event = _error_event(job, jobstore_alias, run_time, logger)
+            if timed_out:
+                event = _timed_out_event(job, jobstore_alias, run_time, logger)
+            else:
+                event = _error_event(job, jobstore_alias, run_time, logger)
         else:
-            event = _success_event(job, jobstore_alias, run_time, retval, logger)
+            if deadline is not None and deadline.disarm():  # it swallowed the cancellation
+                event = _timed_out_event(job, jobstore_alias, run_time, logger)
+            else:
+                event = _success_event(job, jobstore_alias, run_time, retval, logger)
         _stamp(event, job, started_at)
         events.append(event)
 
     return events
 
 
-def _cancelled_from_outside(exc: BaseException) -> bool:
+class _TaskDeadline:
+    """
+    Cancels the running task when a coroutine job's ``timeout`` passes.
+
+    The flag tells the cancellation of the deadline from one that comes from outside (an
+    executor shutting down); :meth:`disarm` takes the deadline's own one back, so that the task
+    does not count it any more.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        import asyncio  # already imported: a coroutine job runs on an asyncio loop
+
+        self.fired = False
+        self._task = asyncio.current_task()
+        self._timer = asyncio.get_running_loop().call_later(seconds, self._expire, seconds)
+
+    def _expire(self, seconds: float) -> None:
+        if self._task is not None:
+            self.fired = True
+            self._task.cancel(f"the job ran for longer than its timeout of {seconds:g} s")
+
+    def disarm(self) -> bool:
+        """End the watch, in the job's task; tell whether the deadline had passed."""
+        self._timer.cancel()
+        # Task.uncancel() arrived in Python 3.11; before, a task keeps no count to correct
+        uncancel = getattr(self._task, "uncancel", None)
+        if self.fired and uncancel is not None:
+            uncancel()
+        return self.fired
+
+
+def _cancelled_from_outside(exc: BaseException, deadline_passed: bool = False) -> bool:
     """
     Tell whether ``exc`` is the cancellation of the task running the job.
 
     An executor shutting down cancels its pending tasks; swallowing that cancellation would
     report a failed job and leave the task running on, so it must propagate. A
-    :exc:`~asyncio.CancelledError` that the job raises on its own is an ordinary job error.
+    :exc:`~asyncio.CancelledError` that the job raises on its own is an ordinary job error, and
+    one that the job's timeout caused (already taken back by :meth:`_TaskDeadline.disarm`) is
+    the run's timeout.
+
+    :param deadline_passed: whether the job's timeout cancelled the task
     """
-    import asyncio  # already imported: a coroutine job runs on an asyncio loop
+    import asyncio
 
     if not isinstance(exc, asyncio.CancelledError):
         return False
 
     task = asyncio.current_task()
-    # Task.cancelling() arrived in Python 3.11; before, every cancellation counts as outside
+    # Task.cancelling() arrived in Python 3.11; before, every cancellation counts as outside,
+    # except at a deadline that passed, where the cancellation is taken for the deadline's
     cancelling = getattr(task, "cancelling", None)
-    return cancelling is None or cancelling() > 0
+    if cancelling is None:
+        return not deadline_passed
+    return bool(cancelling() > 0)

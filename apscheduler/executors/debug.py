@@ -25,7 +25,11 @@ class DebugExecutor(BaseExecutor):
 
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
         try:
-            events = run_job(job, job._jobstore_alias, run_times, self._logger.name)
+            guard = self._thread_guard(job)
+            if guard is None:
+                events = run_job(job, job._jobstore_alias, run_times, self._logger.name)
+            else:
+                events = run_job(job, job._jobstore_alias, run_times, self._logger.name, guard)
         except BaseException as exc:
             # run_job() catches what the job raises; this is a failure of run_job() itself
             self._run_job_error(job.id, exc, exc.__traceback__)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from apscheduler._run_control import CONTROL_OPTIONS, DEFAULT_CONTROL
 from apscheduler.executors.base import BaseExecutor
 from apscheduler.jobstores.base import BaseJobStore
 from apscheduler.runs import RetentionPolicy
@@ -73,6 +74,14 @@ def parse_job_defaults(job_defaults: Mapping[str, Any]) -> dict[str, Any]:
             _with_note(exc, f"in job_defaults[{option!r}]: {value!r}")
             raise
 
+    # the run control options: checked now, so that a bad default fails at configure()
+    control = {name: job_defaults[name] for name in CONTROL_OPTIONS if name in job_defaults}
+    try:
+        DEFAULT_CONTROL.changed(control)
+    except (TypeError, ValueError) as exc:
+        _with_note(exc, "in job_defaults")
+        raise
+    parsed.update(control)
     return parsed
 
 

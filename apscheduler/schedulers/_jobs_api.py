@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
+from apscheduler._run_control import CONTROL_OPTIONS
 from apscheduler.job import Job
 from apscheduler.jobstores.base import BaseJobStore, JobLookupError, UnloadableJob
 from apscheduler.runs import JOB_PAUSED, JOB_RESUMED
@@ -98,7 +99,16 @@ class JobsAPI:
         :raises TypeError: if ``trigger`` is neither an alias nor a trigger instance
         :raises ConflictingIdError: if the id is taken and ``replace_existing`` is false
         :rtype: Job
+
+        Besides, as keyword arguments, the options that control the job's runs (see
+        :ref:`run-control`): ``timeout``, ``max_retries``, ``retry_delay``, ``retry_backoff``,
+        ``retry_jitter``, ``retry_on`` and ``overlap``; left out, they take the job defaults.
+
+        .. versionadded:: 3.12.0 the run control options
         """
+        control = {
+            name: trigger_args.pop(name) for name in CONTROL_OPTIONS if name in trigger_args
+        }
         return self._registry.add_job(
             trigger,
             trigger_args,
@@ -114,6 +124,7 @@ class JobsAPI:
             coalesce=coalesce,
             max_instances=max_instances,
             next_run_time=next_run_time,
+            **control,
         )
 
     def scheduled_job(

@@ -73,3 +73,34 @@ def wait_until_released(
 
 def kill_own_process() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def spin(seconds: float = 60.0) -> str:
+    """A CPU loop in Python, which a timeout interrupts."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pass
+    return "finished"
+
+
+def nap(seconds: float = 60.0) -> str:
+    """One blocking call: a timeout in a thread waits for it; an alarm signal interrupts it."""
+    import time
+
+    time.sleep(seconds)
+    return "woke"
+
+
+def swallow_everything(seconds: float = 60.0) -> str:
+    """A loop that catches every ``Exception``: a timeout must still stop it."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            sum(range(1000))
+        except Exception:  # noqa: S112 (the point of the test)
+            continue
+    return "finished"
