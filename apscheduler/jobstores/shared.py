@@ -68,6 +68,8 @@ class RunRequest(NamedTuple):
     run_id: str
     #: when it was asked for: the run's scheduled run time (timezone aware)
     requested_at: datetime
+    #: which attempt the run is: 1, or more for a retry of a failed run (see ``max_retries``)
+    attempt: int = 1
 
 
 #: no run requests (the default of :attr:`ClaimedJobs.requests`)

@@ -227,8 +227,8 @@ def test_a_request_waits_in_a_hash_and_makes_the_job_due_by_its_score(redis_fact
 
     record = json.loads(store.redis.hget(f"{store.jobs_key}.requests", "a"))
     assert float(record["own"]) == LATER.timestamp(), "the job's own run time is kept"
-    [(run_id, requested_at)] = record["runs"]
-    assert (run_id, float(requested_at)) == ("asked-1", ASKED_AT.timestamp())
+    [(run_id, requested_at, attempt)] = record["runs"]
+    assert (run_id, float(requested_at), attempt) == ("asked-1", ASKED_AT.timestamp(), "1")
     assert store.redis.zscore(store.run_times_key, "a") == ASKED_AT.timestamp()
     assert pickle.loads(store.redis.hget(store.jobs_key, "a")) == job.__getstate__()
 

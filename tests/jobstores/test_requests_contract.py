@@ -211,6 +211,16 @@ def test_removing_every_job_drops_every_request(factory: StoreFactory):
     assert store.acquire_due_jobs(ASKED_AT, "one").jobs == []
 
 
+def test_a_request_keeps_its_attempt_number(factory: StoreFactory):
+    store = factory()
+    add(store, "a", LATER)
+    store.request_run("a", RunRequest("retry-1", ASKED_AT, attempt=3))
+
+    claimed = store.acquire_due_jobs(ASKED_AT, "one")
+
+    assert claimed.requests["a"] == (RunRequest("retry-1", ASKED_AT, 3),)
+
+
 def test_a_request_is_kept_for_another_process(factory: StoreFactory):
     """A client process asks and goes away; a scheduler started later finds the request."""
     client = factory()

@@ -542,7 +542,9 @@ def test_a_request_is_kept_in_the_job_document_which_it_makes_due(mongodb_factor
     assert store.request_run("a", RunRequest("asked-1", ASKED_AT)) is True
 
     document = store.collection.find_one("a")
-    assert document["requests"] == [{"run_id": "asked-1", "requested_at": ASKED_AT.timestamp()}]
+    assert document["requests"] == [
+        {"run_id": "asked-1", "requested_at": ASKED_AT.timestamp(), "attempt": 1}
+    ]
     assert document["next_run_time"] == ASKED_AT.timestamp(), "due for the request"
     assert bytes(document["job_state"]) == pickled, "the job's own schedule is left alone"
     assert "lease_owner" not in document and "lease_expires" not in document

@@ -44,7 +44,7 @@ def request_pipeline(request: RunRequest) -> list[dict[str, Any]]:
     harmless.
     """
     requested_at = datetime_to_utc_timestamp(request.requested_at)
-    entry = {"run_id": request.run_id, "requested_at": requested_at}
+    entry = {"run_id": request.run_id, "requested_at": requested_at, "attempt": request.attempt}
     known = {"$in": [{"$literal": request.run_id}, _each_pending("run_id")]}
     added = {"$concatArrays": [_PENDING, [{"$literal": entry}]]}
     return [
@@ -70,11 +70,12 @@ def due_time(run_time: float | None) -> dict[str, Any]:
 def requests_of(document: Mapping[str, Any]) -> tuple[RunRequest, ...]:
     """The pending requests of a job document, oldest first (ties: by run id)."""
     pending = sorted(
-        (entry["requested_at"], entry["run_id"]) for entry in document.get(REQUESTS, ())
+        (entry["requested_at"], entry["run_id"], entry.get("attempt", 1))
+        for entry in document.get(REQUESTS, ())
     )
     return tuple(
-        RunRequest(run_id, datetime.fromtimestamp(requested_at, timezone.utc))
-        for requested_at, run_id in pending
+        RunRequest(run_id, datetime.fromtimestamp(requested_at, timezone.utc), attempt)
+        for requested_at, run_id, attempt in pending
     )
 
 

@@ -316,7 +316,7 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
     def request_run(self, job_id: str, request: RunRequest) -> bool:
         # asking again after a lost reply finds the request recorded, and records it once
         requested_at = score_text(request.requested_at)
-        return self._run(lambda: self._jobs.request(job_id, request.run_id, requested_at))
+        return self._run(lambda: self._jobs.request(job_id, request.run_id, requested_at, request.attempt))
 
     def start_claimed_runs(self, owner: str, starts: Sequence[RunStart]) -> list[RunStartOutcome]:
         if not starts:

@@ -204,7 +204,7 @@ return removed
 
 # A request asked again (a retry after a lost reply) is recorded once. The job's own run time
 # is its score until it has requests.
-#: ARGV: channel, token, job id, run id, requested at (UTC timestamp)
+#: ARGV: channel, token, job id, run id, requested at (UTC timestamp), attempt
 #: returns 1, or 0 when there is no such job
 REQUEST = (
     PRELUDE
@@ -222,7 +222,7 @@ for _, request in ipairs(pending.runs) do
     known = known or request[1] == run_id
 end
 if not known then
-    pending.runs[#pending.runs + 1] = {run_id, ARGV[5]}
+    pending.runs[#pending.runs + 1] = {run_id, ARGV[5], ARGV[6]}
 end
 -- as a user's write: a claimer that has not started the job yet must claim it again
 redis.call('HDEL', LEASES, id)
@@ -318,8 +318,12 @@ def _time(text: bytes | str) -> float | None:
 def decode_requests(record: bytes | str) -> tuple[RunRequest, ...]:
     """The pending run requests a request record holds, oldest first (ties: by run id)."""
     requests = [
-        RunRequest(run_id, datetime.fromtimestamp(float(at), timezone.utc))
-        for run_id, at in json.loads(record)["runs"]
+        RunRequest(
+            entry[0],
+            datetime.fromtimestamp(float(entry[1]), timezone.utc),
+            int(entry[2]) if len(entry) > 2 else 1,
+        )
+        for entry in json.loads(record)["runs"]
     ]
     requests.sort(key=lambda request: (request.requested_at, request.run_id))
     return tuple(requests)
@@ -434,9 +438,9 @@ class JobKeys:
         """
         self.redis.delete(*self.keys)
 
-    def request(self, job_id: str, run_id: str, requested_at: str) -> bool:
+    def request(self, job_id: str, run_id: str, requested_at: str, attempt: int = 1) -> bool:
         """Record a run request with a job and make it due; ``False`` if there is no such job."""
-        args = [*self.announce, job_id, run_id, requested_at]
+        args = [*self.announce, job_id, run_id, requested_at, str(attempt)]
         return bool(self._request(keys=self.keys, args=args))
 
     def stored(self, job_ids: Sequence[str]) -> list[tuple[bytes | None, bytes | None]]:

@@ -457,8 +457,9 @@ def _earlier(time: Any, other: Any) -> Any:
 
 
 def request_entry(request: RunRequest) -> str:
-    """A run request as one line of the ``run_requests`` column."""
-    return f"{datetime_to_utc_timestamp(request.requested_at)!r} {request.run_id}\n"
+    """A run request as one line of the ``run_requests`` column: time, run id, attempt."""
+    timestamp = datetime_to_utc_timestamp(request.requested_at)
+    return f"{timestamp!r} {request.run_id} {request.attempt}\n"
 
 
 def read_requests(text: str | None) -> tuple[RunRequest, ...]:
@@ -468,12 +469,12 @@ def read_requests(text: str | None) -> tuple[RunRequest, ...]:
     """
     if not text:
         return ()
-    by_run_id: dict[str, datetime] = {}
+    by_run_id: dict[str, RunRequest] = {}
     for line in text.splitlines():
-        timestamp, _, run_id = line.partition(" ")
-        if run_id:
-            by_run_id.setdefault(run_id, datetime.fromtimestamp(float(timestamp), timezone.utc))
-    requests = [RunRequest(run_id, at) for run_id, at in by_run_id.items()]
+        timestamp, run_id, *attempt = line.split(" ")
+        at = datetime.fromtimestamp(float(timestamp), timezone.utc)
+        by_run_id.setdefault(run_id, RunRequest(run_id, at, int(attempt[0]) if attempt else 1))
+    requests = list(by_run_id.values())
     return tuple(sorted(requests, key=lambda request: (request.requested_at, request.run_id)))
 
 
