@@ -83,6 +83,8 @@ class JobRun(NamedTuple):
     host: str | None = None
     #: the process id of the scheduler process that submitted the run
     pid: int | None = None
+    #: 1 for a run by the job's schedule (or asked for); 2 and more for its retries
+    attempt: int = 1
 
     @property
     def finished(self) -> bool:
@@ -109,6 +111,7 @@ class JobRun(NamedTuple):
         values: dict[str, Any] = {name: fields.get(name) for name in cls._fields}
         for name in TIME_FIELDS:
             values[name] = utc_timestamp_to_datetime(values[name])
+        values["attempt"] = values["attempt"] or 1  # a record made before there were retries
         return cls(**values)
 
 

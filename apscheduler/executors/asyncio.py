@@ -44,6 +44,9 @@ class AsyncIOExecutor(BaseExecutor):
     loop. Other callables run in the loop's default executor (a thread pool), so a job that
     blocks never stalls the loop.
 
+    A job's ``timeout`` cancels a coroutine job's task at the deadline, and raises
+    ``JobTimeout`` in the thread of any other job. Either way the run is reported timed out.
+
     :meth:`~.BaseExecutor.shutdown` cancels the jobs that have not finished: a coroutine job gets
     :exc:`~asyncio.CancelledError` at the ``await`` it is waiting on. It cannot wait for them
     (``wait`` is ignored), as waiting would block the very loop the jobs need to finish.
@@ -87,12 +90,22 @@ class AsyncIOExecutor(BaseExecutor):
         arguments = (job, job._jobstore_alias, run_times, self._logger.name)
         future: asyncio.Future[Any]
         if iscoroutinefunction_partial(job.func):
+            # a timeout cancels the task (see run_coroutine_job)
             future = loop.create_task(run_coroutine_job(*arguments))
         else:
-            future = loop.run_in_executor(None, run_job, *arguments)
+            guard = self._thread_guard(job)
+            if guard is None:  # the 3.x call, which test suites may patch (asyncio.run_job)
+                future = loop.run_in_executor(None, run_job, *arguments)
+            else:
+                future = loop.run_in_executor(None, run_job, *arguments, guard)
 
         self._pending_futures.add(future)
         future.add_done_callback(partial(self._job_finished, job.id, run_times))
+
+    def _report_timed_out(self, job: Job, run_time: datetime) -> None:
+        # the deadline passes in the watcher's thread; listeners hear of outcomes on the loop
+        loop = cast(asyncio.AbstractEventLoop, self._eventloop)
+        _call_in_loop(loop, partial(super()._report_timed_out, job, run_time))
 
     def _job_finished(
         self, job_id: str, run_times: list[datetime], future: asyncio.Future[Any]

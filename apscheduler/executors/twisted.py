@@ -31,6 +31,9 @@ class TwistedExecutor(BaseExecutor):
     The pool belongs to the reactor and stops with it, so :meth:`~.BaseExecutor.shutdown`
     leaves it alone.
 
+    A job's ``timeout`` raises ``JobTimeout`` in the job's thread at the deadline, and the run
+    is reported timed out then.
+
     Plugin alias: ``twisted``
     """
 
@@ -40,14 +43,18 @@ class TwistedExecutor(BaseExecutor):
         self._reactor = cast("TwistedScheduler", scheduler)._reactor
 
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        arguments: tuple[Any, ...] = (job, job._jobstore_alias, run_times, self._logger.name)
+        guard = self._thread_guard(job)
+        if guard is not None:
+            arguments += (guard,)
+        # without a timeout, the 3.x call, which test suites may patch (twisted.run_job)
         self._reactor.getThreadPool().callInThreadWithCallback(
-            partial(self._job_finished, job.id),
-            run_job,
-            job,
-            job._jobstore_alias,
-            run_times,
-            self._logger.name,
+            partial(self._job_finished, job.id), run_job, *arguments
         )
+
+    def _report_timed_out(self, job: Job, run_time: datetime) -> None:
+        # the deadline passes in the watcher's thread; listeners hear of outcomes on the reactor
+        self._reactor.callFromThread(super()._report_timed_out, job, run_time)
 
     def _job_finished(self, job_id: str, success: bool, result: Any) -> None:
         # runs in the pool's thread; listeners may use the reactor, which wants its own thread

@@ -163,6 +163,7 @@ def make_history_table(jobs: Table, max_length: int) -> Table:
         Column("traceback", Text, nullable=True),
         Column("host", Unicode(255), nullable=True),
         Column("pid", Integer, nullable=True),
+        Column("attempt", Integer, nullable=True),
         schema=jobs.schema,
     )
     c = history.c
