@@ -74,6 +74,7 @@ def test_module_exports_the_codes_and_event_classes():
         "EVENT_SCHEDULER_START",
         "EVENT_ALL",
         "EVENT_JOB_UNLOADABLE",
+        "EVENT_JOB_TIMED_OUT",
         "SchedulerEvent",
         "JobEvent",
         "JobSubmissionEvent",
@@ -86,6 +87,8 @@ def test_unloadable_job_code_is_outside_event_all():
     """Listeners written for 3.x subscribe with EVENT_ALL and never meet a code they don't know."""
     assert events.EVENT_JOB_UNLOADABLE == 2**17
     assert not events.EVENT_JOB_UNLOADABLE & EVENT_ALL
+    assert events.EVENT_JOB_TIMED_OUT == 2**18
+    assert not events.EVENT_JOB_TIMED_OUT & EVENT_ALL
 
 
 def test_unloadable_job_event_says_why():

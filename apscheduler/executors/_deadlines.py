@@ -10,7 +10,6 @@ the job runs (see :class:`ThreadRunGuard` and :class:`AlarmRunGuard`).
 
 from __future__ import annotations
 
-import ctypes
 import heapq
 import itertools
 import os
@@ -99,6 +98,8 @@ watcher = DeadlineWatcher()
 
 def _raise_in_thread(thread_id: int, exc_type: type[BaseException] | None) -> None:
     """Make ``exc_type`` be raised in the thread ``thread_id`` (``None``: take it back)."""
+    import ctypes  # only jobs with a timeout need it
+
     ctypes.pythonapi.PyThreadState_SetAsyncExc(
         ctypes.c_ulong(thread_id), ctypes.py_object(exc_type) if exc_type else None
     )

@@ -54,6 +54,8 @@ class BaseExecutor(metaclass=ABCMeta):
     def __init__(self) -> None:
         super().__init__()
         self._instances: defaultdict[str, int] = defaultdict(int)
+        # job id -> the job of its latest submission still in progress (for its retries)
+        self._in_flight: dict[str, Job] = {}
 
     def start(self, scheduler: BaseScheduler, alias: str) -> None:
         """
@@ -93,6 +95,7 @@ class BaseExecutor(metaclass=ABCMeta):
             # counted before submitting: an executor that runs the job synchronously releases
             # the instance before _do_submit_job returns
             self._instances[job.id] += 1
+            self._in_flight[job.id] = job
             try:
                 self._do_submit_job(job, run_times)
             except BaseException:
@@ -114,6 +117,7 @@ class BaseExecutor(metaclass=ABCMeta):
             self._instances[job_id] -= 1
             if self._instances[job_id] <= 0:
                 del self._instances[job_id]
+                self._in_flight.pop(job_id, None)
         self._handle.runs_ended(job_id, run_times)
 
     def _run_job_success(self, job_id: str, events: list[JobExecutionEvent]) -> None:
@@ -125,7 +129,7 @@ class BaseExecutor(metaclass=ABCMeta):
         """
         # a run that timed out in a thread was reported at its deadline already
         fresh = [event for event in events if not getattr(event, "reported", False)]
-        self._handle.record_outcomes(fresh)
+        self._handle.record_outcomes(fresh, self._in_flight.get(job_id))
         self._release_instance(job_id, [event.scheduled_run_time for event in events])
         # a job only runs once start() has given this executor its scheduler
         scheduler = cast("BaseScheduler", self._scheduler)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from datetime import tzinfo
 
     from apscheduler.schedulers._registry import JobRegistry, PendingJob
+    from apscheduler.schedulers._retries import RetryKeeper
     from apscheduler.schedulers._run_history import RunRecorder
 
 
@@ -42,6 +43,7 @@ class JobsAPI:
     timezone: tzinfo
     _registry: JobRegistry
     _run_recorder: RunRecorder
+    _retries: RetryKeeper
 
     def add_job(
         self,
@@ -275,6 +277,7 @@ class JobsAPI:
         :raises JobLookupError: if the job was not found
         """
         self._registry.remove_job(job_id, jobstore)
+        self._retries.forget_job(job_id)
 
     def remove_all_jobs(self, jobstore: str | None = None) -> None:
         """
@@ -426,6 +429,8 @@ class JobsAPI:
     def _remove_job_quietly(self, job_id: str, jobstore_alias: str) -> None:
         """Remove a job the scheduler itself is done with; a job already gone is no error."""
         try:
-            self.remove_job(job_id, jobstore_alias)
+            # a job removed because its schedule ended keeps its retries
+            with self._retries.keeping_retries():
+                self.remove_job(job_id, jobstore_alias)
         except JobLookupError:
             pass

@@ -18,6 +18,7 @@ from apscheduler.events import (
     SchedulerEvent,
 )
 from apscheduler.executors.base import MaxInstancesReachedError
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.shared import (
     ClaimedJobs,
     RunRequest,
@@ -27,7 +28,7 @@ from apscheduler.jobstores.shared import (
     is_shared_store as is_shared_store,
 )
 from apscheduler.runs import FAILED, SKIPPED
-from apscheduler.schedulers._run_history import describe_time
+from apscheduler.schedulers._run_history import GivenRun, describe_time
 
 if TYPE_CHECKING:
     from apscheduler.executors.base import BaseExecutor
@@ -64,11 +65,13 @@ class DueRuns(NamedTuple):
     coalesced: list[datetime]
 
 
-def requested_run_ids(requests: Sequence[RunRequest]) -> dict[float, str] | None:
-    """The run ids of runs asked for, by run timestamp, as the run recorder takes them."""
+def requested_run_ids(requests: Sequence[RunRequest]) -> dict[float, GivenRun] | None:
+    """The run ids and attempts of runs asked for, by run timestamp (as the recorder takes them)."""
     if not requests:
         return None
-    return {request.requested_at.timestamp(): request.run_id for request in requests}
+    return {
+        request.requested_at.timestamp(): (request.run_id, request.attempt) for request in requests
+    }
 
 
 def _instant(moment: datetime) -> float:
@@ -165,6 +168,24 @@ class ProcessingPass:
             self.retry_store_later()
         else:
             self._wake_at(store_next_run_time)
+
+    def process_retries(self) -> None:
+        """Submit the retries waiting in the scheduler's memory that are due (see _retries)."""
+        scheduler = self.scheduler
+        retries = scheduler._retries
+        for retry in retries.take_due(self.now):
+            try:
+                job = scheduler._lookup_job(retry.job.id, retry.jobstore)[0]
+            except JobLookupError:
+                job = retry.job  # its schedule ended with the run that failed: it is kept here
+            try:
+                executor = scheduler._lookup_executor(job.executor)
+            except KeyError:
+                self.logger.error('Executor "%s" of job "%s" is gone: no retry', job.executor, job)
+                continue
+            given = {retry.retry_at.timestamp(): (retry.run_id, retry.attempt)}
+            self._submit(job, retry.jobstore, executor, [retry.retry_at], [], given)
+        self._wake_at(retries.next_retry_time())
 
     def _store_unreachable(self, jobstore_alias: str, exc: BaseException) -> None:
         self.scheduler._run_recorder.store_unreachable(jobstore_alias, exc)
@@ -375,14 +396,21 @@ class ProcessingPass:
         executor: BaseExecutor,
         run_times: list[datetime],
         coalesced: list[datetime],
-        run_ids: Mapping[float, str] | None = None,
+        run_ids: Mapping[float, GivenRun] | None = None,
     ) -> bool:
         """
         Submit the runs to the executor; tell whether it took them.
 
-        :param run_ids: the ids that runs asked for already have, by run timestamp
+        :param run_ids: the ids and attempt numbers that runs asked for (or retries) have
+            already, by run timestamp
         """
         recorder = self.scheduler._run_recorder
+        if run_ids:
+            retries = self.scheduler._retries
+            for run_time in run_times:
+                given = run_ids.get(run_time.timestamp())
+                if given is not None:
+                    retries.submitting(jobstore_alias, job.id, run_time, given[1])
         self._record_coalesced(job, jobstore_alias, run_times, coalesced)
         # recorded first: an executor that runs the job at once reports its end from in here
         runs = recorder.submitting(job, jobstore_alias, run_times, self.now, run_ids)

@@ -71,8 +71,12 @@ PRUNE_EVERY_RECORDS = 10_000
 #: the most records kept for a history that cannot be written; older ones are dropped
 MAX_UNWRITTEN = 100_000
 
+#: a run that has its id (and attempt number) before it is submitted: asked for, or a retry
+GivenRun = tuple[str, int]
 #: a run in progress, as the recorder finds it again: (store alias, job id, run timestamp)
 _RunKey = tuple[str | None, str, float]
+#: the run ids of a report that gives none
+_NO_RUN_IDS: Mapping[float, GivenRun] = {}
 
 
 # store class -> whether it keeps run history (asked for every record: ABC checks are slow)
@@ -169,8 +173,15 @@ class RunRecorder:
         self._writing = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopping = False
-        # what happened, not yet turned into records: (apply, its arguments), oldest first
-        self._inbox: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
+        # the writer thread sleeps with nothing to do: the next report must wake it
+        self._writer_idle = False
+        # the writer thread was told that the inbox is full (told once, not per report)
+        self._hurried = False
+        # what happened, not yet turned into records, oldest first: (apply, *its arguments),
+        # apply taking the recorder first (one tuple per report: reports wait in memory until
+        # the writer takes them, and every object that waits there makes garbage collection
+        # of the pass and of the jobs' threads longer)
+        self._inbox: deque[tuple[Any, ...]] = deque()
         # aliases of the stores this scheduler could not reach on its last look
         self._unreachable: set[str] = set()
 
@@ -220,7 +231,7 @@ class RunRecorder:
         jobstore: str | None,
         run_times: Sequence[datetime],
         now: datetime,
-        run_ids: Mapping[float, str] | None = None,
+        run_ids: Mapping[float, GivenRun] | None = None,
     ) -> list[JobRun] | None:
         """
         Record runs handed to the executor now, as running.
@@ -228,7 +239,7 @@ class RunRecorder:
         Called before the executor gets them: an executor that runs the job at once reports
         its end before ``submit_job()`` returns.
 
-        :param run_ids: run timestamp → the run id the run was given already (a run asked for
+        :param run_ids: run timestamp → the run id and attempt the run was given already (a run asked for
             with ``run_job_now``); the other runs get new ones
         :return: a handle on the records, for :meth:`not_submitted` if the executor refuses
             them (filled in when the report is applied)
@@ -237,7 +248,9 @@ class RunRecorder:
             return None
 
         runs: list[JobRun] = []
-        self._post(self._apply_submitting, runs, job.id, jobstore, list(run_times), now, run_ids)
+        self._post(
+            RunRecorder._apply_submitting, runs, job.id, jobstore, list(run_times), now, run_ids
+        )
         return runs
 
     def not_submitted(
@@ -250,7 +263,7 @@ class RunRecorder:
     ) -> None:
         """The executor refused runs recorded by :meth:`submitting`: record how they ended."""
         if runs is not None:
-            self._post(self._apply_not_submitted, runs, state, now, reason, error)
+            self._post(RunRecorder._apply_not_submitted, runs, state, now, reason, error)
 
     def skipped(
         self,
@@ -259,12 +272,12 @@ class RunRecorder:
         run_times: Iterable[datetime],
         reason: str,
         now: datetime,
-        run_ids: Mapping[float, str] | None = None,
+        run_ids: Mapping[float, GivenRun] | None = None,
     ) -> None:
         """Record runs that were not made at all (coalesced, or ``max_instances`` reached)."""
         if self.enabled:
             self._post(
-                self._apply_skipped, job.id, jobstore, list(run_times), reason, now, run_ids
+                RunRecorder._apply_skipped, job.id, jobstore, list(run_times), reason, now, run_ids
             )
 
     def record_at_once(self, runs: Sequence[JobRun]) -> None:
@@ -294,7 +307,7 @@ class RunRecorder:
         if self.enabled:
             now = self._scheduler._clock.now(UTC)
             owner = self._scheduler._instance_id
-            self._post(self._apply_fact, kind, now, owner, jobstore, job_id, detail)
+            self._post(RunRecorder._apply_fact, kind, now, owner, jobstore, job_id, detail)
 
     def store_unreachable(self, jobstore: str, error: BaseException) -> None:
         """A look at ``jobstore`` failed: record it once per outage."""
@@ -314,13 +327,12 @@ class RunRecorder:
         """Record runs left in progress by a scheduler that stopped (taken from a shared store)."""
         if self.enabled:
             now = self._scheduler._clock.now(UTC)
-            self._post(self._apply_lost, job_id, jobstore, list(run_times), owner, now)
+            self._post(RunRecorder._apply_lost, job_id, jobstore, list(run_times), owner, now)
 
     def runs_ended(self, events: Sequence[JobExecutionEvent]) -> None:
         """Record how the runs ended, from the events :func:`~apscheduler.executors.base.run_job` made."""
         if self.enabled and events:
-            now = self._scheduler._clock.now(UTC)
-            self._post(self._apply_runs_ended, list(events), now)
+            self._post(RunRecorder._apply_runs_ended, list(events), self._end_time(events))
 
     def submission_failed(
         self, job_id: str, exc: BaseException, traceback: TracebackType | None
@@ -333,14 +345,24 @@ class RunRecorder:
         """
         if self.enabled:
             now = self._scheduler._clock.now(UTC)
-            self._post(self._apply_submission_failed, job_id, exc, traceback, now)
+            self._post(RunRecorder._apply_submission_failed, job_id, exc, traceback, now)
 
     def _post(self, apply: Callable[..., None], *args: Any) -> None:
+        """Post a report: ``apply(self, *args)`` will turn it into records."""
         # deque.append is atomic: reports from the pass and from job threads keep their order
         inbox = self._inbox
-        inbox.append((apply, args))
-        if self._thread is not None and 1 < len(inbox) < INBOX_BATCH:
-            return  # the writer thread is on its way already
+        inbox.append((apply, *args))
+        # The condition is taken only to wake a writer thread that sleeps with nothing to do,
+        # or once to hurry it on a full inbox. Taking it for every report would make the pass
+        # wait for the writer, which holds it while it turns reports into records. (The
+        # writer sets its flag before it looks at the inbox, and a report is appended before
+        # the flag is read: one of the two sees the other.)
+        if (
+            self._thread is not None
+            and not self._writer_idle
+            and (len(inbox) < INBOX_BATCH or self._hurried)
+        ):
+            return  # the writer thread is awake and will find the report
         with self._condition:
             if self._thread is None and not self._stopping:
                 self._thread = threading.Thread(
@@ -348,18 +370,30 @@ class RunRecorder:
                 )
                 self._thread.start()
             else:
+                if len(inbox) >= INBOX_BATCH:
+                    self._hurried = True
                 self._condition.notify()
+
+    def _end_time(self, events: Sequence[JobExecutionEvent]) -> datetime | None:
+        """
+        Now, for runs whose events do not say when they ended; ``None`` if all of them say it
+        (as ``run_job``'s do: reading the clock would cost a job's thread more than posting).
+        """
+        for event in events:
+            if getattr(event, "finished_at", None) is None:
+                return self._scheduler._clock.now(UTC)
+        return None
 
     def _apply_inbox(self) -> None:
         """Turn every posted report into records (in the writer thread, or in flush())."""
         inbox = self._inbox
         while inbox:
             try:
-                apply, args = inbox.popleft()
+                report = inbox.popleft()
             except IndexError:  # another thread took the last one meanwhile
                 return
             try:
-                apply(*args)
+                report[0](self, *report[1:])
             except Exception:
                 self._logger.exception("Could not record a job run")
 
@@ -372,31 +406,37 @@ class RunRecorder:
         jobstore: str | None,
         run_times: Sequence[datetime],
         now: datetime,
-        run_ids: Mapping[float, str] | None,
+        run_ids: Mapping[float, GivenRun] | None,
     ) -> None:
         host, pid = self._host, self._pid
-        given = run_ids or {}
-        runs = [
-            JobRun(
-                given.get(run_time.timestamp()) or self.new_run_id(),
-                job_id,
-                jobstore,
-                run_time,
-                RUNNING,
-                submitted_at=now,
-                host=host,
-                pid=pid,
+        given = run_ids or _NO_RUN_IDS
+        runs = []
+        for run_time in run_times:
+            run_id, attempt = given.get(run_time.timestamp()) or (self.new_run_id(), 1)
+            runs.append(
+                JobRun(
+                    run_id,
+                    job_id,
+                    jobstore,
+                    run_time,
+                    RUNNING,
+                    submitted_at=now,
+                    host=host,
+                    pid=pid,
+                    attempt=attempt,
+                )
             )
-            for run_time in run_times
-        ]
         into.extend(runs)
+        history = self.history_for(jobstore)
+        # one hold of the condition for both: the writer takes it once per report
         with self._condition:
             self._submissions += 1
             number = self._submissions
             for run in runs:
                 key = (jobstore, run.job_id, run.scheduled_run_time.timestamp())
                 self._running.setdefault(key, []).append((run, number))
-        self._buffer(runs)
+            self._batch_for(history).runs.update((run.run_id, run) for run in runs)
+            self._unwritten_count += len(runs)
 
     def _apply_not_submitted(
         self,
@@ -423,13 +463,15 @@ class RunRecorder:
         run_times: list[datetime],
         reason: str,
         now: datetime,
-        run_ids: Mapping[float, str] | None,
+        run_ids: Mapping[float, GivenRun] | None,
     ) -> None:
-        given = run_ids or {}
-        self._buffer(
-            [
+        given = run_ids or _NO_RUN_IDS
+        runs = []
+        for run_time in run_times:
+            run_id, attempt = given.get(run_time.timestamp()) or (self.new_run_id(), 1)
+            runs.append(
                 JobRun(
-                    given.get(run_time.timestamp()) or self.new_run_id(),
+                    run_id,
                     job_id,
                     jobstore,
                     run_time,
@@ -438,10 +480,10 @@ class RunRecorder:
                     reason=reason,
                     host=self._host,
                     pid=self._pid,
+                    attempt=attempt,
                 )
-                for run_time in run_times
-            ]
-        )
+            )
+        self._buffer(runs)
 
     def _apply_lost(
         self,
@@ -471,12 +513,10 @@ class RunRecorder:
                 runs.append(_ended(run, LOST, now, reason=reason))
         self._buffer(runs)
 
-    def _apply_runs_ended(self, events: list[JobExecutionEvent], now: datetime) -> None:
-        ended: list[tuple[JobRun | None, JobExecutionEvent]] = []
+    def _apply_runs_ended(self, events: list[JobExecutionEvent], now: datetime | None) -> None:
         with self._condition:
-            for event in events:
-                key = (event.jobstore, event.job_id, event.scheduled_run_time.timestamp())
-                ended.append((self._forget_running(key), event))
+            ended = [(self._forget_running(_key_of_event(event)), event) for event in events]
+        # built outside the condition: an exception's text comes from code of the job's own
         self._buffer([self._from_event(run, event, now) for run, event in ended])
 
     def _apply_submission_failed(
@@ -672,14 +712,27 @@ class RunRecorder:
         if not runs:
             return
 
-        histories: dict[str | None, RunHistory] = {}
-        for run in runs:
-            if run.jobstore not in histories:
-                histories[run.jobstore] = self.history_for(run.jobstore)
+        histories = self._histories_of(runs)
         with self._condition:
-            for run in runs:
-                self._batch_for(histories[run.jobstore]).runs[run.run_id] = run
-            self._unwritten_count += len(runs)
+            self._add_unwritten(runs, histories)
+
+    def _histories_of(
+        self, records: Iterable[JobRun | JobExecutionEvent]
+    ) -> dict[str | None, RunHistory]:
+        """The history of the store of each record, by store alias."""
+        histories: dict[str | None, RunHistory] = {}
+        for record in records:
+            if record.jobstore not in histories:
+                histories[record.jobstore] = self.history_for(record.jobstore)
+        return histories
+
+    def _add_unwritten(
+        self, runs: Sequence[JobRun], histories: Mapping[str | None, RunHistory]
+    ) -> None:
+        """Buffer ``runs`` for the histories of their stores. Hold the condition."""
+        for run in runs:
+            self._batch_for(histories[run.jobstore]).runs[run.run_id] = run
+        self._unwritten_count += len(runs)
 
     def _batch_for(self, history: RunHistory) -> _Unwritten:
         """The records waiting for ``history``. Hold the condition."""
@@ -693,9 +746,12 @@ class RunRecorder:
             with self._condition:
                 # sleep until something is buffered (or a pruning is due), then a little more,
                 # so that one write takes many records
+                self._hurried = False
+                self._writer_idle = True
                 while not self._stopping and not self._unwritten_count and not self._inbox:
                     if not self._wait_for_pruning():
                         break
+                self._writer_idle = False
                 deadline = time.monotonic() + (RETRY_PAUSE if self._failing else FLUSH_INTERVAL)
                 while (
                     not self._stopping
@@ -746,7 +802,9 @@ class RunRecorder:
         matching = [run for run in runs if run.scheduled_run_time.timestamp() == timestamp]
         return matching[-1] if matching else None
 
-    def _from_event(self, run: JobRun | None, event: JobExecutionEvent, now: datetime) -> JobRun:
+    def _from_event(
+        self, run: JobRun | None, event: JobExecutionEvent, now: datetime | None
+    ) -> JobRun:
         if run is None:
             # ended without the recorder seeing it submitted (a third-party pass, say)
             run = JobRun(
@@ -774,6 +832,7 @@ class RunRecorder:
                 state=FAILED,
                 started_at=started_at,
                 finished_at=finished_at,
+                reason=getattr(event, "reason", None),
                 **_exception_fields(event.exception, event.traceback),
             )
         return run.evolve(
@@ -793,6 +852,10 @@ def _records_text(batch: _Unwritten) -> str:
 
 def _key_of(run: JobRun) -> _RunKey:
     return run.jobstore, run.job_id, run.scheduled_run_time.timestamp()
+
+
+def _key_of_event(event: JobExecutionEvent) -> _RunKey:
+    return event.jobstore, event.job_id, event.scheduled_run_time.timestamp()
 
 
 def _exception_fields(exc: BaseException | None, traceback: str | None) -> dict[str, Any]:

@@ -239,7 +239,9 @@ def _run_here(scheduler: BaseScheduler, job: Job, alias: str) -> JobRun:
         host=recorder.host,
         pid=recorder.pid,
     )
-    submitted = processing._submit(job, alias, executor, [now], [], {now.timestamp(): run.run_id})
+    submitted = processing._submit(
+        job, alias, executor, [now], [], {now.timestamp(): (run.run_id, 1)}
+    )
     for event in processing.events:
         scheduler._dispatch_event(event)
     codes = {event.code for event in processing.events}

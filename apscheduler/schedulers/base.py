@@ -68,6 +68,7 @@ from apscheduler.schedulers._jobs_api import JobsAPI
 from apscheduler.schedulers._plugins import EXECUTORS, JOBSTORES, TRIGGERS, EntryPoints
 from apscheduler.schedulers._processing import ProcessingPass, seconds_until
 from apscheduler.schedulers._registry import JobRegistry
+from apscheduler.schedulers._retries import RetryKeeper
 from apscheduler.schedulers._run_history import RunRecorder
 from apscheduler.schedulers._run_leases import RunLeases
 from apscheduler.schedulers._runs_api import RunsAPI
@@ -154,6 +155,8 @@ class BaseScheduler(JobsAPI, RunsAPI, ComponentsAPI, metaclass=ABCMeta):
         self._run_leases = RunLeases(self._instance_id, getLogger("apscheduler.scheduler"))
         # the run history: what became of each run (see get_job_runs())
         self._run_recorder = RunRecorder(self)
+        # the retries of failed runs (the max_retries job options)
+        self._retries = RetryKeeper(self)
         self.state = STATE_STOPPED
         self.configure(gconfig or {}, **options)
 
@@ -397,6 +400,7 @@ class BaseScheduler(JobsAPI, RunsAPI, ComponentsAPI, metaclass=ABCMeta):
         with self._jobstores_lock, deferring_events(processing.events):
             for jobstore_alias, jobstore in self._jobstores.items():
                 processing.process_store(jobstore_alias, jobstore)
+            processing.process_retries()
 
         for event in processing.events:
             self._dispatch_event(event)

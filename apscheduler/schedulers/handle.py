@@ -158,8 +158,16 @@ class SchedulerHandle:
 
         return bool(leases.may_start(job.id, run_times))
 
-    def record_outcomes(self, events: Sequence[JobExecutionEvent]) -> None:
-        """Record in the run history how the runs ended, from the events ``run_job`` made."""
+    def record_outcomes(self, events: Sequence[JobExecutionEvent], job: Job | None = None) -> None:
+        """
+        Record in the run history how the runs ended, from the events ``run_job`` made, and
+        make the retries of those that failed.
+
+        :param job: the job that ran (without it, no retry is made)
+        """
+        retries = self._attributes.get("_retries")
+        if retries is not None:
+            retries.runs_ended(job, events)
         recorder = self._attributes.get("_run_recorder")
         if recorder is not None:
             recorder.runs_ended(events)
