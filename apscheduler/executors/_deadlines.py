@@ -31,6 +31,18 @@ class JobTimeout(BaseException):
     """
 
 
+class JobCancelled(BaseException):
+    """
+    Raised inside a running job that a newer run of the same job replaces (``overlap="cancel"``).
+
+    .. versionadded:: 3.12.0
+    """
+
+
+# both are documented, and unpickled in worker processes, as apscheduler.executors.base names
+JobTimeout.__module__ = JobCancelled.__module__ = "apscheduler.executors.base"
+
+
 class Deadline:
     """One armed deadline; :meth:`cancel` it when the run ends in time."""
 
@@ -117,7 +129,7 @@ class ThreadRunGuard:
     :param on_expiry: called in the watcher's thread with the run time that timed out
     """
 
-    def __init__(self, timeout: float, on_expiry: Callable[[Any], None]) -> None:
+    def __init__(self, timeout: float | None, on_expiry: Callable[[Any], None]) -> None:
         self.timeout = timeout
         self._on_expiry = on_expiry
         self._lock = threading.Lock()
@@ -125,13 +137,23 @@ class ThreadRunGuard:
         self._run_time: Any = None
         self._deadline: Deadline | None = None
         self._fired = False
+        #: why the run was stopped for another (``overlap="cancel"``), if it was
+        self.cancel_reason: str | None = None
+        # a stop asked for before the run started: it does not start
+        self._stop_pending: str | None = None
+        self._ended = False
 
     def arm(self, run_time: Any) -> None:
         with self._lock:
+            if self._stop_pending is not None:
+                self.cancel_reason, self._stop_pending = self._stop_pending, None
+                raise JobCancelled
             self._thread_id = threading.get_ident()
             self._run_time = run_time
             self._fired = False
-            self._deadline = watcher.watch(self.timeout, self._expire)
+            self.cancel_reason = None
+            if self.timeout is not None:
+                self._deadline = watcher.watch(self.timeout, self._expire)
 
     def disarm(self) -> bool:
         """End the run's watch, in the job's thread; tell whether its deadline had passed."""
@@ -141,9 +163,30 @@ class ThreadRunGuard:
                 self._deadline.cancel()
                 self._deadline = None
             fired = self._fired
-            if fired and thread_id is not None:
+            if (fired or self.cancel_reason) and thread_id is not None:
                 _raise_in_thread(thread_id, None)  # not raised yet: it must not be any more
         return fired
+
+    def stop(self, reason: str) -> bool:
+        """
+        Stop the run going on now with :exc:`JobCancelled`, as a timeout would; tell whether
+        one was going on.
+        """
+        with self._lock:
+            thread_id = self._thread_id
+            if self._fired or self._ended:
+                return False
+            if thread_id is None:  # submitted, not started yet
+                self._stop_pending = reason
+                return True
+            self.cancel_reason = reason
+            _raise_in_thread(thread_id, JobCancelled)
+            return True
+
+    def end(self) -> None:
+        """The submission is over (every run of it): nothing is left to stop."""
+        with self._lock:
+            self._ended = True
 
     def _expire(self) -> None:
         with self._lock:
@@ -182,4 +225,11 @@ class AlarmRunGuard:
         raise JobTimeout
 
 
-__all__ = ["AlarmRunGuard", "DeadlineWatcher", "JobTimeout", "ThreadRunGuard", "watcher"]
+__all__ = [
+    "AlarmRunGuard",
+    "DeadlineWatcher",
+    "JobCancelled",
+    "JobTimeout",
+    "ThreadRunGuard",
+    "watcher",
+]

@@ -6,6 +6,7 @@ import logging
 import sys
 import threading
 import traceback
+import weakref
 from abc import ABCMeta, abstractmethod
 from collections import defaultdict
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from functools import partial
 from traceback import format_tb
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from apscheduler._run_control import OVERLAP_CANCEL, OVERLAP_SKIP
 from apscheduler.clock import scheduler_clock
 from apscheduler.events import (
     EVENT_JOB_ERROR,
@@ -22,7 +24,12 @@ from apscheduler.events import (
     EVENT_JOB_TIMED_OUT,
     JobExecutionEvent,
 )
-from apscheduler.executors._deadlines import AlarmRunGuard, JobTimeout, ThreadRunGuard
+from apscheduler.executors._deadlines import (
+    AlarmRunGuard,
+    JobCancelled,
+    JobTimeout,
+    ThreadRunGuard,
+)
 from apscheduler.schedulers.handle import SchedulerHandle
 
 if TYPE_CHECKING:
@@ -54,6 +61,12 @@ class BaseExecutor(metaclass=ABCMeta):
     def __init__(self) -> None:
         super().__init__()
         self._instances: defaultdict[str, int] = defaultdict(int)
+        # job id -> the runs waiting for an instance to end (overlap="queue" or "cancel")
+        self._queued: dict[str, tuple[Job, list[datetime]]] = {}
+        # job id -> the guards of its runs in this executor's threads (to stop them)
+        self._guards: defaultdict[str, weakref.WeakSet[ThreadRunGuard]] = defaultdict(
+            weakref.WeakSet
+        )
         # job id -> the job of its latest submission still in progress (for its retries)
         self._in_flight: dict[str, Job] = {}
 
@@ -90,17 +103,43 @@ class BaseExecutor(metaclass=ABCMeta):
         assert self._lock is not None, "This executor has not been started yet"
         with self._lock:
             if self._instances[job.id] >= job.max_instances:
-                raise MaxInstancesReachedError(job)
+                self._overlap(job, run_times)
+                return
 
-            # counted before submitting: an executor that runs the job synchronously releases
-            # the instance before _do_submit_job returns
-            self._instances[job.id] += 1
-            self._in_flight[job.id] = job
-            try:
-                self._do_submit_job(job, run_times)
-            except BaseException:
-                self._release_instance(job.id, run_times)
-                raise
+            self._start_instance(job, run_times)
+
+    def _start_instance(self, job: Job, run_times: list[datetime]) -> None:
+        """Count one more instance of ``job`` and hand its runs over. Hold the lock."""
+        # counted before submitting: an executor that runs the job synchronously releases
+        # the instance before _do_submit_job returns
+        self._instances[job.id] += 1
+        self._in_flight[job.id] = job
+        try:
+            self._do_submit_job(job, run_times)
+        except BaseException:
+            self._release_instance(job.id, run_times)
+            raise
+
+    def _overlap(self, job: Job, run_times: list[datetime]) -> None:
+        """
+        ``max_instances`` runs of ``job`` are going on: follow its ``overlap`` policy. Hold the
+        lock.
+
+        ``"skip"``: refuse. ``"queue"``: keep the runs until an instance ends (one submission
+        waits at most; more are refused). ``"cancel"``: also stop the runs going on, as a
+        timeout does, where the executor can (runs in its threads).
+
+        :raises MaxInstancesReachedError: when the runs are refused
+        """
+        overlap = job.overlap
+        if overlap == OVERLAP_SKIP or job.id in self._queued:
+            raise MaxInstancesReachedError(job)
+
+        if overlap == OVERLAP_CANCEL:
+            reason = f"stopped for the run at {run_times[-1]} (overlap='cancel')"
+            for guard in list(self._guards.get(job.id, ())):
+                guard.stop(reason)
+        self._queued[job.id] = (job, run_times)
 
     @abstractmethod
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
@@ -118,7 +157,16 @@ class BaseExecutor(metaclass=ABCMeta):
             if self._instances[job_id] <= 0:
                 del self._instances[job_id]
                 self._in_flight.pop(job_id, None)
+            queued = self._queued.pop(job_id, None)
         self._handle.runs_ended(job_id, run_times)
+        if queued is not None:
+            job, queued_run_times = queued
+            with self._lock:
+                try:
+                    self._start_instance(job, queued_run_times)
+                except Exception as exc:
+                    self._logger.exception('Could not start the queued run of job "%s"', job)
+                    self._handle.record_failure(job.id, exc, exc.__traceback__)
 
     def _run_job_success(self, job_id: str, events: list[JobExecutionEvent]) -> None:
         """
@@ -143,9 +191,11 @@ class BaseExecutor(metaclass=ABCMeta):
         released only when its thread really ends.
         """
         timeout = job.timeout
-        if timeout is None:
+        if timeout is None and job.overlap != OVERLAP_CANCEL:
             return None
-        return ThreadRunGuard(timeout, partial(self._report_timed_out, job))
+        guard = ThreadRunGuard(timeout, partial(self._report_timed_out, job))
+        self._guards[job.id].add(guard)
+        return guard
 
     def _report_timed_out(self, job: Job, run_time: datetime) -> None:
         event = _timed_out_event(job, job._jobstore_alias, run_time, self._logger)
@@ -216,6 +266,22 @@ def _reported_timeout(
     event = _timeout_event(job, jobstore_alias, run_time)
     event.reported = True  # type: ignore[attr-defined]
     return event
+
+
+def _cancelled_event(
+    job: Job,
+    jobstore_alias: str | None,
+    run_time: datetime,
+    logger: logging.Logger,
+    exc: JobCancelled,
+    guard: RunGuard | None,
+) -> JobExecutionEvent:
+    """A run stopped for a newer one (``overlap="cancel"``): a failed run that says why."""
+    reason = getattr(guard, "cancel_reason", None) or "stopped for a newer run"
+    logger.warning('Job "%s" was stopped: %s', job, reason)
+    return JobExecutionEvent(
+        EVENT_JOB_ERROR, job.id, jobstore_alias, run_time, exception=exc, reason=reason
+    )
 
 
 def _success_event(
@@ -340,6 +406,8 @@ def run_job(
             timed_out = guard.disarm() if guard is not None else isinstance(exc, JobTimeout)
             if timed_out:
                 event = _timeout_outcome(job, jobstore_alias, run_time, logger, guard)
+            elif isinstance(exc, JobCancelled):
+                event = _cancelled_event(job, jobstore_alias, run_time, logger, exc, guard)
             else:
                 event = _error_event(job, jobstore_alias, run_time, logger)
         else:
@@ -350,6 +418,8 @@ def run_job(
         _stamp(event, job, started_at)
         events.append(event)
 
+    if isinstance(guard, ThreadRunGuard):
+        guard.end()
     return events
 
 
