@@ -66,3 +66,20 @@ def hold(job_id: str, gate: str, timeout: float = 60.0) -> None:
     while not os.path.exists(gate) and time.monotonic() < deadline:
         time.sleep(0.01)
     record("end", job_id, run_time)
+
+
+def flaky(counter_path: str, failures: int) -> int:
+    """
+    Fail the first ``failures`` calls in any process, then succeed; each call appends its pid
+    to ``counter_path`` (under a lock), so a test counts the attempts that really ran.
+    """
+    import fcntl
+
+    with open(counter_path, "a+") as counter:
+        fcntl.flock(counter, fcntl.LOCK_EX)
+        counter.seek(0)
+        number = len(counter.read().split()) + 1
+        counter.write(f"{os.getpid()}\n")
+    if number <= failures:
+        raise RuntimeError(f"attempt {number} fails on purpose")
+    return number

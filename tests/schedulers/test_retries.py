@@ -214,3 +214,33 @@ def test_on_a_shared_store_the_retry_waits_with_the_job_and_one_scheduler_makes_
     [made] = second.get_job_runs("job")
     assert (made.run_id, made.attempt, made.state) == (request.run_id, 2, "succeeded")
     assert second.get_job("job").next_run_time == at(7200)
+
+
+def test_a_retry_waiting_in_a_sqlite_store_survives_a_restart(make_scheduler, tmp_path):
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from tests.conftest import FakeClock
+
+    pytest.importorskip("sqlalchemy")
+    url = f"sqlite:///{tmp_path / 'jobs.sqlite'}"
+    # near the real time: the store's leases run on the database's clock
+    clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
+    start = clock.now(UTC)
+    first = make_scheduler(jobstores={"default": SQLAlchemyJobStore(url=url)}, clock=clock)
+    first.start()
+    first.add_job(
+        "tests.schedulers.targets:fail_first", "interval", days=1, start_date=start,
+        args=["job", 1], id="job", max_retries=1, retry_delay=30,
+    )  # fmt: skip
+    first._process_jobs()  # the run at the start fails: its retry waits in the store
+    first.shutdown()
+
+    clock.advance(seconds=30)
+    second = make_scheduler(jobstores={"default": SQLAlchemyJobStore(url=url)}, clock=clock)
+    second.start()
+    second._process_jobs()
+
+    assert targets.failures["job"] == 2, "the retry ran after the restart"
+    runs = sorted(second.get_job_runs("job"), key=lambda run: run.attempt)
+    assert [(run.attempt, run.state) for run in runs] == [(1, "failed"), (2, "succeeded")]
+    assert runs[1].scheduled_run_time == start + timedelta(seconds=30)
+    assert second.get_job("job").next_run_time == start + timedelta(days=1)
