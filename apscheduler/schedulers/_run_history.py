@@ -716,14 +716,12 @@ class RunRecorder:
         with self._condition:
             self._add_unwritten(runs, histories)
 
-    def _histories_of(
-        self, records: Iterable[JobRun | JobExecutionEvent]
-    ) -> dict[str | None, RunHistory]:
-        """The history of the store of each record, by store alias."""
+    def _histories_of(self, runs: Iterable[JobRun]) -> dict[str | None, RunHistory]:
+        """The history of the store of each run, by store alias."""
         histories: dict[str | None, RunHistory] = {}
-        for record in records:
-            if record.jobstore not in histories:
-                histories[record.jobstore] = self.history_for(record.jobstore)
+        for run in runs:
+            if run.jobstore not in histories:
+                histories[run.jobstore] = self.history_for(run.jobstore)
         return histories
 
     def _add_unwritten(
