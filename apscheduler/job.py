@@ -108,13 +108,8 @@ class Job:
         self._modify(id=id or _random_id(), **kwargs)
 
     @property
-    def control(self) -> RunControl:
-        """
-        The options that control this job's runs: ``timeout``, the retry options and
-        ``overlap`` (see :ref:`run-control`).
-
-        .. versionadded:: 3.12.0
-        """
+    def _run_control(self) -> RunControl:
+        """The options that control this job's runs (see :ref:`run-control`)."""
         return self._control or DEFAULT_CONTROL
 
     @property
@@ -134,7 +129,7 @@ class Job:
 
         .. versionadded:: 3.12.0
         """
-        return self.control.max_retries
+        return self._run_control.max_retries
 
     @property
     def overlap(self) -> str:
@@ -144,7 +139,7 @@ class Job:
 
         .. versionadded:: 3.12.0
         """
-        return self.control.overlap
+        return self._run_control.overlap
 
     @property
     def kwargs(self) -> dict[str, Any]:
@@ -353,7 +348,7 @@ class Job:
 
         control_changes = {name: changes.pop(name) for name in CONTROL_OPTIONS if name in changes}
         if control_changes:
-            approved["_control"] = self.control.changed(control_changes)
+            approved["_control"] = self._run_control.changed(control_changes)
 
         if changes:
             # checked last, as in APScheduler 3: an invalid value of a known option wins

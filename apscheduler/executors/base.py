@@ -378,7 +378,7 @@ def run_job(
     Run times later than the job's ``misfire_grace_time`` are skipped and reported as missed.
 
     :param guard: what stops a run that goes on for longer than the job's ``timeout``
-        (see :meth:`BaseExecutor._thread_guard`); such a run is reported timed out
+        (see ``BaseExecutor._thread_guard()``); such a run is reported timed out
 
     .. versionadded:: 3.12.0 the ``guard`` parameter
     """

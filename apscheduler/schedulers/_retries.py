@@ -89,7 +89,7 @@ class RetryKeeper:
     # ----- deciding
 
     def _after_failure(self, job: Job, event: JobExecutionEvent, attempt: int) -> None:
-        control = job.control
+        control = job._run_control
         if not control.retries(event.exception):
             return
         logger = self._scheduler._logger

@@ -49,6 +49,7 @@ from apscheduler.runs import (
     RunHistoryReadOnlyError,
     SchedulerFact,
 )
+from apscheduler.schedulers._stuck_runs import StuckRunWatch
 
 if TYPE_CHECKING:
     from apscheduler.job import Job
@@ -145,6 +146,8 @@ class RunRecorder:
         self._scheduler = scheduler
         self.policy = RetentionPolicy()
         self._logger = logging.getLogger("apscheduler.scheduler")
+        #: the runs that go on for far longer than usual
+        self.stuck = StuckRunWatch(lambda: scheduler._clock.now(UTC), self._logger)
         self._host = socket.gethostname()
         self._pid = os.getpid()
         # run ids: a random part per recorder, then a counter (a uuid4 per run costs more
@@ -437,6 +440,7 @@ class RunRecorder:
                 self._running.setdefault(key, []).append((run, number))
             self._batch_for(history).runs.update((run.run_id, run) for run in runs)
             self._unwritten_count += len(runs)
+        self.stuck.submitted(runs)
 
     def _apply_not_submitted(
         self,
@@ -517,7 +521,9 @@ class RunRecorder:
         with self._condition:
             ended = [(self._forget_running(_key_of_event(event)), event) for event in events]
         # built outside the condition: an exception's text comes from code of the job's own
-        self._buffer([self._from_event(run, event, now) for run, event in ended])
+        records = [self._from_event(run, event, now) for run, event in ended]
+        self._buffer(records)
+        self.stuck.ended(records)
 
     def _apply_submission_failed(
         self, job_id: str, exc: BaseException, traceback: TracebackType | None, now: datetime

@@ -149,6 +149,7 @@ class RunsAPI:
             return Explanation(job_id, None, WAITING, name=job.name, trigger=_words(job))
 
         runs = scheduler.get_job_runs(job.id, alias, limit=EXPLAINED_RUNS)
+        stuck = scheduler._run_recorder.stuck.stuck_runs(job.id, alias)
         explanation = Explanation(
             job.id,
             alias,
@@ -157,6 +158,7 @@ class RunsAPI:
             trigger=_words(job),
             next_run_times=tuple(_next_fire_times(job, now)),
             last_runs=tuple(runs),
+            notes=tuple(run.describe(now) for run in stuck),
         )
         if moment is None:
             return explanation

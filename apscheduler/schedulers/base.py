@@ -72,6 +72,7 @@ from apscheduler.schedulers._retries import RetryKeeper
 from apscheduler.schedulers._run_history import RunRecorder
 from apscheduler.schedulers._run_leases import RunLeases
 from apscheduler.schedulers._runs_api import RunsAPI
+from apscheduler.schedulers._stuck_runs import DEFAULT_FACTOR as DEFAULT_STUCK_FACTOR
 from apscheduler.schedulers.handle import deferring_events
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.util import (
@@ -121,6 +122,8 @@ class BaseScheduler(JobsAPI, RunsAPI, ComponentsAPI, metaclass=ABCMeta):
         dict
     :param clock: an object with ``now(tz)`` and ``monotonic()`` methods that the scheduler asks
         for the time (defaults to :class:`~apscheduler.clock.SystemClock`)
+    :param float stuck_run_factor: a run going on for this many times its job's usual duration
+        is reported as probably stuck (see :ref:`run-control`; default 10, ``0`` for never)
     :param int|dict run_history: how much run history to keep (see :ref:`run-history`): the
         most runs kept per job, or a dict with ``max_runs`` and ``max_age`` (seconds or a
         :class:`~datetime.timedelta`, ``None`` for no limit); ``0`` or ``False`` keeps none
@@ -128,7 +131,7 @@ class BaseScheduler(JobsAPI, RunsAPI, ComponentsAPI, metaclass=ABCMeta):
 
     .. seealso:: :ref:`scheduler-config`
 
-    .. versionadded:: 3.12.0 the ``clock`` and ``run_history`` options
+    .. versionadded:: 3.12.0 the ``clock``, ``run_history`` and ``stuck_run_factor`` options
     """
 
     # As in APScheduler 3: alias -> entry point of the installed plugins (read on first use),
@@ -204,6 +207,8 @@ class BaseScheduler(JobsAPI, RunsAPI, ComponentsAPI, metaclass=ABCMeta):
 
         self._job_defaults = parse_job_defaults(config.get("job_defaults") or {})
         self._run_recorder.policy = parse_run_history(config.pop("run_history", None))
+        factor = config.pop("stuck_run_factor", DEFAULT_STUCK_FACTOR)
+        self._run_recorder.stuck.factor = _non_negative(factor, "stuck_run_factor")
 
         self._executors.clear()
         for alias, value in (config.get("executors") or {}).items():
@@ -421,6 +426,17 @@ class BaseScheduler(JobsAPI, RunsAPI, ComponentsAPI, metaclass=ABCMeta):
             "Next wakeup is due at %s (in %f seconds)", next_wakeup_time, wait_seconds
         )
         return wait_seconds
+
+
+def _non_negative(value: Any, name: str) -> float:
+    """A number option that may be ``0`` (off), given as a number or as text."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise util._with_note(ValueError(f"{name} must be a number"), f"got {value!r}") from None
+    if number < 0:
+        raise util._with_note(ValueError(f"{name} must not be negative"), f"got {value!r}")
+    return number
 
 
 def _new_instance_id() -> str:
