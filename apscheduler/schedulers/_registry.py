@@ -425,6 +425,20 @@ class JobRegistry:
                 self._opened_for_client.add(alias)
             return store
 
+    def close_client_stores(self) -> None:
+        """Shut down the stores :meth:`open_for_client` started (their scheduler never ran)."""
+        with self.locked():
+            aliases = sorted(self._opened_for_client)
+            self._opened_for_client.clear()
+        for alias in aliases:
+            store = self.stores.get(alias)
+            if store is None:
+                continue
+            try:
+                store.shutdown()
+            except Exception as exc:  # closing the others matters more
+                self._scheduler._logger.warning("Could not close job store %r: %s", alias, exc)
+
     def lookup_job(self, job_id: str, jobstore: str | None) -> tuple[Job, str | None]:
         """
         :return: the job and the alias of its store (``None`` for a pending job)
