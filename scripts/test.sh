@@ -20,6 +20,9 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql
 PATH="$PATH:/usr/sbin" command -v mariadbd >/dev/null 2>&1 || missing+=(mariadb-server)
 [ -f /usr/share/java/zookeeper.jar ] || missing+=(zookeeper)
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+# the web dashboard's tests drive a real headless browser
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 # Debian ships venv and ensurepip apart from the interpreter.
 "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 
@@ -35,7 +38,7 @@ if ((${#missing[@]})); then
 fi
 
 # --- Python packages, then the tests ----------------------------------------------------
-ensure_venv "test,doc,sqlalchemy,redis,mongodb,zookeeper,etcd,rethinkdb,gevent,tornado,twisted,qt"
+ensure_venv "test,doc,sqlalchemy,redis,mongodb,zookeeper,etcd,rethinkdb,gevent,tornado,twisted,qt,prometheus,opentelemetry"
 # The whole run checks the package's types first (settings in pyproject.toml); a run with
 # pytest arguments is a partial one and skips it.
 if (($# == 0)); then

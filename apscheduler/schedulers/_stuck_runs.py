@@ -11,7 +11,6 @@ in the deadline watcher (see :mod:`apscheduler.executors._deadlines`).
 from __future__ import annotations
 
 import logging
-import statistics
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -117,7 +116,11 @@ class StuckRunWatch:
             kept = self._durations.get((jobstore, job_id))
             if kept is None or len(kept) < MIN_DURATIONS:
                 return None
-            return statistics.median(kept)
+            durations = sorted(kept)
+        middle = len(durations) // 2
+        if len(durations) % 2:
+            return durations[middle]
+        return (durations[middle - 1] + durations[middle]) / 2
 
     def _check(self, run: JobRun, usual: float) -> None:
         now = self._now()

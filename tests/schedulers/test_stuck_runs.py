@@ -101,3 +101,5 @@ def test_no_watch_without_enough_runs_or_with_the_factor_off():
     watch.factor = 10
     watch.submitted([running])
     assert "r9" in watch._watched
+    watch.ended([running._replace(state="succeeded", finished_at=now)])
+    assert not watch._watched
