@@ -122,6 +122,9 @@ class BaseScheduler(JobsAPI, RunsAPI, ComponentsAPI, metaclass=ABCMeta):
         dict
     :param clock: an object with ``now(tz)`` and ``monotonic()`` methods that the scheduler asks
         for the time (defaults to :class:`~apscheduler.clock.SystemClock`)
+    :param str|dict metrics: measure the scheduler for ``"prometheus"`` or
+        ``"opentelemetry"``, or a dict with ``backend`` and that backend's options (see
+        :doc:`/metrics`)
     :param float stuck_run_factor: a run going on for this many times its job's usual duration
         is reported as probably stuck (see :ref:`run-control`; default 10, ``0`` for never)
     :param int|dict run_history: how much run history to keep (see :ref:`run-history`): the
@@ -131,7 +134,8 @@ class BaseScheduler(JobsAPI, RunsAPI, ComponentsAPI, metaclass=ABCMeta):
 
     .. seealso:: :ref:`scheduler-config`
 
-    .. versionadded:: 3.12.0 the ``clock``, ``run_history`` and ``stuck_run_factor`` options
+    .. versionadded:: 3.12.0 the ``clock``, ``metrics``, ``run_history`` and
+        ``stuck_run_factor`` options
     """
 
     # As in APScheduler 3: alias -> entry point of the installed plugins (read on first use),
@@ -209,6 +213,7 @@ class BaseScheduler(JobsAPI, RunsAPI, ComponentsAPI, metaclass=ABCMeta):
         self._run_recorder.policy = parse_run_history(config.pop("run_history", None))
         factor = config.pop("stuck_run_factor", DEFAULT_STUCK_FACTOR)
         self._run_recorder.stuck.factor = _non_negative(factor, "stuck_run_factor")
+        self._attach_metrics(config.pop("metrics", None))
 
         self._executors.clear()
         for alias, value in (config.get("executors") or {}).items():
@@ -219,6 +224,16 @@ class BaseScheduler(JobsAPI, RunsAPI, ComponentsAPI, metaclass=ABCMeta):
         for alias, value in (config.get("jobstores") or {}).items():
             jobstore = build_plugin_instance(self, "jobstore", alias, value)
             self.add_jobstore(jobstore, alias)
+
+    def _attach_metrics(self, config: Any) -> None:
+        """Measure this scheduler as the ``metrics`` option asks (instead of as before)."""
+        previous = self.__dict__.pop("_metrics", None)
+        if previous is not None:
+            previous.detach()
+        if config:
+            from apscheduler.metrics import instrument
+
+            self._metrics = instrument(self, config)
 
     def start(self, paused: bool = False) -> None:
         """

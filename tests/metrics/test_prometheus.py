@@ -423,3 +423,18 @@ def test_a_store_that_cannot_be_read_leaves_the_other_metrics_scrapable(
     text = scrape(registry)
     assert sample(text, "apscheduler_jobs", jobstore="default", state="scheduled") is None
     assert sample(text, "apscheduler_jobstore_up", jobstore="default") == 1
+
+
+def test_the_metrics_scheduler_option_attaches_and_reconfiguring_detaches():
+    prometheus_client = pytest.importorskip("prometheus_client")
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    registry = prometheus_client.CollectorRegistry()
+    scheduler = BackgroundScheduler(
+        timezone="UTC", metrics={"backend": "prometheus", "registry": registry}
+    )
+    assert "apscheduler_job_runs_total" in prometheus_client.generate_latest(registry).decode()
+
+    scheduler.configure(timezone="UTC")
+
+    assert "apscheduler_job_runs" not in prometheus_client.generate_latest(registry).decode()
