@@ -83,6 +83,12 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="only read the file and make its triggers; run nothing",
     )
+    parser.add_argument(
+        "--duration",
+        metavar="SECONDS",
+        type=float,
+        help="stop cleanly after this many seconds (a smoke run, a demo)",
+    )
     parser.set_defaults(handler=run_config)
 
 
@@ -102,7 +108,7 @@ def run_config(args: argparse.Namespace) -> int:
     plan = reconcile(schedule, scheduler, triggers, remove_stale=args.reconcile)
     _report(args, plan)
     _add_jobs(schedule, scheduler, triggers, plan)
-    with _stopping_on_signals():
+    with _stopping_on_signals(), _stopping_after(args.duration):
         try:
             scheduler.start()
         except StopRequested:
@@ -216,6 +222,25 @@ def _report(args: argparse.Namespace, plan: Plan) -> None:
         print_json(plan.__dict__)
     else:
         print_lines(plan.lines() or ["the store already holds every declared job"])
+
+
+@contextmanager
+def _stopping_after(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`StopRequested` in the main thread after ``seconds`` (``None``: never)."""
+    if seconds is None:
+        yield
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise StopRequested("duration")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @contextmanager

@@ -411,3 +411,34 @@ def test_every_command_has_help(command):
 
     assert result.returncode == 0
     assert result.stdout.startswith("usage: apscheduler")
+
+
+def test_run_with_a_duration_stops_cleanly_by_itself(tmp_path):
+    import subprocess
+    import sys
+
+    config = tmp_path / "short.toml"
+    config.write_text(
+        f"""
+[scheduler]
+timezone = "UTC"
+[scheduler.jobstores.default]
+type = "sqlalchemy"
+url = "sqlite:///{tmp_path / "short.sqlite"}"
+
+[[jobs]]
+id = "tick"
+func = "builtins:print"
+args = ["tick"]
+trigger = "interval seconds=1"
+"""
+    )
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "apscheduler", "run", str(config), "--duration", "2.5"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("tick\n") >= 2
+    assert time.monotonic() - started < 30
