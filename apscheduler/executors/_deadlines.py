@@ -16,8 +16,13 @@ import os
 import signal
 import threading
 import time
+import weakref
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 class JobTimeout(BaseException):
@@ -55,32 +60,66 @@ class Deadline:
 
     def cancel(self) -> None:
         self.cancelled = True
+        # the entry stays in the heap until its time; what the callback holds (a run's guard
+        # and its job) need not stay with it
+        self.callback = _ignore
+
+
+def _ignore() -> None:
+    """What a cancelled deadline calls: nothing."""
+
+
+#: the heap is swept of cancelled deadlines once it holds this many entries or more
+_SWEEP_FLOOR = 1024
 
 
 class DeadlineWatcher:
     """Fires deadlines from one daemon thread, started on first use (again after a fork)."""
 
     def __init__(self) -> None:
-        self._condition = threading.Condition()
         self._heap: list[tuple[float, int, Deadline]] = []
         self._order = itertools.count()
+        self._sweep_at = _SWEEP_FLOOR
+        self._new_thread_state()
+        if hasattr(os, "register_at_fork"):  # where it is missing, nothing forks (Windows)
+            os.register_at_fork(after_in_child=partial(_after_fork, weakref.ref(self)))
+
+    def _new_thread_state(self) -> None:
+        """No thread yet, and a fresh lock (a forked child may get its parent's held)."""
+        # watch() takes the plain lock: entering it costs less than entering the condition
+        self._lock = threading.Lock()
+        self._condition = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
 
     def watch(self, seconds: float, callback: Callable[[], None]) -> Deadline:
         """Call ``callback`` (in the watcher's thread) in ``seconds`` unless cancelled first."""
         deadline = Deadline(time.monotonic() + seconds, callback)
-        with self._condition:
-            heapq.heappush(self._heap, (deadline.when, next(self._order), deadline))
-            if self._thread is None or self._pid != os.getpid():
-                self._pid = os.getpid()
+        with self._lock:
+            heap = self._heap
+            heapq.heappush(heap, (deadline.when, next(self._order), deadline))
+            if len(heap) >= self._sweep_at:
+                self._sweep()
+            if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._fire_when_due, name="APScheduler timeouts", daemon=True
                 )
                 self._thread.start()
-            elif self._heap[0][2] is deadline:
+            elif heap[0][2] is deadline:
                 self._condition.notify()
         return deadline
+
+    def _sweep(self) -> None:
+        """
+        Drop the cancelled deadlines, which runs that end in time leave behind until their
+        time: with a long timeout they would pile up. Hold the condition.
+
+        The next sweep waits until the heap has doubled, so sweeping costs each deadline
+        little, however many are armed.
+        """
+        heap = self._heap
+        heap[:] = [entry for entry in heap if not entry[2].cancelled]
+        heapq.heapify(heap)
+        self._sweep_at = max(_SWEEP_FLOOR, 2 * len(heap))
 
     def _fire_when_due(self) -> None:
         while True:
@@ -102,6 +141,13 @@ class DeadlineWatcher:
                 import logging
 
                 logging.getLogger("apscheduler.executors").exception("A job timeout failed")
+
+
+def _after_fork(watcher_ref: weakref.ref[DeadlineWatcher]) -> None:
+    """In a forked child: the watcher's thread stayed in the parent; the next watch starts one."""
+    forked = watcher_ref()
+    if forked is not None:
+        forked._new_thread_state()
 
 
 #: the watcher of this process
@@ -188,6 +234,10 @@ class ThreadRunGuard:
         with self._lock:
             self._ended = True
 
+    def runs_the_caller(self) -> bool:
+        """Tell whether the calling code runs in the thread of the run going on."""
+        return self._thread_id == threading.get_ident()
+
     def _expire(self) -> None:
         with self._lock:
             thread_id = self._thread_id
@@ -197,6 +247,84 @@ class ThreadRunGuard:
             _raise_in_thread(thread_id, JobTimeout)
             run_time = self._run_time
         self._on_expiry(run_time)
+
+
+class TaskRunGuard:
+    """
+    Lets the runs of a coroutine job be stopped for a newer run (``overlap="cancel"``): cancels
+    the asyncio task they run in, from whichever thread asks.
+
+    The job gets :exc:`~asyncio.CancelledError` at the ``await`` it waits on; :meth:`disarm`
+    takes that cancellation back and tells that the run was stopped, so that it is reported as
+    stopped, not as a timeout or a cancellation from outside (an executor shutting down).
+
+    :param loop: the event loop the runs go on
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._task: asyncio.Task[Any] | None = None
+        # counts the runs, so that a stop that arrives late leaves the next run alone
+        self._run = 0
+        self._stopped = False
+        self._stop_pending: str | None = None
+        #: why the run was stopped for another, if it was
+        self.cancel_reason: str | None = None
+
+    def arm(self) -> None:
+        """A run starts, in its task; a stop asked for before keeps it from starting."""
+        import asyncio  # a coroutine job runs on an asyncio loop: already imported
+
+        with self._lock:
+            if self._stop_pending is not None:
+                self.cancel_reason, self._stop_pending = self._stop_pending, None
+                raise JobCancelled(self.cancel_reason)
+            self._task = asyncio.current_task()
+            self._run += 1
+            self._stopped = False
+            self.cancel_reason = None
+
+    def disarm(self) -> bool:
+        """The run ended, in its task: take back the stop's cancellation; tell if it came."""
+        with self._lock:
+            task, self._task = self._task, None
+        # Task.uncancel() arrived in Python 3.11; before, a task keeps no count to correct
+        uncancel = getattr(task, "uncancel", None)
+        if self._stopped and uncancel is not None:
+            uncancel()
+        return self._stopped
+
+    def stop(self, reason: str) -> bool:
+        """Cancel the run going on now (or keep the next one from starting)."""
+        with self._lock:
+            if self._task is None:
+                self._stop_pending = reason
+                return True
+            run = self._run
+        try:
+            self._loop.call_soon_threadsafe(self._cancel, run, reason)
+        except RuntimeError:  # the loop is closed: no run is left to stop
+            return False
+        return True
+
+    def _cancel(self, run: int, reason: str) -> None:
+        # in the loop's thread, as arm() and disarm() are: the run cannot end meanwhile
+        if self._task is None or self._run != run:
+            return  # that run ended before the stop arrived
+        self._stopped = True
+        self.cancel_reason = reason
+        self._task.cancel(reason)
+
+    def runs_the_caller(self) -> bool:
+        """Tell whether the code calling this is the run's own task."""
+        import asyncio
+
+        try:
+            current = asyncio.current_task()
+        except RuntimeError:  # no loop runs in the calling thread
+            return False
+        return current is not None and current is self._task
 
 
 class AlarmRunGuard:
@@ -230,6 +358,7 @@ __all__ = [
     "DeadlineWatcher",
     "JobCancelled",
     "JobTimeout",
+    "TaskRunGuard",
     "ThreadRunGuard",
     "watcher",
 ]

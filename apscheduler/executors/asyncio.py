@@ -7,6 +7,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
+from apscheduler.executors._deadlines import TaskRunGuard, ThreadRunGuard
 from apscheduler.executors.base import BaseExecutor, run_coroutine_job, run_job
 from apscheduler.util import iscoroutinefunction_partial
 
@@ -46,6 +47,8 @@ class AsyncIOExecutor(BaseExecutor):
 
     A job's ``timeout`` cancels a coroutine job's task at the deadline, and raises
     ``JobTimeout`` in the thread of any other job. Either way the run is reported timed out.
+    ``overlap="cancel"`` stops a run the same ways, with ``JobCancelled`` in a thread; the run
+    is reported failed, with the reason.
 
     :meth:`~.BaseExecutor.shutdown` cancels the jobs that have not finished: a coroutine job gets
     :exc:`~asyncio.CancelledError` at the ``await`` it is waiting on. It cannot wait for them
@@ -83,24 +86,41 @@ class AsyncIOExecutor(BaseExecutor):
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
         # jobs are only submitted once start() has given this executor its loop
         loop = cast(asyncio.AbstractEventLoop, self._eventloop)
-        _call_in_loop(loop, partial(self._submit_in_loop, job, run_times))
+        # the guards are made now, not in the loop: a run stopped before it starts does not
+        # start (overlap="cancel")
+        if iscoroutinefunction_partial(job.func):
+            start = partial(self._start_task, job, run_times, self._task_guard(job, loop))
+        else:
+            start = partial(self._start_in_thread, job, run_times, self._thread_guard(job))
+        _call_in_loop(loop, start)
 
-    def _submit_in_loop(self, job: Job, run_times: list[datetime]) -> None:
+    def _start_task(self, job: Job, run_times: list[datetime], guard: TaskRunGuard | None) -> None:
         loop = cast(asyncio.AbstractEventLoop, self._eventloop)
         arguments = (job, job._jobstore_alias, run_times, self._logger.name)
-        future: asyncio.Future[Any]
-        if iscoroutinefunction_partial(job.func):
-            # a timeout cancels the task (see run_coroutine_job)
-            future = loop.create_task(run_coroutine_job(*arguments))
-        else:
-            guard = self._thread_guard(job)
-            if guard is None:  # the 3.x call, which test suites may patch (asyncio.run_job)
-                future = loop.run_in_executor(None, run_job, *arguments)
-            else:
-                future = loop.run_in_executor(None, run_job, *arguments, guard)
+        # a timeout or a stop cancels the task (see run_coroutine_job); without a guard, the
+        # 3.x call
+        coroutine = (
+            run_coroutine_job(*arguments)
+            if guard is None
+            else run_coroutine_job(*arguments, guard)
+        )
+        self._track(loop.create_task(coroutine), job.id, run_times)
 
+    def _start_in_thread(
+        self, job: Job, run_times: list[datetime], guard: ThreadRunGuard | None
+    ) -> None:
+        loop = cast(asyncio.AbstractEventLoop, self._eventloop)
+        arguments = (job, job._jobstore_alias, run_times, self._logger.name)
+        if guard is None:  # the 3.x call, which test suites may patch (asyncio.run_job)
+            future = loop.run_in_executor(None, run_job, *arguments)
+        else:
+            future = loop.run_in_executor(None, run_job, *arguments, guard)
+        self._track(future, job.id, run_times)
+
+    def _track(self, future: asyncio.Future[Any], job_id: str, run_times: list[datetime]) -> None:
+        """Keep ``future`` for shutdown(), and report its runs once it is done."""
         self._pending_futures.add(future)
-        future.add_done_callback(partial(self._job_finished, job.id, run_times))
+        future.add_done_callback(partial(self._job_finished, job_id, run_times))
 
     def _report_timed_out(self, job: Job, run_time: datetime) -> None:
         # the deadline passes in the watcher's thread; listeners hear of outcomes on the loop

@@ -9,7 +9,7 @@ import traceback
 import weakref
 from abc import ABCMeta, abstractmethod
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from traceback import format_tb
@@ -28,16 +28,31 @@ from apscheduler.executors._deadlines import (
     AlarmRunGuard,
     JobCancelled,
     JobTimeout,
+    TaskRunGuard,
     ThreadRunGuard,
 )
 from apscheduler.schedulers.handle import SchedulerHandle
 
 if TYPE_CHECKING:
+    import asyncio
+
     from apscheduler.job import Job
     from apscheduler.schedulers.base import BaseScheduler
 
 
 UTC = timezone.utc
+
+
+class StoppableRun(Protocol):
+    """A submission whose runs ``overlap="cancel"`` can stop (see ``BaseExecutor._stop_runs``)."""
+
+    def stop(self, reason: str) -> bool:
+        """Stop the run going on (or the next one, before it starts) for ``reason``."""
+        ...
+
+    def runs_the_caller(self) -> bool:
+        """Tell whether the calling code is the run itself, which must not stop itself."""
+        ...
 
 
 class MaxInstancesReachedError(Exception):
@@ -63,8 +78,8 @@ class BaseExecutor(metaclass=ABCMeta):
         self._instances: defaultdict[str, int] = defaultdict(int)
         # job id -> the runs waiting for an instance to end (overlap="queue" or "cancel")
         self._queued: dict[str, tuple[Job, list[datetime]]] = {}
-        # job id -> the guards of its runs in this executor's threads (to stop them)
-        self._guards: defaultdict[str, weakref.WeakSet[ThreadRunGuard]] = defaultdict(
+        # job id -> the guards of its runs that can be stopped (threads, tasks, greenlets)
+        self._guards: defaultdict[str, weakref.WeakSet[StoppableRun]] = defaultdict(
             weakref.WeakSet
         )
         # job id -> the job of its latest submission still in progress (for its retries)
@@ -127,7 +142,7 @@ class BaseExecutor(metaclass=ABCMeta):
 
         ``"skip"``: refuse. ``"queue"``: keep the runs until an instance ends (one submission
         waits at most; more are refused). ``"cancel"``: also stop the runs going on, as a
-        timeout does, where the executor can (runs in its threads).
+        timeout does, where the executor can (see :meth:`_stop_runs`).
 
         :raises MaxInstancesReachedError: when the runs are refused
         """
@@ -136,10 +151,27 @@ class BaseExecutor(metaclass=ABCMeta):
             raise MaxInstancesReachedError(job)
 
         if overlap == OVERLAP_CANCEL:
-            reason = f"stopped for the run at {run_times[-1]} (overlap='cancel')"
-            for guard in list(self._guards.get(job.id, ())):
-                guard.stop(reason)
+            self._stop_runs(job.id, f"stopped for the run at {run_times[-1]} (overlap='cancel')")
         self._queued[job.id] = (job, run_times)
+
+    def _stop_runs(self, job_id: str, reason: str) -> None:
+        """
+        Stop the runs of ``job_id`` going on, for a newer one (``overlap="cancel"``). Hold the
+        lock.
+
+        This stops the runs registered with :meth:`_watch_run`: in threads of this process, in
+        tasks, in greenlets. An executor that can stop its runs otherwise extends it; runs it
+        cannot reach (in a worker process) go on, and the new run waits for them. A run never
+        stops itself: a job that submits itself from its own run waits for that run to end.
+        """
+        for run in list(self._guards.get(job_id, ())):
+            if not run.runs_the_caller():
+                run.stop(reason)
+
+    def _watch_run(self, job_id: str, run: StoppableRun) -> None:
+        """Let :meth:`_stop_runs` find the submission ``run`` of ``job_id``."""
+        with self._lock:
+            self._guards[job_id].add(run)
 
     @abstractmethod
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
@@ -152,6 +184,12 @@ class BaseExecutor(metaclass=ABCMeta):
         :param run_times: the run times of the submission that ended (the list given to
             :meth:`submit_job`); without them the scheduler counts the job's oldest one
         """
+        self._start_queued(self._release(job_id, run_times))
+
+    def _release(
+        self, job_id: str, run_times: Sequence[datetime] | None
+    ) -> tuple[Job, list[datetime]] | None:
+        """Count the instance as ended; return the submission that waited for it, if any."""
         with self._lock:
             self._instances[job_id] -= 1
             if self._instances[job_id] <= 0:
@@ -159,14 +197,19 @@ class BaseExecutor(metaclass=ABCMeta):
                 self._in_flight.pop(job_id, None)
             queued = self._queued.pop(job_id, None)
         self._handle.runs_ended(job_id, run_times)
-        if queued is not None:
-            job, queued_run_times = queued
-            with self._lock:
-                try:
-                    self._start_instance(job, queued_run_times)
-                except Exception as exc:
-                    self._logger.exception('Could not start the queued run of job "%s"', job)
-                    self._handle.record_failure(job.id, exc, exc.__traceback__)
+        return queued
+
+    def _start_queued(self, queued: tuple[Job, list[datetime]] | None) -> None:
+        """Start the submission that waited for an instance to end (``overlap="queue"``)."""
+        if queued is None:
+            return
+        job, run_times = queued
+        with self._lock:
+            try:
+                self._start_instance(job, run_times)
+            except Exception as exc:
+                self._logger.exception('Could not start the queued run of job "%s"', job)
+                self._handle.record_failure(job.id, exc, exc.__traceback__)
 
     def _run_job_success(self, job_id: str, events: list[JobExecutionEvent]) -> None:
         """
@@ -178,23 +221,41 @@ class BaseExecutor(metaclass=ABCMeta):
         # a run that timed out in a thread was reported at its deadline already
         fresh = [event for event in events if not getattr(event, "reported", False)]
         self._handle.record_outcomes(fresh, self._in_flight.get(job_id))
-        self._release_instance(job_id, [event.scheduled_run_time for event in events])
+        queued = self._release(job_id, [event.scheduled_run_time for event in events])
         # a job only runs once start() has given this executor its scheduler
         scheduler = cast("BaseScheduler", self._scheduler)
         for event in fresh:
             scheduler._dispatch_event(event)
+        # after the events: listeners hear of a run's end before a run that waited for it starts
+        self._start_queued(queued)
 
-    def _thread_guard(self, job: Job) -> ThreadRunGuard | None:
+    def _thread_guard(
+        self, job: Job, on_expiry: Callable[[datetime], None] | None = None
+    ) -> ThreadRunGuard | None:
         """
-        The guard that enforces the job's ``timeout`` in a thread of this process (``None``:
-        no timeout). At the deadline, the run is reported timed out at once; its instance is
-        released only when its thread really ends.
+        The guard that enforces the job's ``timeout`` in a thread of this process, and lets
+        ``overlap="cancel"`` stop its runs (``None``: the job has neither). At the deadline, the
+        run is reported timed out at once; its instance is released only when its thread
+        really ends.
+
+        :param on_expiry: what reports a run timed out (default: :meth:`_report_timed_out`)
         """
         timeout = job.timeout
         if timeout is None and job.overlap != OVERLAP_CANCEL:
             return None
-        guard = ThreadRunGuard(timeout, partial(self._report_timed_out, job))
-        self._guards[job.id].add(guard)
+        guard = ThreadRunGuard(timeout, on_expiry or partial(self._report_timed_out, job))
+        self._watch_run(job.id, guard)
+        return guard
+
+    def _task_guard(self, job: Job, loop: asyncio.AbstractEventLoop) -> TaskRunGuard | None:
+        """
+        The guard that lets ``overlap="cancel"`` stop the runs of a coroutine job on ``loop``
+        (an asyncio event loop); ``None`` for other jobs.
+        """
+        if job.overlap != OVERLAP_CANCEL:
+            return None
+        guard = TaskRunGuard(loop)
+        self._watch_run(job.id, guard)
         return guard
 
     def _report_timed_out(self, job: Job, run_time: datetime) -> None:
@@ -274,7 +335,7 @@ def _cancelled_event(
     run_time: datetime,
     logger: logging.Logger,
     exc: JobCancelled,
-    guard: RunGuard | None,
+    guard: RunGuard | TaskRunGuard | None,
 ) -> JobExecutionEvent:
     """A run stopped for a newer one (``overlap="cancel"``): a failed run that says why."""
     reason = getattr(guard, "cancel_reason", None) or "stopped for a newer run"
@@ -449,7 +510,11 @@ def run_job_in_process(
 
 
 async def run_coroutine_job(
-    job: Job, jobstore_alias: str | None, run_times: list[datetime], logger_name: str
+    job: Job,
+    jobstore_alias: str | None,
+    run_times: list[datetime],
+    logger_name: str,
+    guard: TaskRunGuard | None = None,
 ) -> list[JobExecutionEvent]:
     """
     Coroutine twin of :func:`run_job`: awaits the job's coroutine once per run time.
@@ -457,6 +522,9 @@ async def run_coroutine_job(
     A run that goes on for longer than the job's ``timeout`` has its task cancelled (the job
     gets :exc:`~asyncio.CancelledError` at the ``await`` it waits on) and is reported timed
     out.
+
+    :param guard: what lets a newer run stop this one (``overlap="cancel"``): its task is
+        cancelled too, and the run reported failed with :exc:`JobCancelled`
     """
     events: list[JobExecutionEvent] = []
     logger = logging.getLogger(logger_name)
@@ -473,24 +541,47 @@ async def run_coroutine_job(
         started_at = _now(job)
         deadline = None if job.timeout is None else _TaskDeadline(job.timeout)
         try:
+            if guard is not None:
+                guard.arm()
             retval = await job.func(*job.args, **job.kwargs)
         except BaseException as exc:
             timed_out = deadline is not None and deadline.disarm()
-            if _cancelled_from_outside(exc, timed_out):
+            stopped = guard is not None and guard.disarm()
+            if _cancelled_from_outside(exc, timed_out or stopped):
                 raise
             if timed_out:
                 event = _timed_out_event(job, jobstore_alias, run_time, logger)
+            elif stopped or isinstance(exc, JobCancelled):
+                event = _stopped_task_event(job, jobstore_alias, run_time, logger, guard)
             else:
                 event = _error_event(job, jobstore_alias, run_time, logger)
         else:
-            if deadline is not None and deadline.disarm():  # it swallowed the cancellation
+            timed_out = deadline is not None and deadline.disarm()
+            stopped = guard is not None and guard.disarm()
+            # a job that swallowed the cancellation ran on after its deadline or its stop
+            if timed_out:
                 event = _timed_out_event(job, jobstore_alias, run_time, logger)
+            elif stopped:
+                event = _stopped_task_event(job, jobstore_alias, run_time, logger, guard)
             else:
                 event = _success_event(job, jobstore_alias, run_time, retval, logger)
         _stamp(event, job, started_at)
         events.append(event)
 
     return events
+
+
+def _stopped_task_event(
+    job: Job,
+    jobstore_alias: str | None,
+    run_time: datetime,
+    logger: logging.Logger,
+    guard: TaskRunGuard | None,
+) -> JobExecutionEvent:
+    """A coroutine run stopped for a newer one: its task was cancelled, it failed with why."""
+    reason = guard.cancel_reason if guard is not None else None
+    exc = JobCancelled() if reason is None else JobCancelled(reason)
+    return _cancelled_event(job, jobstore_alias, run_time, logger, exc, guard)
 
 
 class _TaskDeadline:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from apscheduler.executors._deadlines import JobTimeout
+from apscheduler._run_control import OVERLAP_CANCEL
+from apscheduler.executors._deadlines import JobCancelled, JobTimeout
 from apscheduler.executors.base import BaseExecutor, run_job
 from apscheduler.util import _with_note
 
@@ -40,28 +41,63 @@ def _may_wait_for_greenlets_of(thread_id: int | None) -> bool:
 
 class _GreenletRunGuard:
     """
-    Stops a run in the job's greenlet when its deadline passes: a :class:`gevent.Timeout`
-    raises ``JobTimeout`` in the greenlet where it waits (a ``gevent.sleep``, a patched
-    socket). A greenlet that never yields to the hub cannot be stopped.
+    Stops a run in the job's greenlet where it waits for gevent (a ``gevent.sleep``, a patched
+    socket): at its deadline, a :class:`gevent.Timeout` raises ``JobTimeout``; for a newer run
+    (``overlap="cancel"``), the hub throws in ``JobCancelled``. A greenlet that never yields
+    to the hub cannot be stopped.
     """
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float | None) -> None:
         self.timeout = timeout
         self._timer: gevent.Timeout | None = None
+        self._greenlet: Any = None
+        self._hub: Any = None
+        # counts the runs, so that a stop that arrives late leaves the next run alone
+        self._run = 0
+        self._stop_pending: str | None = None
+        #: why the run was stopped for another, if it was
+        self.cancel_reason: str | None = None
 
     def arm(self, run_time: datetime) -> None:
-        # the timer throws into the greenlet that starts it: the job's own
-        self._timer = gevent.Timeout(self.timeout, JobTimeout)
-        self._timer.start()
+        if self._stop_pending is not None:  # stopped before it started: it does not start
+            self.cancel_reason, self._stop_pending = self._stop_pending, None
+            raise JobCancelled
+        self._greenlet = gevent.getcurrent()
+        self._hub = gevent.get_hub()
+        self._run += 1
+        self.cancel_reason = None
+        if self.timeout is not None:
+            # the timer throws into the greenlet that starts it: the job's own
+            self._timer = gevent.Timeout(self.timeout, JobTimeout)
+            self._timer.start()
 
     def disarm(self) -> bool:
         """End the watch; tell whether the deadline had passed."""
+        self._greenlet = None
         timer, self._timer = self._timer, None
         if timer is None:
             return False
         fired = not timer.pending  # a timer that went off is no longer pending
         timer.close()
         return bool(fired)
+
+    def stop(self, reason: str) -> bool:
+        """Stop the run going on now (or keep the next one from starting)."""
+        if self._greenlet is None:
+            self._stop_pending = reason
+            return True
+        self.cancel_reason = reason
+        # from the run's hub, as gevent's own kill() does: the job's greenlet waits there
+        self._hub.loop.run_callback_threadsafe(self._throw, self._run)
+        return True
+
+    def _throw(self, run: int) -> None:
+        if self._greenlet is not None and self._run == run:  # else it ended meanwhile
+            self._greenlet.throw(JobCancelled)
+
+    def runs_the_caller(self) -> bool:
+        """Tell whether the calling code is the greenlet of the run going on."""
+        return self._greenlet is not None and self._greenlet is gevent.getcurrent()
 
 
 class GeventExecutor(BaseExecutor):
@@ -75,7 +111,8 @@ class GeventExecutor(BaseExecutor):
 
     A job's ``timeout`` raises ``JobTimeout`` in the job's greenlet at the deadline, where it
     waits for gevent (a job that never yields cannot be stopped), and the run is reported timed
-    out.
+    out. ``overlap="cancel"`` stops a run the same way, with ``JobCancelled``; the run is
+    reported failed, with the reason.
 
     Plugin alias: ``gevent``
     """
@@ -96,15 +133,25 @@ class GeventExecutor(BaseExecutor):
             gevent.joinall([glet for glet in list(self._greenlets) if glet is not current])
 
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
-        self._greenlets.add(gevent.spawn(self._run, job, run_times))
+        # made now: a run stopped before its greenlet starts does not start
+        guard = self._greenlet_guard(job)
+        self._greenlets.add(gevent.spawn(self._run, job, run_times, guard))
 
-    def _run(self, job: Job, run_times: list[datetime]) -> None:
+    def _greenlet_guard(self, job: Job) -> _GreenletRunGuard | None:
+        """The guard of a job with a ``timeout`` or ``overlap="cancel"`` (else ``None``)."""
+        if job.timeout is None and job.overlap != OVERLAP_CANCEL:
+            return None
+        guard = _GreenletRunGuard(job.timeout)
+        self._watch_run(job.id, guard)
+        return guard
+
+    def _run(self, job: Job, run_times: list[datetime], guard: _GreenletRunGuard | None) -> None:
         arguments = (job, job._jobstore_alias, run_times, self._logger.name)
         try:
-            if job.timeout is None:  # the 3.x call, which test suites may patch (gevent.run_job)
+            if guard is None:  # the 3.x call, which test suites may patch (gevent.run_job)
                 events = run_job(*arguments)
             else:
-                events = run_job(*arguments, _GreenletRunGuard(job.timeout))
+                events = run_job(*arguments, guard)
         except BaseException as exc:
             self._run_job_error(job.id, exc, exc.__traceback__)
         else:

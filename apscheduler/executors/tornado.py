@@ -40,6 +40,8 @@ class TornadoExecutor(BaseExecutor):
 
     A job's ``timeout`` cancels a coroutine job's task at the deadline, and raises
     ``JobTimeout`` in the thread of any other job. Either way the run is reported timed out.
+    ``overlap="cancel"`` stops a run the same ways, with ``JobCancelled`` in a thread; the run
+    is reported failed, with the reason.
 
     A job submitted from inside a running IOLoop goes to that loop, which is the scheduler's
     own when the scheduler submits it; from any other thread it goes to the scheduler's loop.
@@ -82,23 +84,32 @@ class TornadoExecutor(BaseExecutor):
         ioloop = self._target_ioloop()
         arguments = (job, job._jobstore_alias, run_times, self._logger.name)
         if iscoroutinefunction_partial(job.func):
-            # thread-safe, and the Future it returns cancels the task when cancelled
             # since Tornado 6.0, every IOLoop wraps an asyncio event loop
             asyncio_loop = cast("BaseAsyncIOLoop", ioloop).asyncio_loop
-            # a timeout cancels the task (see run_coroutine_job)
-            future = asyncio.run_coroutine_threadsafe(run_coroutine_job(*arguments), asyncio_loop)
+            # a timeout or a stop cancels the task (see run_coroutine_job)
+            task_guard = self._task_guard(job, asyncio_loop)
+            if task_guard is None:  # the 3.x call
+                coroutine = run_coroutine_job(*arguments)
+            else:
+                coroutine = run_coroutine_job(*arguments, task_guard)
+            # thread-safe, and the Future it returns cancels the task when cancelled
+            future = asyncio.run_coroutine_threadsafe(coroutine, asyncio_loop)
             self._coroutine_futures.add(future)
-        elif job.timeout is None:  # the 3.x call, which test suites may patch (tornado.run_job)
-            future = self.executor.submit(run_job, *arguments)
         else:
-            future = self.executor.submit(run_job, *arguments, self._guard_on(ioloop, job))
+            guard = self._guard_on(ioloop, job)
+            if guard is None:  # the 3.x call, which test suites may patch (tornado.run_job)
+                future = self.executor.submit(run_job, *arguments)
+            else:
+                future = self.executor.submit(run_job, *arguments, guard)
 
         ioloop.add_future(future, partial(self._job_finished, job.id, run_times))
 
-    def _guard_on(self, ioloop: IOLoop, job: Job) -> ThreadRunGuard:
-        """The thread guard of ``job``, reporting its timed-out runs on ``ioloop``."""
-        timeout = cast(float, job.timeout)
-        return ThreadRunGuard(timeout, partial(ioloop.add_callback, self._report_timed_out, job))
+    def _guard_on(self, ioloop: IOLoop, job: Job) -> ThreadRunGuard | None:
+        """
+        The thread guard of ``job`` (for its ``timeout``, or ``overlap="cancel"``), reporting
+        its timed-out runs on ``ioloop``.
+        """
+        return self._thread_guard(job, partial(ioloop.add_callback, self._report_timed_out, job))
 
     def _target_ioloop(self) -> IOLoop:
         """

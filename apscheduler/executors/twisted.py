@@ -32,7 +32,8 @@ class TwistedExecutor(BaseExecutor):
     leaves it alone.
 
     A job's ``timeout`` raises ``JobTimeout`` in the job's thread at the deadline, and the run
-    is reported timed out then.
+    is reported timed out then. ``overlap="cancel"`` stops a run the same way, with
+    ``JobCancelled``; the run is reported failed, with the reason.
 
     Plugin alias: ``twisted``
     """

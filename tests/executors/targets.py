@@ -104,3 +104,17 @@ def swallow_everything(seconds: float = 60.0) -> str:
         except Exception:  # noqa: S112 (the point of the test)
             continue
     return "finished"
+
+
+def note_run(
+    log: list[str], name: str, release: threading.Event, started: threading.Semaphore
+) -> str:
+    """Note when the run starts and ends; wait for ``release`` where a stop can interrupt it."""
+    log.append(f"{name} started")
+    started.release()
+    try:
+        while not release.wait(0.01):  # short waits: a stop is raised between them
+            pass
+    finally:
+        log.append(f"{name} ended")
+    return name
