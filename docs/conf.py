@@ -72,6 +72,8 @@ nitpick_ignore_regex = [
 ]
 # Private or instance attributes that docstrings mention but the reference does not list.
 nitpick_ignore = [
+    # the guard of a coroutine run, which executors pass to run_coroutine_job (private)
+    ("py:class", "TaskRunGuard"),
     ("py:meth", "_create_pool"),
     ("py:attr", "expressions"),
     ("py:attr", "client"),

@@ -195,6 +195,7 @@ class BaseExecutor(metaclass=ABCMeta):
             if self._instances[job_id] <= 0:
                 del self._instances[job_id]
                 self._in_flight.pop(job_id, None)
+                self._guards.pop(job_id, None)
             queued = self._queued.pop(job_id, None)
         self._handle.runs_ended(job_id, run_times)
         return queued
@@ -244,7 +245,8 @@ class BaseExecutor(metaclass=ABCMeta):
         if timeout is None and job.overlap != OVERLAP_CANCEL:
             return None
         guard = ThreadRunGuard(timeout, on_expiry or partial(self._report_timed_out, job))
-        self._watch_run(job.id, guard)
+        if job.overlap == OVERLAP_CANCEL:  # only a cancel stops runs: timeouts need no list
+            self._watch_run(job.id, guard)
         return guard
 
     def _task_guard(self, job: Job, loop: asyncio.AbstractEventLoop) -> TaskRunGuard | None:
