@@ -2,60 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone as dt_timezone, tzinfo
+from datetime import datetime, timedelta, timezone as dt_timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+
+from apscheduler import testing
 
 # Session-scoped fixtures for Redis, PostgreSQL, MongoDB, ZooKeeper and etcd.
 pytest_plugins = ["tests.services"]
 
 
-class FakeClock:
+class FakeClock(testing.FakeClock):
     """
-    A clock that only moves when the test moves it.
-
-    It has the same ``now(tz)`` and ``monotonic()`` methods as
-    :class:`apscheduler.clock.SystemClock`, so a scheduler built with ``clock=FakeClock(...)``
-    sees exactly the time the test chose.
+    The public :class:`apscheduler.testing.FakeClock`, whose ``advance()`` also takes the
+    keywords of :class:`~datetime.timedelta` (``advance(minutes=1, seconds=6)``), as the tests
+    here write it.
     """
 
-    def __init__(self, start: datetime, monotonic_start: float = 1000.0) -> None:
-        self._now = self._check_aware(start)
-        self._monotonic = monotonic_start
+    def advance(self, delta: float | timedelta | None = None, /, **parts: float) -> None:
+        if delta is None:
+            delta = timedelta(**parts)
+        elif parts:
+            raise TypeError("give the step either as one argument or as timedelta keywords")
 
-    @staticmethod
-    def _check_aware(value: datetime) -> datetime:
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"FakeClock needs an aware datetime, got {value!r}")
-
-        return value.astimezone(dt_timezone.utc)
-
-    def now(self, tz: tzinfo) -> datetime:
-        return self._now.astimezone(tz)
-
-    def monotonic(self) -> float:
-        return self._monotonic
-
-    def advance(self, **delta: float) -> None:
-        """Let time pass: ``advance(seconds=30)`` moves both the wall and the monotonic clock."""
-        step = timedelta(**delta)
-        if step < timedelta(0):
-            raise ValueError(f"time only moves forward; use set() to turn the clock back: {step}")
-
-        self._now += step
-        self._monotonic += step.total_seconds()
-
-    def set(self, moment: datetime) -> None:
-        """
-        Change the wall clock to ``moment``, as an administrator or NTP would.
-
-        The monotonic clock stays where it is, just as on a real machine.
-        """
-        self._now = self._check_aware(moment)
-
-    def __repr__(self) -> str:
-        return f"FakeClock({self._now.isoformat()})"
+        super().advance(delta)
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ SUBCOMMANDS: list[str] = [
     "apscheduler.cli._next",
     "apscheduler.cli._jobs",
     "apscheduler.cli._run",
+    "apscheduler.cli._web",
 ]
 
 

@@ -318,7 +318,7 @@ class StateCache:
         counts = {
             (alias, state): 0 for alias in self._aliases() for state in (JOB_SCHEDULED, JOB_PAUSED)
         }
-        for job in self._scheduler.get_jobs():
+        for job in self._jobs():
             if job.pending:
                 state = JOB_PENDING
             elif job.next_run_time is None:
@@ -329,9 +329,18 @@ class StateCache:
             counts[key] = counts.get(key, 0) + 1
         return counts
 
+    def _jobs(self) -> list[Any]:
+        """
+        The scheduler's jobs; for one that is not running (a dashboard's, a client's), those
+        of its stores, which it opens as a client does.
+        """
+        if self._scheduler.state != STATE_STOPPED:
+            return self._scheduler.get_jobs()
+        from apscheduler.client import SchedulerClient
+
+        return SchedulerClient(scheduler=self._scheduler).get_jobs()
+
     def _running_runs(self) -> dict[tuple[str, str], int]:
-        if self._scheduler.state == STATE_STOPPED:
-            return {}  # reading the history now would open the stores as a client does
         counts: dict[tuple[str, str], int] = {}
         if not self._per_job_labels:
             counts.update(((alias, ""), 0) for alias in self._aliases())
@@ -342,10 +351,14 @@ class StateCache:
         return counts
 
     def _unloadable_jobs(self) -> dict[str, int]:
-        if self._scheduler.state == STATE_STOPPED:
-            return {}
         counts = dict.fromkeys(self._aliases(), 0)
-        for job in self._scheduler.get_unloadable_jobs():
+        if self._scheduler.state == STATE_STOPPED:
+            from apscheduler.client import SchedulerClient
+
+            unloadable = SchedulerClient(scheduler=self._scheduler).get_unloadable_jobs()
+        else:
+            unloadable = self._scheduler.get_unloadable_jobs()
+        for job in unloadable:
             alias = label(job.jobstore)
             counts[alias] = counts.get(alias, 0) + 1
         return counts
