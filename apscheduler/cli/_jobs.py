@@ -76,6 +76,22 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         description="Stored jobs that cannot be loaded, and why.",
     )
     unloadable.set_defaults(handler=_handler(_show_unloadable))
+    migrate = actions.add_parser(
+        "migrate",
+        parents=common,
+        help="rewrite every job of the store as JSON or as signed pickles (see Security)",
+        description=(
+            "Rewrite every job of the store in another format. The jobs are read as a plain "
+            "pickle store reads them: migrate only a store whose contents you trust."
+        ),
+    )
+    migrate.add_argument("--to", required=True, choices=("json", "signed", "pickle"))
+    migrate.add_argument(
+        "--secret-env",
+        metavar="NAME",
+        help="the environment variable holding the pickle secret (for --to signed)",
+    )
+    migrate.set_defaults(handler=_handler(_migrate_store))
 
 
 def _store_arguments() -> argparse.ArgumentParser:
@@ -301,6 +317,26 @@ def _show_unloadable(client: SchedulerClient, args: argparse.Namespace) -> int:
     else:
         print("Every stored job can be loaded.")
     return EXIT_OK if found else EXIT_NOT_FOUND
+
+
+def _migrate_store(client: SchedulerClient, args: argparse.Namespace) -> int:
+    from apscheduler.jobstores import migrate
+
+    only = _jobstore(args)
+    results = {}
+    for alias in [only] if only else client.aliases:
+        try:
+            results[alias] = migrate(client.store(alias), args.to, pickle_secret=args.secret_env)
+        except (TypeError, ValueError) as exc:
+            raise CommandError(f"cannot migrate the job store {alias!r}: {exc}") from None
+    if _json(args):
+        print_json({alias: {"migrated": r.migrated} for alias, r in results.items()})
+    for alias, result in results.items():
+        if not _json(args):
+            print(f"{alias}: {len(result.migrated)} jobs rewritten as {args.to}")
+        for entry in result.unloadable:
+            print(f"{entry.job_id} ({alias}) left as it is: {entry.reason}")
+    return EXIT_OK
 
 
 def _report(args: argparse.Namespace, document: dict[str, Any], message: str) -> None:

@@ -2,7 +2,9 @@
 What every job store that keeps jobs outside the process has in common.
 
 Jobs are stored as pickled :meth:`Job.__getstate__` dictionaries (the format APScheduler 3 wrote,
-so existing tables keep working). This module turns jobs into bytes and back, keeps books on
+so existing tables keep working), as signed pickles or as JSON (the ``pickle_secret`` and
+``serializer`` options, see :mod:`apscheduler.jobstores._serializers`). This module turns jobs
+into bytes and back, keeps books on
 stored jobs that fail to load (they are kept and reported, never deleted), and rides out
 temporary outages of the storage server by retrying with backoff for a bounded time.
 """
@@ -31,6 +33,12 @@ from tenacity import (
 
 from apscheduler.events import EVENT_JOB_UNLOADABLE, JobUnloadableEvent
 from apscheduler.job import Job
+from apscheduler.jobstores._serializers import (
+    NotJSONSerializableError,
+    PickleSerializer,
+    Serializer,
+    make_serializer,
+)
 from apscheduler.jobstores.base import BaseJobStore, TransientJobError, UnloadableJob
 from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
 
@@ -104,6 +112,10 @@ class PersistentJobStore(BaseJobStore):
     :param retry_timeout: seconds one operation keeps retrying a temporary error (connection
         loss, server restart, timeout) before raising it; ``0`` disables retrying
     :param recheck_interval: seconds between attempts to load a due job that failed to load
+    :param serializer: ``"pickle"`` (the default) or ``"json"``: how jobs are written (see
+        :doc:`/security`)
+    :param pickle_secret: a secret (bytes, or the name of an environment variable holding it)
+        to sign pickles with; pickles without a valid signature are then never unpickled
     """
 
     #: whether each record is a pickled ``{"next_run_time": ts, "job_state": state}`` (the
@@ -115,9 +127,13 @@ class PersistentJobStore(BaseJobStore):
         pickle_protocol: int,
         retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
         recheck_interval: float = DEFAULT_RECHECK_INTERVAL,
+        *,
+        serializer: str | Serializer = "pickle",
+        pickle_secret: bytes | str | None = None,
     ) -> None:
         super().__init__()
         self.pickle_protocol = pickle_protocol
+        self._serializer = make_serializer(serializer, pickle_protocol, pickle_secret)
         self.retry_timeout = _positive_seconds(retry_timeout, "retry_timeout", allow_zero=True)
         self.recheck_interval = _positive_seconds(
             recheck_interval, "recheck_interval", allow_zero=False
@@ -149,7 +165,7 @@ class PersistentJobStore(BaseJobStore):
         if isinstance(data, dict):
             return data
 
-        document = pickle.loads(data)
+        document = self._serializer.loads(data if isinstance(data, bytes) else bytes(data))
         state: dict[str, Any] = document["job_state"] if self._wraps_state else document
         return state
 
@@ -188,10 +204,17 @@ class PersistentJobStore(BaseJobStore):
         Pickle ``obj`` (a job state, or a dict holding one) for storage.
 
         :raises TransientJobError: if the callable is a method of an unpicklable object
-        :raises TypeError: if an argument or the trigger cannot be pickled
+        :raises TypeError: if an argument or the trigger cannot be pickled (or written as JSON)
         """
+        serializer = self._serializer
         try:
-            return pickle.dumps(obj, self.pickle_protocol)
+            if type(serializer) is PickleSerializer:
+                return pickle.dumps(obj, self.pickle_protocol)
+            return serializer.dumps(obj)
+        except NotJSONSerializableError as exc:
+            raise TypeError(
+                f"Job ({job.id}) cannot be added to {self!r}, which stores jobs as JSON: {exc}"
+            ) from exc
         except _PICKLING_ERRORS as exc:
             owner = getattr(job.func, "__self__", None)
             if inspect.ismethod(job.func) and not inspect.isclass(owner):
@@ -226,7 +249,7 @@ class PersistentJobStore(BaseJobStore):
         gets reported with the reason.
         """
         try:
-            document = pickle.loads(data)
+            document = self._serializer.loads(data)
             return job_id, document["next_run_time"], document["job_state"]
         except Exception:
             return job_id, UNKNOWN_RUN_TIME, data

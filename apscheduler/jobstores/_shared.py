@@ -32,6 +32,7 @@ from apscheduler.jobstores._persistent import (
     PersistentJobStore,
     _positive_seconds,
 )
+from apscheduler.jobstores._serializers import Serializer
 from apscheduler.jobstores.shared import (
     DEFAULT_CLAIM_BATCH,
     DEFAULT_LEASE_TIME,
@@ -65,8 +66,17 @@ class SharedPersistentStore(PersistentJobStore, SharedJobStore):
         recheck_interval: float = DEFAULT_RECHECK_INTERVAL,
         lease_time: float = DEFAULT_LEASE_TIME,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        *,
+        serializer: str | Serializer = "pickle",
+        pickle_secret: bytes | str | None = None,
     ) -> None:
-        super().__init__(pickle_protocol, retry_timeout, recheck_interval)
+        super().__init__(
+            pickle_protocol,
+            retry_timeout,
+            recheck_interval,
+            serializer=serializer,
+            pickle_secret=pickle_secret,
+        )
         self.lease_time = _positive_seconds(lease_time, "lease_time", allow_zero=False)
         self._poll_interval = _positive_seconds(poll_interval, "poll_interval", allow_zero=False)
         # tells this store's own change messages from those of other processes

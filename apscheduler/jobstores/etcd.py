@@ -68,6 +68,11 @@ class EtcdJobStore(PersistentJobStore):
     :param retry_timeout: seconds one operation keeps retrying a lost connection or another
         temporary error before raising it (``0`` disables retrying)
     :param recheck_interval: seconds between attempts to load a due job that failed to load
+    :param serializer: how jobs are written: ``"pickle"`` (the default, APScheduler 3's format)
+        or ``"json"``, which loads no code but the jobs' callables (see :doc:`/security`)
+    :param pickle_secret: a secret to sign pickles with (bytes, or the name of an environment
+        variable holding it): a pickle without a valid signature is then never unpickled, and
+        is reported as an unloadable job
     :raises ValueError: if ``path`` is empty
 
     .. versionchanged:: 3.12.0
@@ -87,9 +92,17 @@ class EtcdJobStore(PersistentJobStore):
         *,
         retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
         recheck_interval: float = DEFAULT_RECHECK_INTERVAL,
+        serializer: str = "pickle",
+        pickle_secret: bytes | str | None = None,
         **connect_args: Any,
     ) -> None:
-        super().__init__(pickle_protocol, retry_timeout, recheck_interval)
+        super().__init__(
+            pickle_protocol,
+            retry_timeout,
+            recheck_interval,
+            serializer=serializer,
+            pickle_secret=pickle_secret,
+        )
         if not path:
             raise ValueError('The "path" parameter must not be empty')
 

@@ -64,10 +64,7 @@ def add_daily_job(spec: StoreSpec) -> None:
 
 def records_of(workdir: Path, kind: str) -> list:
     return [
-        record
-        for path in workdir.glob("*.record")
-        for record in read(path)
-        if record.kind == kind
+        record for path in workdir.glob("*.record") for record in read(path) if record.kind == kind
     ]
 
 

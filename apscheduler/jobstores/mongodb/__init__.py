@@ -129,6 +129,11 @@ class MongoDBJobStore(SharedPersistentStore, RunHistory):
     :param poll_interval: seconds between looks at the collection while no change stream can
         be followed (while one can, the scheduler still looks every 5 seconds, in case a change
         got lost)
+    :param serializer: how jobs are written: ``"pickle"`` (the default, APScheduler 3's format)
+        or ``"json"``, which loads no code but the jobs' callables (see :doc:`/security`)
+    :param pickle_secret: a secret to sign pickles with (bytes, or the name of an environment
+        variable holding it): a pickle without a valid signature is then never unpickled, and
+        is reported as an unloadable job
     :raises ValueError: if ``database`` or ``collection`` is empty
 
     .. versionchanged:: 3.12.0
@@ -148,10 +153,18 @@ class MongoDBJobStore(SharedPersistentStore, RunHistory):
         recheck_interval: float = DEFAULT_RECHECK_INTERVAL,
         lease_time: float = DEFAULT_LEASE_TIME,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        serializer: str = "pickle",
+        pickle_secret: bytes | str | None = None,
         **connect_args: Any,
     ) -> None:
         super().__init__(
-            pickle_protocol, retry_timeout, recheck_interval, lease_time, poll_interval
+            pickle_protocol,
+            retry_timeout,
+            recheck_interval,
+            lease_time,
+            poll_interval,
+            serializer=serializer,
+            pickle_secret=pickle_secret,
         )
         if not database:
             raise ValueError('The "database" parameter must not be empty')

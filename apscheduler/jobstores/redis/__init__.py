@@ -112,6 +112,11 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
     :param poll_interval: seconds between looks at the store while the change channel cannot
         be heard (while it can, the scheduler still looks every 5 seconds, in case a message
         got lost)
+    :param serializer: how jobs are written: ``"pickle"`` (the default, APScheduler 3's format)
+        or ``"json"``, which loads no code but the jobs' callables (see :doc:`/security`)
+    :param pickle_secret: a secret to sign pickles with (bytes, or the name of an environment
+        variable holding it): a pickle without a valid signature is then never unpickled, and
+        is reported as an unloadable job
     :raises ValueError: if ``db``, ``jobs_key`` or ``run_times_key`` is empty
 
     .. versionchanged:: 3.12.0
@@ -131,10 +136,18 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
         recheck_interval: float = DEFAULT_RECHECK_INTERVAL,
         lease_time: float = DEFAULT_LEASE_TIME,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        serializer: str = "pickle",
+        pickle_secret: bytes | str | None = None,
         **connect_args: Any,
     ) -> None:
         super().__init__(
-            pickle_protocol, retry_timeout, recheck_interval, lease_time, poll_interval
+            pickle_protocol,
+            retry_timeout,
+            recheck_interval,
+            lease_time,
+            poll_interval,
+            serializer=serializer,
+            pickle_secret=pickle_secret,
         )
         if db is None:
             raise ValueError('The "db" parameter must not be empty')
@@ -316,7 +329,9 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
     def request_run(self, job_id: str, request: RunRequest) -> bool:
         # asking again after a lost reply finds the request recorded, and records it once
         requested_at = score_text(request.requested_at)
-        return self._run(lambda: self._jobs.request(job_id, request.run_id, requested_at, request.attempt))
+        return self._run(
+            lambda: self._jobs.request(job_id, request.run_id, requested_at, request.attempt)
+        )
 
     def start_claimed_runs(self, owner: str, starts: Sequence[RunStart]) -> list[RunStartOutcome]:
         if not starts:

@@ -175,6 +175,11 @@ class SQLAlchemyJobStore(SharedPersistentStore, RunHistory):
         scheduler's process dies, another one runs the job once the lease has expired
     :param poll_interval: seconds between looks at the table for jobs that other processes
         added, where no change notifications arrive
+    :param serializer: how jobs are written: ``"pickle"`` (the default, APScheduler 3's format)
+        or ``"json"``, which loads no code but the jobs' callables (see :doc:`/security`)
+    :param pickle_secret: a secret to sign pickles with (bytes, or the name of an environment
+        variable holding it): a pickle without a valid signature is then never unpickled, and
+        is reported as an unloadable job
     :raises ValueError: if neither ``url`` nor ``engine`` is given
 
     .. versionchanged:: 3.12.0
@@ -199,9 +204,17 @@ class SQLAlchemyJobStore(SharedPersistentStore, RunHistory):
         recheck_interval: float = DEFAULT_RECHECK_INTERVAL,
         lease_time: float = DEFAULT_LEASE_TIME,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        serializer: str = "pickle",
+        pickle_secret: bytes | str | None = None,
     ) -> None:
         super().__init__(
-            pickle_protocol, retry_timeout, recheck_interval, lease_time, poll_interval
+            pickle_protocol,
+            retry_timeout,
+            recheck_interval,
+            lease_time,
+            poll_interval,
+            serializer=serializer,
+            pickle_secret=pickle_secret,
         )
         metadata = maybe_ref(metadata) or MetaData()
 
