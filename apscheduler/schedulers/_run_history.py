@@ -411,24 +411,7 @@ class RunRecorder:
         now: datetime,
         run_ids: Mapping[float, GivenRun] | None,
     ) -> None:
-        host, pid = self._host, self._pid
-        given = run_ids or _NO_RUN_IDS
-        runs = []
-        for run_time in run_times:
-            run_id, attempt = given.get(run_time.timestamp()) or (self.new_run_id(), 1)
-            runs.append(
-                JobRun(
-                    run_id,
-                    job_id,
-                    jobstore,
-                    run_time,
-                    RUNNING,
-                    submitted_at=now,
-                    host=host,
-                    pid=pid,
-                    attempt=attempt,
-                )
-            )
+        runs = self._new_runs(job_id, jobstore, run_times, run_ids, RUNNING, submitted_at=now)
         into.extend(runs)
         history = self.history_for(jobstore)
         # one hold of the condition for both: the writer takes it once per report
@@ -441,6 +424,35 @@ class RunRecorder:
             self._batch_for(history).runs.update((run.run_id, run) for run in runs)
             self._unwritten_count += len(runs)
         self.stuck.submitted(runs)
+
+    def _new_runs(
+        self,
+        job_id: str,
+        jobstore: str | None,
+        run_times: Sequence[datetime],
+        run_ids: Mapping[float, GivenRun] | None,
+        state: str,
+        **fields: Any,
+    ) -> list[JobRun]:
+        """Records of this process's runs at ``run_times``, with the ids they were given."""
+        given = run_ids or _NO_RUN_IDS
+        runs = []
+        for run_time in run_times:
+            run_id, attempt = given.get(run_time.timestamp()) or (self.new_run_id(), 1)
+            runs.append(
+                JobRun(
+                    run_id,
+                    job_id,
+                    jobstore,
+                    run_time,
+                    state,
+                    host=self._host,
+                    pid=self._pid,
+                    attempt=attempt,
+                    **fields,
+                )
+            )
+        return runs
 
     def _apply_not_submitted(
         self,
@@ -469,24 +481,9 @@ class RunRecorder:
         now: datetime,
         run_ids: Mapping[float, GivenRun] | None,
     ) -> None:
-        given = run_ids or _NO_RUN_IDS
-        runs = []
-        for run_time in run_times:
-            run_id, attempt = given.get(run_time.timestamp()) or (self.new_run_id(), 1)
-            runs.append(
-                JobRun(
-                    run_id,
-                    job_id,
-                    jobstore,
-                    run_time,
-                    SKIPPED,
-                    finished_at=now,
-                    reason=reason,
-                    host=self._host,
-                    pid=self._pid,
-                    attempt=attempt,
-                )
-            )
+        runs = self._new_runs(
+            job_id, jobstore, run_times, run_ids, SKIPPED, finished_at=now, reason=reason
+        )
         self._buffer(runs)
 
     def _apply_lost(
