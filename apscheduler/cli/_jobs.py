@@ -136,32 +136,42 @@ def _handler(action: Action) -> Callable[[argparse.Namespace], int]:
     """Run ``action`` on a client of the stores, turning store failures into clear errors."""
 
     def handle(args: argparse.Namespace) -> int:
-        from apscheduler.jobstores.base import JobLookupError
-
-        # a store that does not answer is reported once, below, not by every retry
-        logging.getLogger("apscheduler").setLevel(logging.CRITICAL)
-        client = open_client(
-            getattr(args, "store", None),
-            getattr(args, "config", None),
-            getattr(args, "store_option", []),
-        )
+        # a store that does not answer is reported once, below, not by every retry (the
+        # level is put back: main() may run inside a program, or a test suite)
+        library_logger = logging.getLogger("apscheduler")
+        level = library_logger.level
+        library_logger.setLevel(logging.CRITICAL)
         try:
-            return action(client, args)
-        except JobLookupError:
-            raise NotFoundError(f"no job with the id {args.job_id!r}") from None
-        except KeyError as exc:
-            raise CommandError(f"no job store with the alias {exc.args[0]!r}") from None
-        except CommandError:
-            raise
-        except Exception as exc:  # every store raises its own kind when it cannot be reached
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise StoreError(
-                f"the job store did not answer: {type(exc).__name__}: {first_line}"
-            ) from None
+            return _run_action(action, args)
         finally:
-            _close_quietly(client)
+            library_logger.setLevel(level)
 
     return handle
+
+
+def _run_action(action: Action, args: argparse.Namespace) -> int:
+    from apscheduler.jobstores.base import JobLookupError
+
+    client = open_client(
+        getattr(args, "store", None),
+        getattr(args, "config", None),
+        getattr(args, "store_option", []),
+    )
+    try:
+        return action(client, args)
+    except JobLookupError:
+        raise NotFoundError(f"no job with the id {args.job_id!r}") from None
+    except KeyError as exc:
+        raise CommandError(f"no job store with the alias {exc.args[0]!r}") from None
+    except CommandError:
+        raise
+    except Exception as exc:  # every store raises its own kind when it cannot be reached
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise StoreError(
+            f"the job store did not answer: {type(exc).__name__}: {first_line}"
+        ) from None
+    finally:
+        _close_quietly(client)
 
 
 def _close_quietly(client: SchedulerClient) -> None:

@@ -442,3 +442,15 @@ trigger = "interval seconds=1"
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("tick\n") >= 2
     assert time.monotonic() - started < 30
+
+
+def test_a_command_run_in_process_leaves_the_library_log_level_alone(tmp_path):
+    import logging
+
+    from apscheduler.cli import main
+
+    logger = logging.getLogger("apscheduler")
+    before = logger.level
+    main(["jobs", "--store", "redis://127.0.0.1:1/0"])
+
+    assert logger.level == before
