@@ -12,7 +12,7 @@ says why, it says so rather than guessing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -240,13 +240,11 @@ def _job_paused(
     job_id: str,
     jobstore: str | None,
 ) -> MomentExplanation | None:
-    for fact in before:
-        if fact.job_id == job_id and fact.kind in (JOB_PAUSED, JOB_RESUMED):
-            if fact.kind == JOB_RESUMED:
-                return None
-            summary = f"the job was paused (since {_when(fact.at)}, by {_process(fact.owner)})"
-            return MomentExplanation(at, JOB_WAS_PAUSED, summary, fire_time, facts=(fact,))
-    return None
+    fact = _still_on(before, JOB_PAUSED, JOB_RESUMED, lambda fact: fact.job_id == job_id)
+    if fact is None:
+        return None
+    summary = f"the job was paused (since {_when(fact.at)}, by {_process(fact.owner)})"
+    return MomentExplanation(at, JOB_WAS_PAUSED, summary, fire_time, facts=(fact,))
 
 
 def _job_unloadable(
@@ -273,16 +271,16 @@ def _store_unreachable(
     job_id: str,
     jobstore: str | None,
 ) -> MomentExplanation | None:
-    for fact in before:
-        if fact.jobstore == jobstore and fact.kind in (STORE_UNREACHABLE, STORE_REACHABLE):
-            if fact.kind == STORE_REACHABLE:
-                return None
-            summary = (
-                f"the job store {jobstore!r} was unreachable (since {_when(fact.at)}, seen by "
-                f"{_process(fact.owner)}: {fact.detail})"
-            )
-            return MomentExplanation(at, STORE_WAS_UNREACHABLE, summary, fire_time, facts=(fact,))
-    return None
+    fact = _still_on(
+        before, STORE_UNREACHABLE, STORE_REACHABLE, lambda fact: fact.jobstore == jobstore
+    )
+    if fact is None:
+        return None
+    summary = (
+        f"the job store {jobstore!r} was unreachable (since {_when(fact.at)}, seen by "
+        f"{_process(fact.owner)}: {fact.detail})"
+    )
+    return MomentExplanation(at, STORE_WAS_UNREACHABLE, summary, fire_time, facts=(fact,))
 
 
 def _schedulers(
@@ -321,6 +319,16 @@ def _schedulers(
         "no scheduler was running: none had recorded starting by then (or its facts were pruned)",
         fire_time,
     )
+
+
+def _still_on(
+    facts: Sequence[SchedulerFact], on: str, off: str, matches: Callable[[SchedulerFact], bool]
+) -> SchedulerFact | None:
+    """The latest of the facts ``on``/``off`` that ``matches`` (newest first), if it is ``on``."""
+    for fact in facts:
+        if fact.kind in (on, off) and matches(fact):
+            return fact if fact.kind == on else None
+    return None
 
 
 def _is_running(fact: SchedulerFact) -> bool:
