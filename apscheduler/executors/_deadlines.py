@@ -44,8 +44,20 @@ class JobCancelled(BaseException):
     """
 
 
-# both are documented, and unpickled in worker processes, as apscheduler.executors.base names
-JobTimeout.__module__ = JobCancelled.__module__ = "apscheduler.executors.base"
+class JobLost(BaseException):
+    """
+    The outcome of a run handed to another machine that never reported its end: the worker
+    running it died (its engine says so, or redelivered the message after the death). Never
+    raised inside a job; it stands as the exception of the run's error event, and the run is
+    recorded ``lost``. A ``BaseException``, so that ``retry_on=Exception`` does not retry it: the
+    task queue's own settings decide whether a lost message runs again.
+
+    .. versionadded:: 3.12.0
+    """
+
+
+# documented, and unpickled in worker processes, as apscheduler.executors.base names
+JobTimeout.__module__ = JobCancelled.__module__ = JobLost.__module__ = "apscheduler.executors.base"
 
 
 class Deadline:

@@ -27,6 +27,7 @@ from apscheduler.events import (
 from apscheduler.executors._deadlines import (
     AlarmRunGuard,
     JobCancelled,
+    JobLost as JobLost,  # documented here (see _deadlines)
     JobTimeout,
     TaskRunGuard,
     ThreadRunGuard,

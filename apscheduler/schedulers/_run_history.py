@@ -31,6 +31,7 @@ from apscheduler.events import (
     EVENT_JOB_TIMED_OUT,
     JobExecutionEvent,
 )
+from apscheduler.executors._deadlines import JobLost
 from apscheduler.runs import (
     FAILED,
     LOST,
@@ -830,7 +831,7 @@ class RunRecorder:
             )
         if event.code == EVENT_JOB_ERROR:
             return run.evolve(
-                state=FAILED,
+                state=LOST if isinstance(event.exception, JobLost) else FAILED,
                 started_at=started_at,
                 finished_at=finished_at,
                 reason=getattr(event, "reason", None),
