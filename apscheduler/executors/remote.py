@@ -67,14 +67,25 @@ class RemoteExecutor(BaseExecutor):
     Hands each submission to a task queue and reports its outcome when a worker has run it.
 
     :param poll_interval: seconds between two looks at the outcomes of the runs in progress
+    :param lost_after: seconds after which a run that has not reported is reported lost, for an
+        engine that cannot tell that a worker died (``None``: wait as long as it takes). Keep it
+        longer than any job's time in the queue plus its run: a run reported lost is forgotten,
+        and its outcome, if it comes later, is not recorded.
     """
 
-    def __init__(self, poll_interval: float = DEFAULT_POLL_INTERVAL) -> None:
+    def __init__(
+        self, poll_interval: float = DEFAULT_POLL_INTERVAL, *, lost_after: float | None = None
+    ) -> None:
         super().__init__()
         poll_interval = float(poll_interval)
         if poll_interval <= 0:
             raise ValueError(f"poll_interval must be positive, not {poll_interval!r}")
+        if lost_after is not None:
+            lost_after = float(lost_after)
+            if lost_after <= 0:
+                raise ValueError(f"lost_after must be positive or None, not {lost_after!r}")
         self.poll_interval = poll_interval
+        self.lost_after = lost_after
         self._sent: dict[str, SentRun] = {}
         self._changed = threading.Condition(threading.Lock())
         self._collector: threading.Thread | None = None
@@ -178,7 +189,17 @@ class RemoteExecutor(BaseExecutor):
             self._logger.info("Looking up the outcomes of runs sent to workers works again")
             self._collect_failing = False
         # pairs, not a dict: a SentRun holds lists and is not hashable
-        return [(run, outcomes[run.task_id]) for run in sent if run.task_id in outcomes]
+        ended = [(run, outcomes[run.task_id]) for run in sent if run.task_id in outcomes]
+        if self.lost_after is not None:
+            ended += self._overdue([run for run in sent if run.task_id not in outcomes])
+        return ended
+
+    def _overdue(self, out: Sequence[SentRun]) -> list[tuple[SentRun, Sequence[RunOutcome]]]:
+        """The runs out for longer than ``lost_after``, reported lost."""
+        assert self.lost_after is not None
+        deadline = time.monotonic() - self.lost_after
+        reason = f"no outcome came back within lost_after={self.lost_after:g} s"
+        return [(run, lost_outcomes(run, reason)) for run in out if run.sent_at < deadline]
 
     def _report(self, ended: Sequence[tuple[SentRun, Sequence[RunOutcome]]]) -> None:
         for run, outcomes in ended:

@@ -217,3 +217,21 @@ def test_an_argument_that_is_not_json_is_named() -> None:
 def test_an_exception_class_not_imported_here_is_described_not_imported() -> None:
     exc = rebuild_exception({"exc_type": "nowhere.Boom", "exc_text": "bang", "exc_args": ["bang"]})
     assert isinstance(exc, RemoteJobError) and str(exc) == "nowhere.Boom: bang"
+
+
+def test_a_run_without_an_outcome_is_reported_lost_after_lost_after_seconds() -> None:
+    executor = ThreadQueueExecutor(poll_interval=0.01, lost_after=0.05)
+    executor.inbox.put(None)  # no worker: nothing will ever report
+    scheduler = BackgroundScheduler(executors={"default": executor}, timezone=UTC)
+    events: list = []
+    scheduler.add_listener(events.append, EVENT_JOB_ERROR)
+    scheduler.start()
+    try:
+        scheduler.add_job(returns_sum, args=(1, 1), id="silent")
+        _wait_for(events, 1)
+        assert isinstance(events[0].exception, JobLost)
+        assert "lost_after=0.05" in events[0].reason
+        [run] = scheduler.get_job_runs("silent")
+        assert run.state == "lost"
+    finally:
+        scheduler.shutdown()
