@@ -38,7 +38,7 @@ if ((${#missing[@]})); then
 fi
 
 # --- Python packages, then the tests ----------------------------------------------------
-ensure_venv "test,doc,sqlalchemy,redis,mongodb,zookeeper,etcd,rethinkdb,gevent,tornado,twisted,qt,prometheus,opentelemetry"
+ensure_venv "test,doc,sqlalchemy,redis,mongodb,zookeeper,etcd,rethinkdb,gevent,tornado,twisted,qt,prometheus,opentelemetry,celery,rq,dramatiq"
 # The whole run checks the package's types first (settings in pyproject.toml); a run with
 # pytest arguments is a partial one and skips it.
 if (($# == 0)); then

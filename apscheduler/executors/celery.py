@@ -26,12 +26,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from celery import Celery  # type: ignore[import-untyped]
-from celery.backends.base import (  # type: ignore[import-untyped]
+from celery import Celery
+from celery.backends.base import (
     DisabledBackend,
     KeyValueStoreBackend,
 )
-from celery.exceptions import SoftTimeLimitExceeded  # type: ignore[import-untyped]
+from celery.exceptions import SoftTimeLimitExceeded
 
 from apscheduler.executors._remote_messages import RunMessage, RunOutcome
 from apscheduler.executors._remote_worker import (
