@@ -40,6 +40,12 @@ autodoc_mock_imports = [
     "PyQt6",
     "PySide2",
     "PyQt5",
+    # executors that hand runs to task queues
+    "celery",
+    "billiard",
+    "kombu",
+    "rq",
+    "dramatiq",
 ]
 
 # Overriding methods without a docstring of their own (BlockingScheduler.start, the stores'
@@ -64,11 +70,12 @@ nitpick_ignore_regex = [
     (
         r"py:.*",
         (
-            r"(sqlalchemy|pymongo|kazoo|etcd3|redis|rethinkdb|gevent|tornado|twisted|PySide\d|PyQt\d)"
+            r"(sqlalchemy|pymongo|kazoo|etcd3|redis|rethinkdb|gevent|tornado|twisted|PySide\d|PyQt\d"
+            r"|celery|rq|dramatiq)"
             r"(\..*)?"
         ),
     ),
-    (r"py:class", r"Engine|MetaData|MongoClient|KazooClient|Etcd3Client"),
+    (r"py:class", r"Engine|MetaData|MongoClient|KazooClient|Etcd3Client|Redis"),
 ]
 # Private or instance attributes that docstrings mention but the reference does not list.
 nitpick_ignore = [

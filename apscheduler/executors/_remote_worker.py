@@ -40,9 +40,11 @@ UTC = timezone.utc
 #: how long a finished run's key keeps refusing copies of its message (seconds)
 DEFAULT_CLAIM_TTL = 7 * 24 * 3600
 
-# what RunClaims.claim answers
+#: what :meth:`RunClaims.claim` answers when the key was free and is now the caller's
 CLAIMED = "claimed"
+#: ... when another delivery claimed the key and has not finished its run
 RUNNING = "running"
+#: ... when the run of the key is over
 FINISHED = "finished"
 
 

@@ -135,7 +135,7 @@ class RemoteExecutor(BaseExecutor):
     # ----- what an engine implements
 
     def _connect(self) -> None:
-        """Open what the executor needs of its engine (called by :meth:`start`)."""
+        """Open what the executor needs of its engine (called by ``start()``)."""
 
     def _disconnect(self) -> None:
         """Close it again (called by :meth:`shutdown`)."""

@@ -279,8 +279,9 @@ def _text(value: Any) -> str | None:
 
 def use_claims(claims: Any) -> None:
     """
-    Make this worker process claim runs in ``claims`` (a :class:`RunClaims`, a ``redis.Redis``
-    client or a ``redis://`` URL) instead of the queue's Redis. Call it in a module the worker
+    Make this worker process claim runs in ``claims`` (a
+    :class:`~apscheduler.executors._remote_worker.RunClaims`, a ``redis.Redis`` client or a
+    ``redis://`` URL) instead of the queue's Redis. Call it in a module the worker
     imports at start (its ``-c`` settings module, say); ``None`` goes back to the queue's Redis.
     The :data:`CLAIMS_URL_VARIABLE` environment variable does the same for a URL.
     """
