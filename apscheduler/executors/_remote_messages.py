@@ -86,6 +86,15 @@ def run_key(job_id: str, run_time: datetime) -> str:
     return f"{job_id}@{run_time.astimezone(UTC).isoformat()}"
 
 
+def message_time_limit(message: RunMessage) -> float | None:
+    """
+    Seconds the whole message may run on its worker: the job's ``timeout`` once for each of its
+    run times (a catch-up runs them one after another); ``None`` for a job without a timeout.
+    """
+    timeout = message["timeout"]
+    return None if timeout is None else timeout * len(message["run_times"])
+
+
 def check_sendable(job: Job) -> None:
     """
     Refuse a job whose call a worker on another machine could not make.
@@ -246,6 +255,7 @@ __all__ = [
     "check_sendable",
     "event_from_outcome",
     "events_from_outcomes",
+    "message_time_limit",
     "rebuild_exception",
     "run_key",
 ]

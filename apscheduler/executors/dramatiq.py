@@ -19,7 +19,12 @@ from dramatiq.middleware import CurrentMessage, TimeLimit, TimeLimitExceeded
 from dramatiq.results import ResultFailure, ResultMissing, Results
 from dramatiq.results.backends import RedisBackend
 
-from apscheduler.executors._remote_messages import DUPLICATE, RunMessage, RunOutcome
+from apscheduler.executors._remote_messages import (
+    DUPLICATE,
+    RunMessage,
+    RunOutcome,
+    message_time_limit,
+)
 from apscheduler.executors._remote_worker import (
     CLAIMED,
     DEFAULT_CLAIM_TTL,
@@ -113,9 +118,8 @@ class DramatiqExecutor(RemoteExecutor):
     def _message_options(self, message: RunMessage) -> dict[str, Any]:
         """Dramatiq's options for one run: its time limit, retries and priority."""
         options: dict[str, Any] = {"max_retries": self.max_retries}
-        if message["timeout"] is not None:
-            # the limit is the message's: a catch-up of several run times gets one per run
-            limit = message["timeout"] * len(message["run_times"])
+        limit = message_time_limit(message)
+        if limit is not None:
             options["time_limit"] = max(1, round(limit * 1000))
         if self.priority is not None:
             options["broker_priority"] = self.priority

@@ -28,7 +28,12 @@ from rq.job import JobStatus, get_current_job
 from rq.results import Result
 from rq.timeouts import JobTimeoutException
 
-from apscheduler.executors._remote_messages import ERROR, RunMessage, RunOutcome
+from apscheduler.executors._remote_messages import (
+    ERROR,
+    RunMessage,
+    RunOutcome,
+    message_time_limit,
+)
 from apscheduler.executors._remote_worker import RunClaims, claims_from, run_message
 from apscheduler.executors.remote import (
     DEFAULT_POLL_INTERVAL,
@@ -219,10 +224,10 @@ def job_timeout(message: RunMessage) -> int:
     RQ's ``job_timeout`` for ``message``: whole seconds (RQ's alarm counts no less), for all
     its run times together; ``-1`` (no limit) for a job without a timeout.
     """
-    timeout = message["timeout"]
-    if timeout is None:
+    limit = message_time_limit(message)
+    if limit is None:
         return -1
-    return max(1, math.ceil(timeout * len(message["run_times"])))
+    return max(1, math.ceil(limit))
 
 
 def _returned_outcomes(run: SentRun, value: Any) -> Sequence[RunOutcome]:

@@ -141,9 +141,11 @@ def test_a_second_delivery_of_a_message_does_not_run_the_job_again(scheduler) ->
     assert [o["outcome"] for o in executor.results[task_id + "-again"]] == ["duplicate"]
 
 
-def test_a_redelivered_run_whose_worker_died_is_lost_not_run_twice() -> None:
-    claims = DictClaims()
-    message = RunMessage(
+def _sum_message(
+    run_time: datetime, key: str, misfire_grace_time: float | None = None
+) -> RunMessage:
+    """A message of one run of returns_sum(1, 2), as an executor would send it."""
+    return RunMessage(
         apscheduler=1,
         job_id="j",
         jobstore="default",
@@ -151,11 +153,16 @@ def test_a_redelivered_run_whose_worker_died_is_lost_not_run_twice() -> None:
         func=f"{__name__}:returns_sum",
         args=[1, 2],
         kwargs={},
-        run_times=[datetime.now(UTC).isoformat()],
-        keys=["j@now"],
-        misfire_grace_time=None,
+        run_times=[run_time.isoformat()],
+        keys=[key],
+        misfire_grace_time=misfire_grace_time,
         timeout=None,
     )
+
+
+def test_a_redelivered_run_whose_worker_died_is_lost_not_run_twice() -> None:
+    claims = DictClaims()
+    message = _sum_message(datetime.now(UTC), "j@now")
     claims.claim("j@now", "dead worker")  # claimed, never finished
     [outcome] = run_message(message, claims, redelivered=True)
     assert outcome["outcome"] == "lost"
@@ -164,19 +171,7 @@ def test_a_redelivered_run_whose_worker_died_is_lost_not_run_twice() -> None:
 
 def test_a_run_that_waited_past_its_grace_time_is_missed_on_the_worker() -> None:
     late = datetime.now(UTC) - timedelta(seconds=30)
-    message = RunMessage(
-        apscheduler=1,
-        job_id="j",
-        jobstore="default",
-        name="j",
-        func=f"{__name__}:returns_sum",
-        args=[1, 2],
-        kwargs={},
-        run_times=[late.isoformat()],
-        keys=["j@late"],
-        misfire_grace_time=1,
-        timeout=None,
-    )
+    message = _sum_message(late, "j@late", misfire_grace_time=1)
     [outcome] = run_message(message, DictClaims())
     assert outcome["outcome"] == "missed"
     assert "misfire_grace_time=1" in outcome["reason"]

@@ -25,7 +25,9 @@ from uuid import uuid4
 
 import pytest
 
-pytest.importorskip("rq")
+from tests.services import require_module
+
+require_module("rq")
 
 from redis import Redis  # noqa: E402
 from rq import Queue, Worker  # noqa: E402
