@@ -57,10 +57,6 @@ class SentRun(NamedTuple):
     #: ``time.monotonic()`` when it was sent
     sent_at: float
 
-    def __hash__(self) -> int:
-        # the task id names the submission; its lists and dicts cannot be hashed
-        return hash(self.task_id)
-
 
 class RemoteExecutor(BaseExecutor):
     """
