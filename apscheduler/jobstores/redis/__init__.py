@@ -12,6 +12,7 @@ from apscheduler.job import Job as Job
 from apscheduler.jobstores._persistent import (
     DEFAULT_RECHECK_INTERVAL,
     DEFAULT_RETRY_TIMEOUT,
+    UNKNOWN_RUN_TIME,
     StorageProblem,
 )
 from apscheduler.jobstores._shared import SharedPersistentStore
@@ -22,7 +23,12 @@ from apscheduler.jobstores.base import (
 )
 from apscheduler.jobstores.redis.facts_lua import FACT_KEY_TYPES, FactKeys
 from apscheduler.jobstores.redis.history_lua import HISTORY_KEY_TYPES, HistoryKeys
-from apscheduler.jobstores.redis.jobs_lua import JobKeys, score_text
+from apscheduler.jobstores.redis.jobs_lua import (
+    OWN_RUN_TIME_NOT_READ,
+    JobKeys,
+    RunTimeNotRead,
+    score_text,
+)
 from apscheduler.jobstores.redis.runs_lua import (
     LOST,
     RUN_KEY_SUFFIXES,
@@ -66,6 +72,16 @@ try:
     from apscheduler.jobstores.redis.listen import redis_listener
 except ImportError as exc:  # pragma: no cover
     raise ImportError("RedisJobStore requires redis installed") from exc
+
+
+class _EveryJob:
+    """Contains every job id: a listing takes the run times of all loaded jobs from them."""
+
+    def __contains__(self, job_id: object) -> bool:
+        return True
+
+
+_EVERY_JOB = _EveryJob()
 
 
 class RedisJobStore(SharedPersistentStore, RunHistory):
@@ -248,8 +264,8 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
     # --- reading ---------------------------------------------------------------------------
 
     def lookup_job(self, job_id: str) -> Job | None:
-        data, run_time = self._run(lambda: self._jobs.lookup(job_id))
-        return self._load(job_id, run_time, data) if data is not None else None
+        data = self._run(lambda: self._jobs.lookup(job_id))
+        return None if data is None else self._load(job_id, OWN_RUN_TIME_NOT_READ, data)
 
     def get_due_jobs(self, now: datetime) -> list[Job]:
         timestamp = datetime_to_utc_timestamp(now)
@@ -268,7 +284,29 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
         return self._next_run_time([] if found is None else [(None, found)])
 
     def get_all_jobs(self) -> list[Job]:
-        return self._load_all(self._run(self._jobs.everything))
+        # the jobs that load take their places by the run times in their pickles
+        known_broken = sorted(self._unloadable_ids())
+        rows = self._run(lambda: self._jobs.everything(known_broken))
+        return self._load_all(rows, _EVERY_JOB)
+
+    def _record_failure(
+        self, job_id: str, exc: Exception, run_time: float | None, now: float | None
+    ) -> None:
+        """Record a job that failed to load, with the stored run time its row left unread."""
+        if isinstance(run_time, RunTimeNotRead):
+            run_time = self._stored_run_time(job_id, run_time.own)
+        super()._record_failure(job_id, exc, run_time, now)
+
+    def _stored_run_time(self, job_id: str, own: bool) -> float | None:
+        """The run time a read left out, of a job that failed to load, for the books on it."""
+        try:
+            found = self._run(lambda: self._jobs.run_times([job_id], own))
+        except Exception as exc:
+            if not self._is_temporary_error(exc):
+                raise
+            # the next due-jobs pass tries the job at once, and reads its run time then
+            return UNKNOWN_RUN_TIME
+        return found.get(job_id)
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -277,7 +315,7 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
 
         def added_before(added: bool) -> bool:
             # a retry after a reply that was lost finds its own job: that is fine
-            return added or self._jobs.lookup(job.id)[0] == data
+            return added or self._jobs.lookup(job.id) == data
 
         if not self._run(lambda: self._jobs.add(job.id, data, score), added_before):
             raise ConflictingIdError(job.id)

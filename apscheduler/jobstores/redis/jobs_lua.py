@@ -27,7 +27,7 @@ published: nobody has to wake up for them.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any, cast
 
@@ -39,6 +39,29 @@ Row = tuple[str, float | None, bytes]
 
 #: what follows ``<jobs_key>`` in the name of the hash of pending run requests
 REQUESTS_SUFFIX = ".requests"
+
+
+class RunTimeNotRead(float):
+    """
+    The run time of a row read without it (a NaN, if it were ever taken for a number).
+
+    A job that loads has its own run time in its pickle; only the jobs that fail to load need
+    their stored one, for the books on them, and it is read for those alone.
+    """
+
+    #: whether it stands for the job's own run time (or else for its score: when it is due)
+    own: bool
+
+    def __new__(cls, own: bool) -> RunTimeNotRead:
+        not_read = super().__new__(cls, "nan")
+        not_read.own = own
+        return not_read
+
+
+#: stands in for the own run times a listing does not read
+OWN_RUN_TIME_NOT_READ = RunTimeNotRead(own=True)
+#: stands in for the scores a look for due jobs does not read
+SCORE_NOT_READ = RunTimeNotRead(own=False)
 
 # The server's clock, for every script that reads it. Lua returns integers for numbers, so
 # times leave the scripts as text.
@@ -334,15 +357,6 @@ def own_run_time(record: bytes | str) -> float | None:
     return _time(json.loads(record)["own"])
 
 
-def _own_run_times(
-    run_times: Mapping[bytes, float], records: Mapping[bytes, bytes]
-) -> dict[bytes, float | None]:
-    """The run times of the jobs by id, those of jobs with requests read from their records."""
-    own: dict[bytes, float | None] = dict(run_times)
-    own.update({job_id: own_run_time(record) for job_id, record in records.items()})
-    return own
-
-
 class JobKeys:
     """
     The keys of the jobs of one store, and every read and write of them.
@@ -375,44 +389,82 @@ class JobKeys:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def lookup(self, job_id: str) -> tuple[bytes | None, float | None]:
-        """The pickle and own run time of one job (``None`` for what is missing)."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hget(self.jobs_key, job_id)
-        pipe.zscore(self.run_times_key, job_id)
-        pipe.hget(self.requests_key, job_id)
-        data, run_time, requests = pipe.execute()
-        return data, run_time if requests is None else own_run_time(requests)
+    def lookup(self, job_id: str) -> bytes | None:
+        """The pickle of one job (``None``: no such job); its run time is left unread."""
+        return cast("bytes | None", self.redis.hget(self.jobs_key, job_id))
 
     def due(self, timestamp: float) -> list[Row]:
         """
-        The jobs due by ``timestamp``, in run time order (two round trips, as in 3.x).
+        The jobs due by ``timestamp``, in run time order (two round trips, as in 3.x), their
+        scores left unread (:data:`SCORE_NOT_READ`).
 
         A job with pending run requests is due from the oldest one on.
         """
-        # (member, score) pairs, as bytes: the client does not decode (jobs are pickles)
-        due = cast(
-            "list[tuple[bytes, float]]",
-            self.redis.zrangebyscore(self.run_times_key, "-inf", timestamp, withscores=True),
+        # as bytes: the client does not decode (jobs are pickles)
+        job_ids = cast(
+            "list[bytes]", self.redis.zrangebyscore(self.run_times_key, "-inf", timestamp)
         )
-        if not due:
+        if not job_ids:
             return []
-        states = cast("list[bytes | None]", self.redis.hmget(self.jobs_key, [i for i, _ in due]))
+        states = cast("list[bytes | None]", self.redis.hmget(self.jobs_key, job_ids))
         return [
-            (job_id.decode(), run_time, state)
-            for (job_id, run_time), state in zip(due, states, strict=True)
+            (job_id.decode(), SCORE_NOT_READ, state)
+            for job_id, state in zip(job_ids, states, strict=True)
             if state is not None  # removed between the two calls
         ]
 
-    def everything(self) -> list[Row]:
-        """Every stored job, read in one transaction."""
+    def everything(self, broken: Sequence[str] = ()) -> list[Row]:
+        """
+        Every stored job, its own run time left unread (:data:`OWN_RUN_TIME_NOT_READ`) unless
+        it is among the ``broken`` jobs. One round trip, as in 3.x.
+
+        A listing reads the run times of the jobs that load from their pickles; the jobs that
+        fail to load again are mostly the known broken ones.
+        """
+        if not broken:
+            states = cast("dict[bytes, bytes]", self.redis.hgetall(self.jobs_key))
+            return [
+                (job_id.decode(), OWN_RUN_TIME_NOT_READ, state) for job_id, state in states.items()
+            ]
+
         pipe = self.redis.pipeline(transaction=True)
         pipe.hgetall(self.jobs_key)
-        pipe.zrange(self.run_times_key, 0, -1, withscores=True)
-        pipe.hgetall(self.requests_key)
-        states, run_times, requests = pipe.execute()
-        own = _own_run_times(dict(run_times), requests)
-        return [(job_id.decode(), own.get(job_id), state) for job_id, state in states.items()]
+        self._queue_run_times(pipe, broken, own=True)
+        states, *found = pipe.execute()
+        own = self._collect_run_times(broken, found, own=True)
+        rows: list[Row] = []
+        for job_id, state in states.items():
+            text = job_id.decode()
+            rows.append((text, own.get(text, OWN_RUN_TIME_NOT_READ), state))
+        return rows
+
+    def run_times(self, job_ids: Sequence[str], own: bool) -> dict[str, float | None]:
+        """
+        The stored run times of jobs by id: their own (``None``: paused) or their scores
+        (``None``: not due ever); missing jobs are left out.
+        """
+        pipe = self.redis.pipeline(transaction=True)
+        self._queue_run_times(pipe, job_ids, own)
+        return self._collect_run_times(job_ids, pipe.execute(), own)
+
+    def _queue_run_times(self, pipe: Any, job_ids: Sequence[str], own: bool) -> None:
+        for job_id in job_ids:
+            pipe.hexists(self.jobs_key, job_id)
+            pipe.zscore(self.run_times_key, job_id)
+            if own:
+                pipe.hget(self.requests_key, job_id)
+
+    def _collect_run_times(
+        self, job_ids: Sequence[str], found: Sequence[Any], own: bool
+    ) -> dict[str, float | None]:
+        step = 3 if own else 2
+        run_times: dict[str, float | None] = {}
+        for job_id, first in zip(job_ids, range(0, len(found), step), strict=True):
+            exists, score = found[first : first + 2]
+            if exists:
+                requests = found[first + 2] if own else None
+                run_times[job_id] = score if requests is None else own_run_time(requests)
+        return run_times
 
     def next_run_time(self, caller_now: float, left_out: Sequence[str]) -> float | None:
         """The next moment worth a look, on the caller's clock; ``left_out`` do not count."""

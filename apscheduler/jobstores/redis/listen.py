@@ -9,6 +9,12 @@ Pub/sub delivers every message to a connected subscriber, so messages can only b
 the connection is down. The listener makes sure it notices: the client must not reconnect
 silently inside a read (the listener reconnects itself, and the store then takes a fresh look),
 and a quiet connection is checked with a PING, since a dead peer may leave the socket open.
+
+An idle listener wakes up only for that PING and its answer: the store ends the wait for
+messages by closing the connection when it stops, so the wait need not be cut short to check.
+A burst of messages (many jobs added at once, or this store's own messages, which every
+subscriber gets too) is read a few at a time, a moment after the first, rather than with one
+wake-up each.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from apscheduler.jobstores._listener import ChangeListener
 #: seconds of silence after which the listener checks its connection with a PING; a PING
 #: unanswered for as long again means the connection is dead
 HEARTBEAT = 5.0
+#: seconds the listener lets further messages gather after one arrives, before it reads them
+#: all at once
+GATHER_TIME = 0.005
 
 
 class SilentConnection(ConnectionError):
@@ -42,6 +51,12 @@ class Subscription:
         self.saved_retry = getattr(self.connection, "retry", None)
         self.last_heard = time.monotonic()
         self.pinged_at: float | None = None
+        #: set when the store stops the listener: no more waiting for messages
+        self.interrupted = False
+
+    def check_at(self) -> float:
+        """When a silence becomes worth a PING, or an unanswered PING means a dead server."""
+        return (self.last_heard if self.pinged_at is None else self.pinged_at) + HEARTBEAT
 
 
 def redis_listener(
@@ -58,6 +73,11 @@ def redis_listener(
     current: list[Subscription] = []
 
     def connect() -> Subscription:
+        # Lets the thread that started the store go on first (this one would hold the GIL for
+        # a while, and might take the connection that thread has just set up): its first look
+        # at the jobs matters more than hearing other processes a moment sooner, and the fresh
+        # look after subscribing makes up for what was missed meanwhile.
+        time.sleep(0)
         pubsub = redis.pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(channel)
@@ -73,6 +93,7 @@ def redis_listener(
 
     def interrupt() -> None:
         for subscription in current:
+            subscription.interrupted = True
             subscription.connection.disconnect()
 
     return (
@@ -84,6 +105,8 @@ def redis_listener(
             on_message,
             on_reconnect,
             logger,
+            # the heartbeat decides when to wake up: stopping closes the connection anyway
+            receive_timeout=HEARTBEAT,
         ),
         interrupt,
     )
@@ -104,19 +127,40 @@ def _await_confirmation(pubsub: Any) -> None:
 
 
 def _receive(subscription: Subscription, timeout: float) -> Iterator[str]:
-    message = subscription.pubsub.get_message(timeout=timeout)
+    if subscription.interrupted:
+        # a read now would reconnect the closed connection and wait on it
+        raise SilentConnection("the listener was stopped")
+    # wake up for the next heartbeat check at the latest, not at every timeout
+    wait = min(timeout, subscription.check_at() - time.monotonic())
+    message = subscription.pubsub.get_message(timeout=max(wait, 0.0))
     now = time.monotonic()
     if message is not None:
         subscription.last_heard, subscription.pinged_at = now, None
         if message.get("type") == "message":
-            data = message["data"]
-            yield data.decode(errors="replace") if isinstance(data, bytes) else str(data)
-    elif subscription.pinged_at is not None:
-        if now - subscription.pinged_at > HEARTBEAT:
+            yield _text_of(message)
+            yield from _gathered(subscription)
+    elif now >= subscription.check_at():
+        if subscription.pinged_at is not None:
             raise SilentConnection(f"no answer to a PING in {HEARTBEAT} seconds")
-    elif now - subscription.last_heard > HEARTBEAT:
         subscription.pubsub.ping()
         subscription.pinged_at = now
+
+
+def _gathered(subscription: Subscription) -> Iterator[str]:
+    """The messages that arrive shortly after one did, read without waiting for each."""
+    time.sleep(GATHER_TIME)
+    while not subscription.interrupted:
+        # a timeout of 0 reads what the socket holds, without waiting
+        message = subscription.pubsub.get_message(timeout=0)
+        if message is None:
+            return
+        if message.get("type") == "message":
+            yield _text_of(message)
+
+
+def _text_of(message: dict[str, Any]) -> str:
+    data = message["data"]
+    return data.decode(errors="replace") if isinstance(data, bytes) else str(data)
 
 
 def _close(subscription: Subscription) -> None:
