@@ -30,6 +30,9 @@ class ChangeListener(Generic[C]):
     :param name: name of the thread
     :param on_message: called with each message, in the listener's thread
     :param logger: where connection problems are reported
+    :param receive_timeout: seconds ``receive`` may wait for a message before the thread
+        checks whether it should stop; a listener whose ``interrupt`` always ends the wait
+        (by closing the connection) can wait longer and wake up less often
     """
 
     #: seconds ``receive`` waits before the thread checks whether it should stop
@@ -46,7 +49,11 @@ class ChangeListener(Generic[C]):
         on_message: Callable[[str], None],
         on_reconnect: Callable[[], None],
         logger: logging.Logger,
+        *,
+        receive_timeout: float | None = None,
     ) -> None:
+        if receive_timeout is not None:
+            self.receive_timeout = receive_timeout
         self._connect = connect
         self._receive = receive
         self._close = close

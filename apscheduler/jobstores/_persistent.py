@@ -16,7 +16,7 @@ import math
 import pickle
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
@@ -308,14 +308,25 @@ class PersistentJobStore(BaseJobStore):
                 jobs.append(job)
         return jobs
 
-    def _load_all(self, rows: Iterable[tuple[str, float | None, Any]]) -> list[Job]:
-        """Rebuild every stored job (all of them must be in ``rows``), paused jobs last."""
+    def _load_all(
+        self,
+        rows: Iterable[tuple[str, float | None, Any]],
+        own_run_times: Container[str] = (),
+    ) -> list[Job]:
+        """
+        Rebuild every stored job (all of them must be in ``rows``), paused jobs last.
+
+        :param own_run_times: the jobs whose rows left their stored run time unread: they take
+            their places by the run time their own state holds
+        """
         seen = set()
         loaded = []
         for job_id, run_time, data in rows:
             seen.add(job_id)
             job = self._load(job_id, run_time, data)
             if job is not None:
+                if job_id in own_run_times:
+                    run_time = datetime_to_utc_timestamp(job.next_run_time)
                 # paused jobs last; jobs due at the same time in job id order
                 loaded.append(((run_time is None, run_time or 0.0, job_id), job))
 
