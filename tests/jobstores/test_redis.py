@@ -448,8 +448,9 @@ def test_a_request_in_another_process_wakes_the_scheduler(redis_factory):
     scheduler = WakeRecorder()
     listening.start(scheduler, "default")
     writer = redis_factory()
-    add(writer, "a", LATER)
+    # heard only once subscribed (the fresh look on subscribing wakes it for now, not LATER)
     assert wait_until(lambda: listening._listener.live)
+    add(writer, "a", LATER)
     assert wait_until(lambda: LATER in scheduler.wakeups)
     scheduler.wakeups.clear()
 
@@ -533,3 +534,16 @@ def test_the_listener_comes_back_after_a_server_restart_and_wakes_the_scheduler(
     assert wait_until(lambda: store._listener.live, timeout=10)
     # woken for now: changes made meanwhile were not heard, so it must look again
     assert wait_until(lambda: scheduler.wakeups)
+
+
+@pytest.mark.external_service
+def test_the_next_run_time_looks_past_a_long_front_of_leased_jobs(redis_factory):
+    # the look reads the run times page by page: the free job is beyond the first pages
+    first, second = redis_factory(lease_time=30), redis_factory()
+    for number in range(80):
+        add(first, f"held{number:02}", T0 + timedelta(milliseconds=number))
+    add(first, "free", T0 + timedelta(minutes=1))
+    while first.acquire_due_jobs(T0 + timedelta(seconds=1), "one").jobs:
+        pass
+
+    assert second.get_next_run_time() == T0 + timedelta(minutes=1)

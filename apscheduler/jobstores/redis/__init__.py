@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timezone as timezone
-from typing import Any
+from typing import Any, cast
 
 from apscheduler.job import Job as Job
 from apscheduler.jobstores._persistent import (
@@ -69,9 +69,19 @@ try:
     )
     from redis.retry import Retry
 
-    from apscheduler.jobstores.redis.listen import redis_listener
+    from apscheduler.jobstores.redis.listen import listens_apart, redis_listener
 except ImportError as exc:  # pragma: no cover
     raise ImportError("RedisJobStore requires redis installed") from exc
+
+
+#: KEYS: the keys to look at; returns their types, as TYPE names them
+_KEY_TYPES = """
+local found = {}
+for i, key in ipairs(KEYS) do
+    found[i] = redis.call('TYPE', key)['ok']
+end
+return found
+"""
 
 
 class _EveryJob:
@@ -200,7 +210,7 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
             self.redis,
             self.changes_channel,
             self._on_change_message,
-            self._wake_scheduler,
+            self._wake_after_reconnect,
             # its own logger: an outage is reported once, by the store's operations
             logging.getLogger(f"{self._logger.name}.changes"),
         )
@@ -227,10 +237,7 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
             *["run history"] * len(HISTORY_KEY_TYPES),
             *["facts"] * len(FACT_KEY_TYPES),
         )
-        pipe = self.redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.type(key)
-        found_types = pipe.execute()
+        found_types = self._key_types(keys)
         for key, found, wanted, what in zip(keys, found_types, wanted_types, kept, strict=True):
             found = found.decode() if isinstance(found, bytes) else found
             if found not in (wanted, "none"):
@@ -238,6 +245,19 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
                     f"the Redis key {key!r} holds a {found}, not a {wanted} of {what}; "
                     f"pass other jobs_key= and run_times_key= values or delete that key"
                 )
+
+    def _key_types(self, keys: list[str]) -> list[Any]:
+        """The type of each key (``"none"`` for a missing one), in one short reply."""
+        try:
+            # one command and one reply: a pipeline of TYPE commands costs the client about
+            # twice as much to write and parse
+            return cast("list[Any]", self.redis.eval(_KEY_TYPES, len(keys), *keys))
+        except ResponseError:
+            # a server that refuses scripts for now (out of memory, say) still answers TYPE
+            pipe = self.redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.type(key)
+            return pipe.execute()
 
     def _explain_setup_error(self, exc: Exception) -> str:
         message = super()._explain_setup_error(exc)
@@ -439,6 +459,33 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
         if self._interrupt_subscription is not None:
             self._interrupt_subscription()
 
+    def _stop_listener(self, interrupt: Callable[[], None] | None = None) -> None:
+        listener = self._listener
+        if interrupt is None or listener is None or not listens_apart(self.redis):
+            # a listener that gives its connection back to the store's pool must do so before
+            # the pool is closed: wait for it
+            super()._stop_listener(interrupt)
+            return
+        # The interrupt closes a subscribed connection, and a listener still connecting closes
+        # its own connection as soon as it has one (it finds itself stopped): what its thread
+        # does after the stop is not worth waiting for the thread to be scheduled again.
+        self._listener = None
+        listener.stop(interrupt, timeout=0)
+
+    def _wake_after_reconnect(self) -> None:
+        # a listener that finished connecting after the store shut down has nobody to wake
+        if not self._shut_down:
+            self._wake_scheduler()
+
     def shutdown(self) -> None:
-        super().shutdown()
+        if not listens_apart(self.redis):
+            # the listener's connection is one of the pool's: it must stop before the pool
+            # closes that connection under it (which it would report as a lost connection)
+            super().shutdown()
+            self.redis.connection_pool.disconnect()
+            return
+        # The store's own connections go first: the listener's thread, which the interrupt
+        # wakes, would otherwise tidy up (holding the GIL) in the middle of this shutdown.
+        self._shut_down = True
         self.redis.connection_pool.disconnect()
+        super().shutdown()

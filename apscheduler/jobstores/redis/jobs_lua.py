@@ -144,11 +144,13 @@ end
 # The earliest moment worth a look: the run time of the first job nobody holds or, for a job
 # held by a live lease before it, the moment that lease ends, told by the caller's clock (its
 # now + the time left on the server's clock). Jobs after the first free one cannot matter: they
-# are due no earlier than it. Returns the time as text, '' when no job counts.
+# are due no earlier than it. ``skipped`` is how many ids ``left_out`` holds: the first page
+# reads that many more rows. Returns the time as text, '' when no job counts.
 _NEXT_LOOK = """
-local function next_look(left_out, now, caller_now)
+local function next_look(left_out, skipped, now, caller_now)
     local best = nil
-    local offset, page = 0, 64
+    -- the first job not left out is nearly always free: a short first page, longer ones after
+    local offset, page = 0, 8 + skipped
     while true do
         local rows = redis.call('ZRANGE', RUN_TIMES, offset, offset + page - 1, 'WITHSCORES')
         if #rows == 0 then
@@ -171,6 +173,7 @@ local function next_look(left_out, now, caller_now)
             end
         end
         offset = offset + page
+        page = 64
     end
     return best == nil and '' or string.format('%.6f', best)
 end
@@ -303,7 +306,7 @@ while count < wanted do
     end
     offset = offset + wanted
 end
-claimed[1] = next_look(left_out, now, tonumber(ARGV[5]))
+claimed[1] = next_look(left_out, count + #ARGV - 6, now, tonumber(ARGV[5]))
 return claimed
 """
 )
@@ -324,7 +327,9 @@ return 0
 #: ARGV: the caller's now (UTC timestamp), ids to leave out...
 #: returns the next moment worth a look as text, '' for none
 NEXT_RUN_TIME = (
-    PRELUDE + _NEXT_LOOK + "return next_look(id_set(2, #ARGV), clock(), tonumber(ARGV[1]))"
+    PRELUDE
+    + _NEXT_LOOK
+    + "return next_look(id_set(2, #ARGV), #ARGV - 1, clock(), tonumber(ARGV[1]))"
 )
 
 

@@ -2,8 +2,9 @@
 Redis pub/sub for :class:`~apscheduler.jobstores.redis.RedisJobStore`.
 
 Every script that changes jobs publishes a change message on the store's channel (see
-:mod:`apscheduler.jobstores.redis.jobs_lua`); the listener holds one connection of the store's
-pool, subscribed to that channel, and hands each message to the store.
+:mod:`apscheduler.jobstores.redis.jobs_lua`); the listener holds a connection of its own (made
+with the store's connection settings), subscribed to that channel, and hands each message to
+the store.
 
 Pub/sub delivers every message to a connected subscriber, so messages can only be lost while
 the connection is down. The listener makes sure it notices: the client must not reconnect
@@ -25,6 +26,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from redis.backoff import NoBackoff
+from redis.client import PubSub
+from redis.connection import BlockingConnectionPool, ConnectionPool
 from redis.retry import Retry
 
 from apscheduler.jobstores._listener import ChangeListener
@@ -44,8 +47,10 @@ class SilentConnection(ConnectionError):
 class Subscription:
     """A pub/sub object subscribed to one channel, and when the server was last heard."""
 
-    def __init__(self, pubsub: Any) -> None:
+    def __init__(self, pubsub: Any, own_pool: Any) -> None:
         self.pubsub = pubsub
+        #: the pool of the listener's own connection (``None``: it came from the store's pool)
+        self.own_pool = own_pool
         self.connection = pubsub.connection
         # the pool's own retry policy, given back with the connection
         self.saved_retry = getattr(self.connection, "retry", None)
@@ -74,19 +79,26 @@ def redis_listener(
 
     def connect() -> Subscription:
         # Lets the thread that started the store go on first (this one would hold the GIL for
-        # a while, and might take the connection that thread has just set up): its first look
-        # at the jobs matters more than hearing other processes a moment sooner, and the fresh
-        # look after subscribing makes up for what was missed meanwhile.
+        # a while): its first look at the jobs matters more than hearing other processes a
+        # moment sooner, and the fresh look after subscribing makes up for what was missed
+        # meanwhile.
         time.sleep(0)
-        pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        own_pool = _own_pool(redis)
+        pubsub = (
+            redis.pubsub(ignore_subscribe_messages=True)
+            if own_pool is None
+            else PubSub(own_pool, ignore_subscribe_messages=True)
+        )
         try:
             pubsub.subscribe(channel)
             _await_confirmation(pubsub)
-            subscription = Subscription(pubsub)
+            subscription = Subscription(pubsub, own_pool)
             # a failed read must end the subscription rather than quietly reconnect
             subscription.connection.retry = Retry(NoBackoff(), 0)
         except BaseException:
             pubsub.close()
+            if own_pool is not None:
+                own_pool.disconnect()
             raise
         current[:] = [subscription]
         return subscription
@@ -110,6 +122,32 @@ def redis_listener(
         ),
         interrupt,
     )
+
+
+def listens_apart(redis: Any) -> bool:
+    """
+    Whether the listener of a store with this client makes its connection in a pool of its
+    own: for the plain pools it can copy, not for others (such as Sentinel's), which it shares.
+    """
+    return type(getattr(redis, "connection_pool", None)) in (
+        ConnectionPool,
+        BlockingConnectionPool,
+    )
+
+
+def _own_pool(redis: Any) -> Any:
+    """
+    A pool for the listener's connection alone, like the store's (``None``: see
+    :func:`listens_apart`).
+
+    From the store's pool, the subscription would take the connection the store's thread has
+    just handed back (the pool lends out the last one returned), and that thread would have to
+    open another one for its next operation: a start would wait for two connections, not one.
+    """
+    if not listens_apart(redis):
+        return None
+    pool = redis.connection_pool
+    return ConnectionPool(connection_class=pool.connection_class, **pool.connection_kwargs)
 
 
 def _await_confirmation(pubsub: Any) -> None:
@@ -168,3 +206,5 @@ def _close(subscription: Subscription) -> None:
     if subscription.saved_retry is not None:
         subscription.connection.retry = subscription.saved_retry
     subscription.pubsub.close()
+    if subscription.own_pool is not None:
+        subscription.own_pool.disconnect()
