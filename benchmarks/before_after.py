@@ -25,7 +25,6 @@ import argparse
 import contextlib
 import dataclasses
 import datetime
-import glob
 import json
 import os
 import platform
@@ -38,6 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import servers
 from plan import SCENARIO_DIR, Metric, Scenario, _store_burst
 from report import format_table, summarise
 from run import clean_environment
@@ -158,32 +158,25 @@ def burst_scenario(store: str) -> Scenario:
 @contextlib.contextmanager
 def servers_for(stores: set[str]) -> Iterator[dict[str, str]]:
     """The server URLs the scripts need: from the environment, or throwaway servers."""
-    urls: dict[str, str] = {}
     started: list[Any] = []
-    sys.path.insert(0, str(REPO_ROOT))
-    try:
-        if "postgresql" in stores:
-            urls["POSTGRES_URL"] = os.environ.get("POSTGRES_URL") or _start(started, "postgres")
-        if "mongodb" in stores:
-            urls["MONGODB_URL"] = os.environ.get("MONGODB_URL") or _start(started, "mongodb")
-        yield urls
-    finally:
-        for server in started:
-            server.close()
-
-
-def _start(started: list[Any], kind: str) -> str:
-    from tests.servers import PostgresServer, SecantusServer
-
-    if kind == "postgres":
-        bindirs = sorted(
-            glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2])
-        )
-        if not bindirs:
+    with servers.servers(stores & {"postgresql", "redis"}) as urls:
+        urls = dict(urls)
+        if "postgresql" in stores and "POSTGRES_URL" not in urls:
             raise SystemExit("PostgreSQL is not installed: set POSTGRES_URL")
-        server: Any = PostgresServer(bindirs[-1])
-    else:
-        server = SecantusServer()
+        try:
+            if "mongodb" in stores:
+                urls["MONGODB_URL"] = os.environ.get("MONGODB_URL") or _start_mongodb(started)
+            yield urls
+        finally:
+            for server in started:
+                server.close()
+
+
+def _start_mongodb(started: list[Any]) -> str:
+    sys.path.insert(0, str(REPO_ROOT))
+    from tests.servers import SecantusServer
+
+    server = SecantusServer()
     server.start()
     started.append(server)
     return str(server.url)

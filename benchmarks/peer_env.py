@@ -1,10 +1,13 @@
 """
-The interpreter that runs the reference side: a virtualenv with APScheduler 3.11 from PyPI.
+The interpreters that run the reference sides: virtualenvs with an APScheduler release from PyPI.
 
-It lives in a cache folder outside the repository (``~/.cache/apscheduler-bench/peer-venv``
-unless ``APSCHEDULER_BENCH_PEER_VENV`` or ``APSCHEDULER_BENCH_CACHE`` says otherwise), is built
-on first use and reused afterwards. The reference library is only installed and run there,
-beside the client libraries the persistent-store scenarios need (SQLAlchemy, redis).
+Two peers: APScheduler 3.11 (the API this library implements) and 4.0.0a6 (the newest release,
+with another API). Each lives in a cache folder outside the repository
+(``~/.cache/apscheduler-bench/peer-venv`` and ``peer-venv-4.0`` unless
+``APSCHEDULER_BENCH_CACHE`` says otherwise; ``APSCHEDULER_BENCH_PEER_VENV`` overrides the 3.11
+one), is built on first use and reused afterwards. The reference library is only installed and
+run there, beside the client libraries the persistent-store scenarios need (SQLAlchemy, redis,
+psycopg) at this interpreter's versions.
 """
 
 from __future__ import annotations
@@ -13,11 +16,35 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
-PEER_REQUIREMENTS = ("APScheduler==3.11.*", "tzlocal")
-PEER_VERSION_PREFIX = "3.11."
+
+@dataclass(frozen=True)
+class Peer:
+    """One reference release: what to install, the version it must report, where it lives."""
+
+    name: str
+    requirements: tuple[str, ...]
+    version_prefix: str
+    venv_name: str
+    #: other distributions it needs, installed at any version and checked for
+    extras: tuple[str, ...] = ()
+
+
+PEERS = {
+    "3.11": Peer("3.11", ("APScheduler==3.11.*",), "3.11.", "peer-venv", ("tzlocal",)),
+    # 4.0's SQLAlchemy store imports sniffio and SQLAlchemy's asyncio extension (greenlet),
+    # which its own requirements leave out
+    "4.0": Peer(
+        "4.0", ("APScheduler==4.0.0a6",), "4.0.0a6", "peer-venv-4.0", ("greenlet", "sniffio")
+    ),
+}
+PEER_REQUIREMENTS = PEERS["3.11"].requirements
+PEER_VERSION_PREFIX = PEERS["3.11"].version_prefix
 # Client libraries of the persistent-store scenarios. The reference side gets the versions this
 # interpreter has, so that a difference between the sides comes from the schedulers, not from
 # the drivers. The first two are needed; the PostgreSQL driver only where this side has it.
@@ -27,7 +54,6 @@ OPTIONAL_STORE_CLIENTS = ("psycopg", "psycopg-binary")
 _PROBE = """
 import json
 from importlib import metadata
-import apscheduler
 names = json.loads(input())
 versions = {}
 for name in names:
@@ -35,18 +61,18 @@ for name in names:
         versions[name] = metadata.version(name)
     except metadata.PackageNotFoundError:
         versions[name] = None
-print(json.dumps({"release": apscheduler.release, "clients": versions}))
+print(json.dumps({"release": metadata.version("APScheduler"), "clients": versions}))
 """
 
 
-def peer_venv_path() -> Path:
+def peer_venv_path(peer: Peer = PEERS["3.11"]) -> Path:
     """Return where the reference virtualenv is (or will be) kept."""
     explicit = os.environ.get("APSCHEDULER_BENCH_PEER_VENV")
-    if explicit:
+    if explicit and peer.name == "3.11":
         return Path(explicit).expanduser()
 
     cache = os.environ.get("APSCHEDULER_BENCH_CACHE", "~/.cache/apscheduler-bench")
-    return Path(cache).expanduser() / "peer-venv"
+    return Path(cache).expanduser() / peer.venv_name
 
 
 def _venv_python(venv: Path) -> Path:
@@ -69,7 +95,7 @@ def store_client_versions() -> dict[str, str | None]:
     return wanted
 
 
-def _probe(python: Path | str, names: list[str]) -> dict | None:
+def _probe(python: Path | str, names: list[str]) -> dict[str, Any] | None:
     """Ask ``python`` for its APScheduler release and the versions of ``names``."""
     try:
         completed = subprocess.run(
@@ -86,7 +112,8 @@ def _probe(python: Path | str, names: list[str]) -> dict | None:
     if completed.returncode != 0:
         return None
 
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    found: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return found
 
 
 def installed_version(python: Path | str) -> str | None:
@@ -95,10 +122,10 @@ def installed_version(python: Path | str) -> str | None:
     return found["release"] if found else None
 
 
-def _is_complete(python: Path, wanted: dict[str, str | None]) -> bool:
-    """Whether ``python`` has APScheduler 3.11 and the wanted store clients."""
+def _is_complete(python: Path, wanted: dict[str, str | None], peer: Peer) -> bool:
+    """Whether ``python`` has the peer's release and the wanted store clients."""
     found = _probe(python, list(wanted))
-    if found is None or not str(found["release"]).startswith(PEER_VERSION_PREFIX):
+    if found is None or not str(found["release"]).startswith(peer.version_prefix):
         return False
 
     return all(
@@ -108,7 +135,7 @@ def _is_complete(python: Path, wanted: dict[str, str | None]) -> bool:
     )
 
 
-def ensure_peer_python(log=print) -> Path:
+def ensure_peer_python(log: Callable[[str], object] = print, peer: Peer = PEERS["3.11"]) -> Path:
     """
     Return the reference interpreter, creating its virtualenv and installing into it if needed.
 
@@ -119,11 +146,11 @@ def ensure_peer_python(log=print) -> Path:
 
     :raises RuntimeError: if the virtualenv cannot be built or holds the wrong version
     """
-    venv = peer_venv_path()
+    venv = peer_venv_path(peer)
     python = _venv_python(venv)
-    wanted = store_client_versions()
+    wanted = {**store_client_versions(), **dict.fromkeys(peer.extras)}
     # a virtualenv cached by an earlier version of this script may lack the store clients
-    if python.exists() and _is_complete(python, wanted):
+    if python.exists() and _is_complete(python, wanted, peer):
         return python
 
     if not python.exists():
@@ -132,7 +159,7 @@ def ensure_peer_python(log=print) -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
 
     requirements = [
-        *PEER_REQUIREMENTS,
+        *peer.requirements,
         *(name if version is None else f"{name}=={version}" for name, version in wanted.items()),
     ]
     log(f"Installing {' '.join(requirements)} into {venv}")
@@ -148,9 +175,9 @@ def ensure_peer_python(log=print) -> Path:
         ],
         check=True,
     )
-    if not _is_complete(python, wanted):
+    if not _is_complete(python, wanted, peer):
         raise RuntimeError(
-            f"{venv} should hold APScheduler {PEER_VERSION_PREFIX}x and {', '.join(requirements)}"
+            f"{venv} should hold APScheduler {peer.version_prefix}x and {', '.join(requirements)}"
             f" (has {installed_version(python)})"
         )
 

@@ -6,9 +6,7 @@ import math
 import statistics
 from typing import Any
 
-from plan import Metric, Scenario
-
-SIDES: tuple[str, str] = ("ours", "peer")
+from plan import SIDES, Metric, Scenario
 
 
 def lookup(metrics: dict[str, Any], dotted_key: str) -> float | None:
@@ -38,29 +36,46 @@ def spread(values: list[float]) -> dict[str, float] | None:
 
 
 def summarise_metric(
-    metric: Metric, runs: dict[str, list[dict[str, Any]]], sides: tuple[str, str] = SIDES
+    metric: Metric, runs: dict[str, list[dict[str, Any]]], sides: tuple[str, ...] = SIDES
 ) -> dict[str, Any]:
-    """Medians and spreads of ``metric`` per side; the ratio is first side / second side."""
+    """
+    Medians and spreads of ``metric`` per side, and the ratio first side / each other side.
+
+    ``ratio`` is the one to the second side, ``ratios`` those to every other side. The goal is
+    checked against the second side's median (3.11), or against the next side that has one
+    where it has none (4.0 where 3.11 cannot run the scenario).
+    """
     summary: dict[str, Any] = {"label": metric.label, "unit": metric.unit}
-    for side in sides:
-        values = [lookup(run, metric.key) for run in runs[side]]
+    for side in dict.fromkeys(sides):
+        values = [lookup(run, metric.key) for run in runs.get(side, [])]
         summary[side] = spread([value for value in values if value is not None])
 
-    ours, peer = summary[sides[0]], summary[sides[1]]
-    if ours and peer and peer["median"]:
-        summary["ratio"] = ours["median"] / peer["median"]
+    ours = summary[sides[0]]
+    ratios = {}
+    for side in sides[1:] if metric.compare else ():
+        peer = summary[side]
+        if ours and peer and peer["median"]:
+            ratios[side] = ours["median"] / peer["median"]
+    if sides[1] in ratios:
+        summary["ratio"] = ratios[sides[1]]
+    if len(sides) > 2:
+        summary["ratios"] = ratios
 
     if metric.goal is not None:
-        summary["goal"] = metric.goal_text
-        summary["goal_met"] = (
-            bool(metric.goal(ours["median"], peer["median"])) if ours and peer else None
+        reference = next((summary[side] for side in sides[1:] if summary[side]), None)
+        verdict = (
+            metric.goal(ours["median"], reference["median"] if reference else None)
+            if ours
+            else None
         )
+        summary["goal"] = metric.goal_text
+        summary["goal_met"] = None if verdict is None else bool(verdict)
 
     return summary
 
 
 def summarise(
-    scenario: Scenario, runs: dict[str, list[dict[str, Any]]], sides: tuple[str, str] = SIDES
+    scenario: Scenario, runs: dict[str, list[dict[str, Any]]], sides: tuple[str, ...] = SIDES
 ) -> dict[str, Any]:
     return {metric.key: summarise_metric(metric, runs, sides) for metric in scenario.metrics}
 
@@ -84,10 +99,9 @@ def _cell(figures: dict[str, float] | None, metric: Metric) -> str:
     return f"{median} [{low}-{high}]"
 
 
-def _comparison(summary: dict[str, Any], metric: Metric) -> str:
-    ratio = summary.get("ratio")
+def _comparison(ratio: float | None, metric: Metric) -> str:
     if ratio is None or ratio == 0:
-        return ""
+        return "n/a"
 
     # say it the way people read it: "3.2x faster" / "1.5x slower"
     better = ratio if metric.higher_is_better else 1 / ratio
@@ -97,15 +111,24 @@ def _comparison(summary: dict[str, Any], metric: Metric) -> str:
 
 
 def format_table(
-    scenarios: list[Scenario], summaries: dict[str, dict[str, Any]], sides: tuple[str, str] = SIDES
+    scenarios: list[Scenario],
+    summaries: dict[str, dict[str, Any]],
+    sides: tuple[str, ...] = SIDES,
 ) -> str:
-    """Render every scenario as rows of: figure, first side, second side, first/second, goal."""
-    first, second = sides
+    """
+    Render every scenario as rows of: figure, each side, first side / each other side, goal.
+
+    A side without figures shows "n/a" (never 0). With the same side twice (one tree of
+    ``before_after.py``), its column shows once, without ratios.
+    """
+    first, others = sides[0], sides[1:]
+    single = all(side == first for side in others)
+    columns = (first,) if single else sides
+    compared = () if single else others
     headers = (
         "figure",
-        f"{first} median [min-max]",
-        f"{second} median [min-max]",
-        f"{first}/{second}",
+        *(f"{side} median [min-max]" for side in columns),
+        *(f"{first}/{side}" for side in compared),
         "goal",
     )
     rows: list[tuple[str, ...] | str] = []
@@ -115,19 +138,22 @@ def format_table(
         rows.append(scenario.title)
         for metric in scenario.metrics:
             summary = summaries[scenario.name][metric.key]
-            if summary[first] is None and summary[second] is None:
+            if all(summary.get(side) is None for side in columns):
                 continue
             unit = f" ({metric.unit})" if metric.unit else ""
             goal = ""
             if "goal" in summary:
                 verdict = {True: "MET", False: "MISSED", None: "?"}[summary["goal_met"]]
                 goal = f"{summary['goal']}: {verdict}"
+            ratios = summary.get("ratios") or {others[0]: summary.get("ratio")}
             rows.append(
                 (
                     "  " + metric.label + unit,
-                    _cell(summary[first], metric),
-                    _cell(summary[second], metric),
-                    _comparison(summary, metric),
+                    *(_cell(summary.get(side), metric) for side in columns),
+                    *(
+                        _comparison(ratios.get(side), metric) if metric.compare else "-"
+                        for side in compared
+                    ),
                     goal,
                 )
             )
@@ -142,13 +168,28 @@ def format_table(
         others = [cell.rjust(width) for cell, width in zip(cells[1:-1], widths[1:-1], strict=True)]
         return "  ".join([label, *others, cells[-1]]).rstrip()
 
-    if first == second:  # one side only: its column once, no ratio
-        rows = [row[:2] + row[4:] if isinstance(row, tuple) else row for row in rows]
-        headers = headers[:2] + headers[4:]
-        widths = widths[:2] + widths[4:]
-
     output = [line(headers), "-" * (sum(widths) + 2 * (len(widths) - 1))]
     for row in rows:
         output.append(line(row) if isinstance(row, tuple) else "\n" + row)
 
     return "\n".join(output)
+
+
+def worse_rows(
+    scenarios: list[Scenario], summaries: dict[str, dict[str, Any]], sides: tuple[str, ...] = SIDES
+) -> dict[str, list[str]]:
+    """Per peer, the figures (with a goal or a rate/time) where ours is worse than that peer."""
+    worse: dict[str, list[str]] = {side: [] for side in sides[1:]}
+    for scenario in scenarios:
+        for metric in scenario.metrics:
+            summary = summaries.get(scenario.name, {}).get(metric.key)
+            if not summary:
+                continue
+            ratios = summary.get("ratios") or {sides[1]: summary.get("ratio")}
+            for side, ratio in ratios.items():
+                if not ratio:
+                    continue
+                better = ratio if metric.higher_is_better else 1 / ratio
+                if better < 1:
+                    worse[side].append(f"{scenario.name}: {metric.label} ({1 / better:.2f}x)")
+    return worse

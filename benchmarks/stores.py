@@ -11,22 +11,26 @@ Measures, for a SQLite file (and Redis / PostgreSQL when a server is at hand):
 
 Run it from the repository root with ``python -m benchmarks.stores``. It uses only the
 public API, so running it under another APScheduler 3 release (installed in a separate
-virtualenv) gives a baseline to compare with. Redis: set ``REDIS_URL``, or have
-``redis-server`` on the PATH and a throwaway server is started. PostgreSQL: set
-``POSTGRES_URL`` (a SQLAlchemy URL).
+virtualenv) gives a baseline to compare with. Redis and PostgreSQL: ``REDIS_URL`` and
+``POSTGRES_URL`` (a SQLAlchemy URL), or throwaway servers where they are installed
+(``benchmarks/servers.py``).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import Any
 from urllib.parse import urlsplit
 from uuid import uuid4
+
+try:
+    from benchmarks import servers
+except ImportError:  # run as a script from this folder
+    import servers
 
 from apscheduler.job import Job
 from apscheduler.triggers.interval import IntervalTrigger
@@ -66,7 +70,7 @@ def make_jobs(count: int, due: int = 0) -> list[Job]:
     return jobs
 
 
-def timed(operation, repeat: int = 1) -> float:
+def timed(operation: Callable[[], object], repeat: int = 1) -> float:
     """Best wall time of ``repeat`` runs of ``operation``, in seconds."""
     best = float("inf")
     for _ in range(repeat):
@@ -76,7 +80,7 @@ def timed(operation, repeat: int = 1) -> float:
     return best
 
 
-def run_suite(name: str, make_store) -> None:
+def run_suite(name: str, make_store: Callable[[], Any]) -> None:
     store = make_store()
     store.start(SCHEDULER, "default")
     jobs = make_jobs(2000, due=200)
@@ -108,46 +112,24 @@ def run_suite(name: str, make_store) -> None:
     cleaner.shutdown()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def main() -> None:
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
     folder = tempfile.mkdtemp()
     url = f"sqlite:///{folder}/jobs.sqlite"
-    run_suite("sqlite", lambda: SQLAlchemyJobStore(url=url))
-
-    if os.environ.get("POSTGRES_URL"):
-        table = f"bench_{uuid4().hex[:8]}"
-        run_suite(
-            "postgresql", lambda: SQLAlchemyJobStore(os.environ["POSTGRES_URL"], tablename=table)
-        )
-
-    server = None
-    redis_url = os.environ.get("REDIS_URL")
-    if not redis_url and shutil.which("redis-server"):
-        port = free_port()
-        server = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", folder],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        redis_url = f"redis://127.0.0.1:{port}/0"
-        time.sleep(0.3)
     try:
-        if redis_url:
-            from apscheduler.jobstores.redis import RedisJobStore
+        run_suite("sqlite", lambda: SQLAlchemyJobStore(url=url))
+        with servers.servers({"postgresql", "redis"}) as urls:
+            if "POSTGRES_URL" in urls:
+                table = f"bench_{uuid4().hex[:8]}"
+                postgres_url = urls["POSTGRES_URL"]
+                run_suite("postgresql", lambda: SQLAlchemyJobStore(postgres_url, tablename=table))
+            if "REDIS_URL" in urls:
+                from apscheduler.jobstores.redis import RedisJobStore
 
-            parts = urlsplit(redis_url)
-            run_suite("redis", lambda: RedisJobStore(host=parts.hostname, port=parts.port))
+                parts = urlsplit(urls["REDIS_URL"])
+                run_suite("redis", lambda: RedisJobStore(host=parts.hostname, port=parts.port))
     finally:
-        if server:
-            server.terminate()
-            server.wait()
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -2,8 +2,9 @@
 Helpers shared by the scenario scripts.
 
 Every scenario script is run by two interpreters: one with this library installed and one with
-the APScheduler release it is compared with. So the scripts use only the public 3.x API and the
-standard library, and each prints one JSON object on its last line of output.
+APScheduler 3.11, the release it is compared with. So the scripts use only the public 3.x API and
+the standard library, and each prints one JSON object on its last line of output. A scenario's
+``*_v4.py`` variant does the same with APScheduler 4.0's API, for the third side.
 """
 
 from __future__ import annotations
@@ -40,10 +41,13 @@ def parse_args(description: str, defaults: dict[str, Any]) -> argparse.Namespace
 
 def library_info() -> dict[str, str]:
     """Say which apscheduler this interpreter imported, so a mixed-up run is caught."""
+    from importlib import metadata
+
     import apscheduler
 
     return {
-        "version": str(apscheduler.version),
+        # 4.0 has no version attribute; its distribution metadata says the same
+        "version": str(getattr(apscheduler, "version", None) or metadata.version("APScheduler")),
         "location": os.path.dirname(apscheduler.__file__),
         "python": sys.version.split()[0],
     }

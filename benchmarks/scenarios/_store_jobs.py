@@ -17,3 +17,12 @@ started_at: list[float] = []
 def record_start() -> None:
     """The job: note when it started (list.append is atomic, no lock needed)."""
     started_at.append(time.time())
+
+
+#: (due instant, start) of every run of :func:`record_due`
+due_and_started: list[tuple[float, float]] = []
+
+
+def record_due(due: float) -> None:
+    """The job of the multi-process scenario: note its due instant and when it started."""
+    due_and_started.append((due, time.time()))
