@@ -134,19 +134,25 @@ class DeadlineWatcher:
         self._sweep_at = max(_SWEEP_FLOOR, 2 * len(heap))
 
     def _fire_when_due(self) -> None:
+        # The thread sleeps until the earliest entry is due, cancelled or not: dropping the
+        # cancelled ones as soon as it wakes would leave it sleeping with nothing to wait for,
+        # and the next watch() would have to wake it. A run that ends in time (cancelling its
+        # deadline) would then wake this thread every time, and its wake-up competes for the
+        # interpreter with the jobs starting then.
         while True:
             with self._condition:
                 while True:
-                    while self._heap and self._heap[0][2].cancelled:
-                        heapq.heappop(self._heap)
-                    if not self._heap:
+                    heap = self._heap
+                    if not heap:
                         self._condition.wait()
                         continue
-                    remaining = self._heap[0][0] - time.monotonic()
-                    if remaining <= 0:
-                        deadline = heapq.heappop(self._heap)[2]
+                    remaining = heap[0][0] - time.monotonic()
+                    if remaining > 0:
+                        self._condition.wait(remaining)
+                        continue
+                    deadline = heapq.heappop(heap)[2]
+                    if not deadline.cancelled:
                         break
-                    self._condition.wait(remaining)
             try:
                 deadline.callback()
             except Exception:  # a failing callback must not stop the other deadlines

@@ -281,13 +281,22 @@ class BaseExecutor(metaclass=ABCMeta):
 
 
 def _run_time_missed(
-    job: Job, jobstore_alias: str | None, run_time: datetime, logger: logging.Logger
+    job: Job,
+    jobstore_alias: str | None,
+    run_time: datetime,
+    logger: logging.Logger,
+    now: datetime | None = None,
 ) -> JobExecutionEvent | None:
-    """Return a missed-run event if ``run_time`` is later than the job's grace time allows."""
+    """
+    Return a missed-run event if ``run_time`` is later than the job's grace time allows.
+
+    :param now: the time to judge by (default: read from the job's clock)
+    """
     if job.misfire_grace_time is None:
         return None
 
-    now = _now(job)
+    if now is None:
+        now = _now(job)
     lateness = now - run_time
     if lateness <= timedelta(seconds=job.misfire_grace_time):
         return None
@@ -370,6 +379,19 @@ def _error_event(
     )
 
 
+#: the loggers run_job has used, by name: logging.getLogger() takes the logging lock each time,
+#: on the way from a run's hand-over to the job's first line
+_loggers: dict[str, logging.Logger] = {}
+
+
+def _logger_named(name: str) -> logging.Logger:
+    """``logging.getLogger(name)``, which returns one logger per name for good."""
+    logger = _loggers.get(name)
+    if logger is None:
+        logger = _loggers[name] = logging.getLogger(name)
+    return logger
+
+
 def _now(job: Job) -> datetime:
     """
     Now by the clock given to the job's scheduler, else through this module's ``datetime`` name
@@ -447,18 +469,19 @@ def run_job(
     .. versionadded:: 3.12.0 the ``guard`` parameter
     """
     events: list[JobExecutionEvent] = []
-    logger = logging.getLogger(logger_name)
+    logger = _logger_named(logger_name)
     if not _may_start(job, run_times):
         return _refused(job, jobstore_alias, run_times)
 
     for run_time in run_times:
-        missed = _run_time_missed(job, jobstore_alias, run_time, logger)
+        # one reading of the clock judges the lateness and stamps the start
+        started_at = _now(job)
+        missed = _run_time_missed(job, jobstore_alias, run_time, logger, started_at)
         if missed:
             events.append(missed)
             continue
 
         logger.info('Running job "%s" (scheduled at %s)', job, run_time)
-        started_at = _now(job)
         timed_out = False
         try:
             if guard is not None:
@@ -530,7 +553,7 @@ async def run_coroutine_job(
         cancelled too, and the run reported failed with :exc:`JobCancelled`
     """
     events: list[JobExecutionEvent] = []
-    logger = logging.getLogger(logger_name)
+    logger = _logger_named(logger_name)
     if not _may_start(job, run_times):
         return _refused(job, jobstore_alias, run_times)
 

@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from threading import TIMEOUT_MAX
 from typing import TYPE_CHECKING, NamedTuple, cast
-from uuid import uuid4
 
 from apscheduler.events import (
     EVENT_JOB_MAX_INSTANCES,
@@ -76,6 +75,25 @@ def requested_run_ids(requests: Sequence[RunRequest]) -> dict[float, GivenRun] |
 
 def _instant(moment: datetime) -> float:
     return moment.timestamp()
+
+
+def new_run_id() -> str:
+    """A fresh id for a run started in a shared store."""
+    # imported here: only shared stores need it, and uuid costs a memory-only program's import
+    from uuid import uuid4
+
+    return uuid4().hex
+
+
+def _set_next_run_time(job: Job, next_run_time: datetime) -> None:
+    """Give ``job`` the next run time its trigger returned."""
+    # Runs while a job just handed to a thread waits for this one to let go of the
+    # interpreter: an aware datetime, what triggers return, needs none of the checks and
+    # conversions of _modify() (which would leave it as it is).
+    if isinstance(next_run_time, datetime) and next_run_time.tzinfo is not None:
+        job.next_run_time = next_run_time
+    else:
+        job._modify(next_run_time=next_run_time)
 
 
 def seconds_until(wakeup_time: datetime | None, now: datetime) -> float | None:
@@ -153,11 +171,11 @@ class ProcessingPass:
 
         self.scheduler._run_recorder.store_reachable(jobstore_alias)
         # Every due job is submitted before any is rescheduled: with many jobs due at once,
-        # the store writes would otherwise delay the later jobs' start.
-        reschedules = [self.process_job(job, jobstore_alias, jobstore) for job in due_jobs]
-        for reschedule in reschedules:
-            if reschedule is not None:
-                self._reschedule(jobstore_alias, jobstore, *reschedule)
+        # the triggers and the store writes would otherwise delay the later jobs' start.
+        submitted = [self._submit_due(job, jobstore_alias, jobstore) for job in due_jobs]
+        for job, last_run_time in zip(due_jobs, submitted, strict=True):
+            if last_run_time is not None:
+                self._reschedule_after(jobstore_alias, jobstore, job, last_run_time)
 
         try:
             store_next_run_time = jobstore.get_next_run_time()
@@ -228,16 +246,11 @@ class ProcessingPass:
         if jobstore.poll_interval:
             self._wake_at(self.now + timedelta(seconds=jobstore.poll_interval))
 
-    def _due_runs(self, job: Job, jobstore_alias: str, jobstore: BaseJobStore) -> DueRuns | None:
-        """
-        Find the executor, the due run times and the next run time of ``job``.
-
-        :return: ``None`` if the job cannot run (no such executor: it is removed; a trigger
-            that raises: the job is paused)
-        """
+    def _executor_of(self, job: Job, jobstore_alias: str) -> BaseExecutor | None:
+        """The executor of ``job``; ``None`` if there is no such executor (the job is removed)."""
         scheduler = self.scheduler
         try:
-            executor = scheduler._lookup_executor(job.executor)
+            return scheduler._lookup_executor(job.executor)
         except KeyError:
             self.logger.error(
                 'Executor lookup ("%s") failed for job "%s" -- removing it from the job store',
@@ -245,6 +258,17 @@ class ProcessingPass:
                 job,
             )
             scheduler._remove_job_quietly(job.id, jobstore_alias)
+            return None
+
+    def _due_runs(self, job: Job, jobstore_alias: str, jobstore: BaseJobStore) -> DueRuns | None:
+        """
+        Find the executor, the due run times and the next run time of ``job``.
+
+        :return: ``None`` if the job cannot run (no such executor: it is removed; a trigger
+            that raises: the job is paused)
+        """
+        executor = self._executor_of(job, jobstore_alias)
+        if executor is None:
             return None
 
         try:
@@ -258,28 +282,52 @@ class ProcessingPass:
 
         return DueRuns(executor, run_times, job_next_run, coalesced)
 
-    def process_job(
+    def _submit_due(
         self, job: Job, jobstore_alias: str, jobstore: BaseJobStore
-    ) -> tuple[Job, datetime | None] | None:
+    ) -> datetime | None:
         """
-        Submit the due runs of ``job``.
+        Submit the due runs of ``job``, leaving its next run time for later.
 
-        :return: the job and its next run time, for the caller to store once every due job has
-            been submitted (``None`` when there is nothing left to store)
+        The trigger is asked for the next run time only once the runs are on their way (see
+        :meth:`_reschedule_after`): finding the due runs answered the same question already,
+        and nothing of the submission depends on the answer.
+
+        :return: the last run time submitted (``None``: nothing was, nothing is left to store)
         """
-        due = self._due_runs(job, jobstore_alias, jobstore)
-        if due is None or not due.run_times:
+        executor = self._executor_of(job, jobstore_alias)
+        if executor is None:
             return None
 
-        self._submit(job, jobstore_alias, due.executor, due.run_times, due.coalesced)
-        return job, due.next_run_time
+        try:
+            run_times, coalesced = due_run_times(job, self.now)
+        except Exception:
+            self._pause_broken_job(job, jobstore)
+            return None
+
+        if not run_times:
+            return None
+
+        self._submit(job, jobstore_alias, executor, run_times, coalesced)
+        return run_times[-1]
+
+    def _reschedule_after(
+        self, jobstore_alias: str, jobstore: BaseJobStore, job: Job, last_run_time: datetime
+    ) -> None:
+        """Store the run time of ``job`` after ``last_run_time``; a trigger that raises pauses it."""
+        try:
+            next_run_time = job.trigger.get_next_fire_time(last_run_time, self.now)
+        except Exception:
+            self._pause_broken_job(job, jobstore)
+            return
+
+        self._reschedule(jobstore_alias, jobstore, job, next_run_time)
 
     def _reschedule(
         self, jobstore_alias: str, jobstore: BaseJobStore, job: Job, job_next_run: datetime | None
     ) -> None:
         try:
             if job_next_run:
-                job._modify(next_run_time=job_next_run)
+                _set_next_run_time(job, job_next_run)
                 jobstore.update_job(job)
             else:
                 self.scheduler._remove_job_quietly(job.id, jobstore_alias)
@@ -318,7 +366,7 @@ class ProcessingPass:
             if requests:
                 asked = [request.requested_at for request in requests]
                 due = due._replace(run_times=sorted(due.run_times + asked, key=_instant))
-            starts.append(RunStart(job, due.run_times, uuid4().hex, requests))
+            starts.append(RunStart(job, due.run_times, new_run_id(), requests))
             dues.append(due)
         if not starts:
             return False
@@ -411,7 +459,8 @@ class ProcessingPass:
                 given = run_ids.get(run_time.timestamp())
                 if given is not None:
                     retries.submitting(jobstore_alias, job.id, run_time, given[1])
-        self._record_coalesced(job, jobstore_alias, run_times, coalesced)
+        if coalesced:
+            self._record_coalesced(job, jobstore_alias, run_times, coalesced)
         # recorded first: an executor that runs the job at once reports its end from in here
         runs = recorder.submitting(job, jobstore_alias, run_times, self.now, run_ids)
         try:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from threading import Event, Thread, current_thread
+from threading import Thread, current_thread
 from typing import Any
 
 from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler, WakeSignal
 from apscheduler.util import asbool
 
 
@@ -33,7 +33,7 @@ class BackgroundScheduler(BlockingScheduler):
 
     def start(self, *args: Any, **kwargs: Any) -> None:
         if self._event is None or self._event.is_set():
-            self._event = Event()
+            self._event = WakeSignal()
 
         BaseScheduler.start(self, *args, **kwargs)
         self._thread = Thread(target=self._main_loop, name="APScheduler", daemon=self._daemon)
