@@ -38,6 +38,7 @@ __all__ = (
 )
 
 UTC = timezone.utc
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class _Undefined:
@@ -117,6 +118,11 @@ def astimezone(obj: str | tzinfo | None) -> tzinfo | None:
     """
     if obj is None:
         return None
+
+    # the common case first (a scheduler's zone, for every trigger it makes): what the checks
+    # below conclude for it, sooner
+    if type(obj) is ZoneInfo and obj.tzname(None) != "local":
+        return obj
 
     if isinstance(obj, str):
         if obj == "UTC":
@@ -260,6 +266,17 @@ def datetime_to_utc_timestamp(timeval: datetime | None) -> float | None:
     """Convert an aware datetime into seconds since the epoch (``None`` stays ``None``)."""
     if timeval is None:
         return None
+
+    # The whole seconds by subtraction from the epoch (far quicker than calendar.timegm() of
+    # the UTC time tuple), then the microseconds added as that way did, to the same float.
+    # Naive values, zones without an offset and the first and last years (where the UTC time
+    # tuple may not exist) take the time tuple way, with its errors.
+    if timeval.tzinfo is not None and 1 < timeval.year < 9999:
+        offset = timeval.utcoffset()
+        if offset is not None:
+            since_epoch = timeval - _EPOCH
+            seconds = since_epoch.days * 86400 + since_epoch.seconds
+            return seconds + timeval.microsecond / 1_000_000
 
     from calendar import timegm  # deferred, like inspect below: importing a scheduler stays cheap
 

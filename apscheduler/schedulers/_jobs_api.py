@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
+from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any
 
 from apscheduler._run_control import CONTROL_OPTIONS
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     from apscheduler.schedulers._registry import JobRegistry, PendingJob
     from apscheduler.schedulers._retries import RetryKeeper
     from apscheduler.schedulers._run_history import RunRecorder
+
+# add_job() without run control options (most calls): shared, never changed
+_NO_CONTROL: Mapping[str, Any] = MappingProxyType({})
 
 
 class JobsAPI:
@@ -108,25 +112,27 @@ class JobsAPI:
 
         .. versionadded:: 3.12.0 the run control options
         """
-        control = {
-            name: trigger_args.pop(name) for name in CONTROL_OPTIONS if name in trigger_args
-        }
+        control = (
+            _NO_CONTROL
+            if trigger_args.keys().isdisjoint(CONTROL_OPTIONS)
+            else {name: trigger_args.pop(name) for name in CONTROL_OPTIONS if name in trigger_args}
+        )
         return self._registry.add_job(
             trigger,
             trigger_args,
             jobstore,
             replace_existing,
-            executor=executor,
-            func=func,
-            args=args,
-            kwargs=kwargs,
-            id=id,
-            name=name,
-            misfire_grace_time=misfire_grace_time,
-            coalesce=coalesce,
-            max_instances=max_instances,
-            next_run_time=next_run_time,
-            **control,
+            control,
+            func,
+            args,
+            kwargs,
+            id,
+            name,
+            misfire_grace_time,
+            coalesce,
+            max_instances,
+            next_run_time,
+            executor,
         )
 
     def scheduled_job(

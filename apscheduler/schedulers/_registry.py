@@ -11,10 +11,11 @@ the scheduler's state: the one place where the state decides between them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, cast
 
+from apscheduler._run_control import DEFAULT_CONTROL
 from apscheduler.clock import set_active_clock
 from apscheduler.events import (
     EVENT_ALL_JOBS_REMOVED,
@@ -34,6 +35,8 @@ from apscheduler.jobstores.base import (
     UnloadableJob,
 )
 from apscheduler.schedulers import STATE_RUNNING, STATE_STOPPED
+from apscheduler.schedulers._components import ComponentsAPI
+from apscheduler.schedulers._jobs_api import JobsAPI
 from apscheduler.schedulers.handle import deferring_events
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.util import undefined
@@ -102,13 +105,14 @@ class PendingJobs:
 class StoredJobs:
     """The jobs in the job stores, once the scheduler has started them."""
 
-    __slots__ = ("stores", "_scheduler", "_emit")
+    __slots__ = ("stores", "_scheduler", "_registry", "_emit")
 
-    def __init__(self, scheduler: BaseScheduler, emit: Callable[[SchedulerEvent], None]) -> None:
+    def __init__(self, scheduler: BaseScheduler, registry: JobRegistry) -> None:
         # the scheduler's ``_jobstores``: alias -> job store
         self.stores: dict[str, BaseJobStore] = {}
         self._scheduler = scheduler
-        self._emit = emit
+        self._registry = registry
+        self._emit = registry._emit
 
     def store(self, alias: str) -> BaseJobStore:
         try:
@@ -116,16 +120,23 @@ class StoredJobs:
         except KeyError:
             raise KeyError(f"No such job store: {alias}") from None
 
-    def add(self, job: Job, alias: str, replace_existing: bool) -> None:
-        """Complete ``job`` with the job defaults and its first run time, then store it."""
+    def add(self, job: Job, alias: str, replace_existing: bool, completed: bool = False) -> None:
+        """
+        Complete ``job`` with the job defaults and its first run time, then store it.
+
+        :param completed: the job has them already (it was made with them)
+        """
         scheduler = self._scheduler
-        replacements = {
-            key: value for key, value in scheduler._job_defaults.items() if not hasattr(job, key)
-        }
-        if not hasattr(job, "next_run_time"):
-            replacements["next_run_time"] = first_run_time(scheduler, job.trigger)
-        if replacements:
-            job._modify(**replacements)
+        if not completed:
+            replacements = {
+                key: value
+                for key, value in scheduler._job_defaults.items()
+                if not hasattr(job, key)
+            }
+            if not hasattr(job, "next_run_time"):
+                replacements["next_run_time"] = first_run_time(scheduler, job.trigger)
+            if replacements:
+                job._modify(**replacements)
 
         store = self.store(alias)
         try:
@@ -136,7 +147,8 @@ class StoredJobs:
             store.update_job(job)
 
         job._jobstore_alias = alias
-        self._emit(JobEvent(EVENT_JOB_ADDED, job.id, alias))
+        if self._registry._heard(EVENT_JOB_ADDED):
+            self._emit(JobEvent(EVENT_JOB_ADDED, job.id, alias))
         scheduler._logger.info('Added job "%s" to job store "%s"', job.name, alias)
         scheduler._wakeup_for(job.next_run_time)
 
@@ -154,7 +166,9 @@ class StoredJobs:
 
     def remove(self, job_id: str, alias: str | None) -> str | None:
         """Remove the job from the first store that has it; return that store's alias."""
-        for target, store in self._matching(alias):
+        for target, store in self.stores.items():
+            if alias is not None and alias != target:
+                continue
             try:
                 store.remove_job(job_id)
             except JobLookupError:
@@ -200,7 +214,7 @@ class JobRegistry:
         # the events of the outermost locked() block of each thread, waiting for it to end
         self._collecting = _CollectedEvents()
         self._pending = PendingJobs(scheduler)
-        self._stored = StoredJobs(scheduler, self._emit)
+        self._stored = StoredJobs(scheduler, self)
         # aliases of the stores started for a scheduler that is not running (a client)
         self._opened_for_client: set[str] = set()
 
@@ -239,6 +253,22 @@ class JobRegistry:
             self._scheduler._dispatch_event(event)
         else:
             events.append(event)
+
+    def _unheard(self) -> bool:
+        """
+        Tell whether no event of this scheduler reaches anyone now: no listener, and the
+        scheduler's own ``_dispatch_event`` (neither overridden nor patched).
+        """
+        scheduler = self._scheduler
+        return not scheduler._listeners and not _overrides(scheduler, "_dispatch_event")
+
+    def _heard(self, code: int) -> bool:
+        """Tell whether an event of ``code`` reaches anyone: if not, it need not be made."""
+        scheduler = self._scheduler
+        if _overrides(scheduler, "_dispatch_event"):
+            return True
+        listeners = scheduler._listeners
+        return bool(listeners) and any(code & mask for _callback, mask in listeners)
 
     def jobs_now(self) -> PendingJobs | StoredJobs:
         """The holding list while the scheduler is stopped (its stores are too), else the stores."""
@@ -318,41 +348,98 @@ class JobRegistry:
         trigger_args: dict[str, Any],
         jobstore: str,
         replace_existing: bool,
-        **options: Any,
+        control: Mapping[str, Any],
+        func: Any,
+        args: Any,
+        kwargs: Any,
+        id: str | None,
+        name: str | None,
+        misfire_grace_time: Any,
+        coalesce: Any,
+        max_instances: Any,
+        next_run_time: Any,
+        executor: str,
     ) -> Job:
         """
         Make a job and store it, or keep it pending until the scheduler starts.
 
-        :param options: the job options of ``add_job()``; those left ``undefined`` take the
-            job defaults (at once, or when the scheduler starts)
+        The job options are those of ``add_job()``; those left ``undefined`` take the job
+        defaults (at once, or when the scheduler starts). ``control`` holds the run control
+        options given.
         """
-        args, kwargs = options["args"], options["kwargs"]
-        job_kwargs = {
-            "trigger": self.create_trigger(trigger, trigger_args),
-            **options,
-            # a list becomes a tuple here, as in APScheduler 3; a job given a list keeps it
-            "args": () if args is None else tuple(args) if type(args) is list else args,
-            "kwargs": {} if kwargs is None else kwargs,
+        scheduler = self._scheduler
+        trigger = self.create_trigger(trigger, trigger_args)
+        # a list becomes a tuple here, as in APScheduler 3; a job given a list keeps it
+        args = () if args is None else tuple(args) if type(args) is list else args
+        kwargs = {} if kwargs is None else kwargs
+        options = {
+            "trigger": trigger,
+            "executor": executor,
+            "func": func,
+            "args": args,
+            "kwargs": kwargs,
+            "id": id,
+            "name": name,
+            "misfire_grace_time": misfire_grace_time,
+            "coalesce": coalesce,
+            "max_instances": max_instances,
+            "next_run_time": next_run_time,
+            **control,
         }
-        job_kwargs = {key: value for key, value in job_kwargs.items() if value is not undefined}
+        job_kwargs = {key: value for key, value in options.items() if value is not undefined}
 
         # Made before taking the lock, as a textual reference to the callable imports a module.
         # A job stored at once gets its defaults now: the constructor checks them with the rest.
         completed = self.jobs_now() is self._stored
-        job = Job(
-            self._scheduler, **(self._with_defaults(job_kwargs) if completed else job_kwargs)
-        )
-        with self.locked():
+        made_complete = completed and _plain_job_creation(scheduler._job_defaults)
+        if made_complete:
+            job = self._new_job(job_kwargs, control)
+        else:
+            job = Job(scheduler, **(self._with_defaults(job_kwargs) if completed else job_kwargs))
+
+        # Nobody to dispatch events to: the bare lock, without collecting them for later
+        with self.lock if self._unheard() else self.locked():
             jobs = self.jobs_now()
             if jobs is self._pending:
                 if completed:
                     # stopped meanwhile: a pending job takes the defaults when the scheduler starts
-                    job = Job(self._scheduler, **job_kwargs)
+                    job = Job(scheduler, **job_kwargs)
                 jobs.add(job, jobstore, replace_existing)
-            else:
+            elif _overrides(scheduler, "_real_add_job"):
                 # through _real_add_job(), which a subclass may override, as in APScheduler 3
-                self._scheduler._real_add_job(job, jobstore, replace_existing)
+                scheduler._real_add_job(job, jobstore, replace_existing)
+            else:
+                self._stored.add(job, jobstore, replace_existing, made_complete)
 
+        return job
+
+    def _new_job(self, job_kwargs: dict[str, Any], control: Mapping[str, Any]) -> Job:
+        """The job ``Job(scheduler, **self._with_defaults(job_kwargs))`` makes, made quicker."""
+        scheduler = self._scheduler
+        defaults = scheduler._job_defaults
+        get = job_kwargs.get
+        trigger = job_kwargs["trigger"]
+        next_run_time = (
+            job_kwargs["next_run_time"]
+            if "next_run_time" in job_kwargs
+            else first_run_time(scheduler, trigger)
+        )
+        job = Job._new(
+            scheduler,
+            get("id"),
+            job_kwargs["func"],
+            job_kwargs["args"],
+            job_kwargs["kwargs"],
+            get("name"),
+            get("misfire_grace_time", defaults["misfire_grace_time"]),
+            get("coalesce", defaults["coalesce"]),
+            get("max_instances", defaults["max_instances"]),
+            trigger,
+            job_kwargs["executor"],
+            next_run_time,
+        )
+        if control:
+            job._control = DEFAULT_CONTROL.changed(dict(control))
         return job
 
     def store_job(self, job: Job, jobstore_alias: str, replace_existing: bool) -> None:
@@ -459,13 +546,14 @@ class JobRegistry:
             return self.jobs_now().jobs(jobstore)
 
     def remove_job(self, job_id: str, jobstore: str | None) -> None:
-        with self.locked():
+        with self.lock if self._unheard() else self.locked():
             removed_from = self.jobs_now().remove(job_id, jobstore)
 
         if removed_from is None:
             raise JobLookupError(job_id)
 
-        self._emit(JobEvent(EVENT_JOB_REMOVED, job_id, removed_from))
+        if self._heard(EVENT_JOB_REMOVED):
+            self._emit(JobEvent(EVENT_JOB_REMOVED, job_id, removed_from))
         self._scheduler._logger.info("Removed job %s", job_id)
 
     def remove_all_jobs(self, jobstore: str | None) -> None:
@@ -575,6 +663,25 @@ class _LockedBlock:
         if events:
             for event in events:
                 registry._scheduler._dispatch_event(event)
+
+
+def _overrides(scheduler: BaseScheduler, method: str) -> bool:
+    """Tell whether ``scheduler`` has its own ``method``: a subclass's, or one patched in."""
+    return method in scheduler.__dict__ or getattr(type(scheduler), method) is not getattr(
+        JobsAPI if method == "_real_add_job" else ComponentsAPI, method
+    )
+
+
+def _plain_job_creation(job_defaults: dict[str, Any]) -> bool:
+    """
+    Tell whether a job can be made by ``Job._new()``: ``Job`` is not patched (a test suite
+    watching ``_modify`` sees every job made), and the job defaults are the three of 3.x.
+    """
+    return Job.__init__ is _JOB_INIT and Job._modify is _JOB_MODIFY and len(job_defaults) == 3
+
+
+_JOB_INIT = Job.__init__
+_JOB_MODIFY = Job._modify
 
 
 def first_run_time(scheduler: BaseScheduler, trigger: BaseTrigger) -> datetime | None:

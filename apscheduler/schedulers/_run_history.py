@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import socket
 import threading
 import time
 from collections import deque
@@ -149,6 +148,8 @@ class RunRecorder:
         self._logger = logging.getLogger("apscheduler.scheduler")
         #: the runs that go on for far longer than usual
         self.stuck = StuckRunWatch(lambda: scheduler._clock.now(UTC), self._logger)
+        import socket  # here: importing a scheduler need not load it
+
         self._host = socket.gethostname()
         self._pid = os.getpid()
         # run ids: a random part per recorder, then a counter (a uuid4 per run costs more

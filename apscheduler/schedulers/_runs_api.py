@@ -6,19 +6,10 @@ The scheduler's methods about runs: what ran (``get_job_runs``), one more run no
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED
-from apscheduler.explain import (
-    PAUSED,
-    SCHEDULED,
-    UNLOADABLE,
-    WAITING,
-    Explanation,
-    explain_moment,
-)
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.shared import RunRequest, SharedJobStore, is_shared_store
 from apscheduler.runs import FAILED, PENDING, RUNNING, SKIPPED, JobRun
@@ -28,6 +19,7 @@ from apscheduler.schedulers._run_history import parse_states
 from apscheduler.util import UTC, convert_to_datetime
 
 if TYPE_CHECKING:
+    from apscheduler.explain import Explanation
     from apscheduler.job import Job
     from apscheduler.schedulers.base import BaseScheduler
 
@@ -136,6 +128,9 @@ class RunsAPI:
 
         .. versionadded:: 3.12.0
         """
+        # imported here: most programs never ask, and importing the scheduler stays quicker
+        from apscheduler.explain import PAUSED, SCHEDULED, WAITING, Explanation
+
         scheduler = cast("BaseScheduler", self)
         moment = convert_to_datetime(at, scheduler.timezone, "at")
         _open_stores_for_client(scheduler, jobstore)
@@ -265,6 +260,8 @@ def _explain_unloadable(
     moment: datetime | None,
     now: datetime,
 ) -> Explanation:
+    from apscheduler.explain import UNLOADABLE, Explanation
+
     found = [u for u in scheduler.get_unloadable_jobs(jobstore) if u.job_id == job_id]
     if not found:
         raise JobLookupError(job_id)
@@ -291,6 +288,10 @@ def _with_moment(
     fire_time: datetime | None,
     next_fire_time: datetime | None,
 ) -> Explanation:
+    from dataclasses import replace
+
+    from apscheduler.explain import explain_moment
+
     around = fire_time or moment
     runs = scheduler.get_job_runs(
         explanation.job_id, explanation.jobstore, since=around - timedelta(seconds=1), limit=1000

@@ -65,14 +65,11 @@ class IntervalTrigger(BaseTrigger):
     :raises ValueError: for a negative interval, or an ``end_date`` before ``start_date``
     """
 
-    __slots__ = (
-        "timezone",
-        "start_date",
-        "end_date",
-        "interval",
-        "interval_length",
-        "jitter",
-    )
+    __slots__ = ("start_date", "_shape")
+
+    #: timezone, end_date, interval, interval_length and jitter: one object shared by the
+    #: triggers that have the same ones (every hourly job of a program, say)
+    _shape: _Shape
 
     def __init__(
         self,
@@ -86,27 +83,90 @@ class IntervalTrigger(BaseTrigger):
         timezone: str | tzinfo | None = None,
         jitter: float | None = None,
     ) -> None:
-        self.interval, self.interval_length = _period(weeks, days, hours, minutes, seconds)
-        self.timezone = pick_timezone(timezone, start_date, end_date, get_localzone=get_localzone)
+        interval, interval_length = _period(weeks, days, hours, minutes, seconds)
+        zone = pick_timezone(timezone, start_date, end_date, get_localzone=get_localzone)
+        self._shape = _shape((zone, None, interval, interval_length, None))
         if start_date is None:
             # reading the clock here (and only here) keeps get_next_fire_time pure: the
             # scheduler's clock, else this module's datetime as in APScheduler 3 (tests patch it)
             clock = active_clock()
-            now = datetime.now(self.timezone) if clock is None else clock.now(self.timezone)
-            self.start_date = (now.astimezone(UTC) + self.interval).astimezone(self.timezone)
+            now = datetime.now(zone) if clock is None else clock.now(zone)
+            self.start_date = (now.astimezone(UTC) + interval).astimezone(zone)
         else:
-            converted = convert_to_datetime(start_date, self.timezone, "start_date")
+            converted = convert_to_datetime(start_date, zone, "start_date")
             assert converted is not None
             self.start_date = converted
 
-        self.end_date = convert_to_datetime(end_date, self.timezone, "end_date")
-        self.jitter = check_jitter(jitter)
-        if start_date is not None and self.end_date is not None:
-            if to_utc(self.end_date) < to_utc(self.start_date):
+        converted_end = convert_to_datetime(end_date, zone, "end_date")
+        checked_jitter = check_jitter(jitter)
+        if converted_end is not None or checked_jitter is not None:
+            self._shape = _shape((zone, converted_end, interval, interval_length, checked_jitter))
+        if start_date is not None and converted_end is not None:
+            if to_utc(converted_end) < to_utc(self.start_date):
                 raise ValueError(
-                    f"end_date ({datetime_repr(self.end_date)}) cannot be earlier than "
+                    f"end_date ({datetime_repr(converted_end)}) cannot be earlier than "
                     f"start_date ({datetime_repr(self.start_date)})"
                 )
+
+    # The options kept in the shared _shape object: each reads and sets as a plain attribute.
+
+    @property
+    def timezone(self) -> tzinfo:
+        """The zone of the fire times, and of naive dates given."""
+        value: tzinfo = self._shape.values[0]
+        return value
+
+    @timezone.setter
+    def timezone(self, value: tzinfo) -> None:
+        self._change_shape(0, value)
+
+    @property
+    def end_date(self) -> datetime | None:
+        """The latest possible fire time (``None``: none)."""
+        value: datetime | None = self._shape.values[1]
+        return value
+
+    @end_date.setter
+    def end_date(self, value: datetime | None) -> None:
+        self._change_shape(1, value)
+
+    @property
+    def interval(self) -> timedelta:
+        """The period."""
+        value: timedelta = self._shape.values[2]
+        return value
+
+    @interval.setter
+    def interval(self, value: timedelta) -> None:
+        self._change_shape(2, value)
+
+    @property
+    def interval_length(self) -> float:
+        """The period in seconds."""
+        value: float = self._shape.values[3]
+        return value
+
+    @interval_length.setter
+    def interval_length(self, value: float) -> None:
+        self._change_shape(3, value)
+
+    @property
+    def jitter(self) -> float | None:
+        """Up to this many seconds are added to each fire time at random."""
+        value: float | None = self._shape.values[4]
+        return value
+
+    @jitter.setter
+    def jitter(self, value: float | None) -> None:
+        self._change_shape(4, value)
+
+    def _change_shape(self, index: int, value: Any) -> None:
+        try:
+            values = list(self._shape.values)
+        except AttributeError:  # a trigger made by __new__(), given its options one by one
+            values = [None] * 5
+        values[index] = value
+        self._shape = _shape(tuple(values))
 
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
@@ -116,16 +176,17 @@ class IntervalTrigger(BaseTrigger):
         except OverflowError:  # past the end of year 9999
             return None
 
-        if self.jitter:
-            jittered = self._apply_jitter(next_fire_time, self.jitter, now)
+        zone, end_date, _interval, _length, jitter = self._shape.values
+        if jitter:
+            jittered = self._apply_jitter(next_fire_time, jitter, now)
             assert jittered is not None
             next_fire_time = jittered
 
         # an aware end date compares with the UTC fire time as an instant, even in a DST fold
-        if self.end_date is not None and next_fire_time > self.end_date:
+        if end_date is not None and next_fire_time > end_date:
             return None
 
-        local = next_fire_time.astimezone(self.timezone)
+        local = next_fire_time.astimezone(zone)
         start_date = self.start_date
         if (
             local == start_date
@@ -170,12 +231,17 @@ class IntervalTrigger(BaseTrigger):
         check_state_version(state, 2, self)
         zone = astimezone(state["timezone"])
         assert zone is not None
-        self.timezone = zone
         self.start_date = restore_datetime(state["start_date"])
-        self.end_date = restore_datetime(state["end_date"])
-        self.interval = state["interval"]
-        self.interval_length = self.interval.total_seconds()
-        self.jitter = state.get("jitter")
+        interval = state["interval"]
+        self._shape = _shape(
+            (
+                zone,
+                restore_datetime(state["end_date"]),
+                interval,
+                interval.total_seconds(),
+                state.get("jitter"),
+            )
+        )
 
     def __str__(self) -> str:
         return f"interval[{self.interval}]"
@@ -204,9 +270,19 @@ def _period(
     :raises OverflowError: if the interval is too long to represent (as in APScheduler 3)
     """
     key = (weeks, days, hours, minutes, seconds)
+    # plain ints and floats (nearly every call) find their entry at once; other values are
+    # checked before the cache is asked: True or 1+0j would find the entry of 1
+    for value in key:
+        value_type = type(value)
+        if value_type is not int and value_type is not float:
+            break
+    else:
+        period = _PERIODS.get(key)
+        if period is not None:
+            return period
+
     names = ("weeks", "days", "hours", "minutes", "seconds")
     for name, value in zip(names, key, strict=True):
-        # checked before the cache is asked: True or 1+0j would find the entry of 1
         value_type = type(value)
         if (
             value_type is not int
@@ -245,3 +321,57 @@ def _period(
         _PERIODS.clear()
     _PERIODS[key] = period
     return period
+
+
+# The attributes that __slots__ named before they moved to the shared _shape, as APScheduler 3
+# lists them: code that copies or compares triggers over ``type(trigger).__slots__`` reads
+# them, not the two slots the instances have.
+IntervalTrigger.__slots__ = (  # type: ignore[assignment]
+    "timezone",
+    "start_date",
+    "end_date",
+    "interval",
+    "interval_length",
+    "jitter",
+)
+
+
+class _Shape:
+    """What many interval triggers have alike; never changed (a trigger takes another)."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: tuple[Any, ...]) -> None:
+        self.values = values
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _Shape):
+            return self.values == other.values
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.values)
+
+
+# (zone identity, interval, its length, jitter and their types) -> shape; an end date is
+# the trigger's own, as aware datetimes of different zones compare equal
+_SHAPES: dict[tuple[Any, ...], _Shape] = {}
+_SHAPES_LIMIT = 1024
+
+
+def _shape(values: tuple[Any, ...]) -> _Shape:
+    zone, end_date, interval, length, jitter = values
+    if end_date is not None:
+        return _Shape(values)
+
+    key = (id(zone), interval, length, jitter, type(interval), type(length), type(jitter))
+    try:
+        shape = _SHAPES.get(key)
+    except TypeError:  # an unhashable value set by a subclass: not shared
+        return _Shape(values)
+    if shape is None:
+        if len(_SHAPES) >= _SHAPES_LIMIT:
+            _SHAPES.clear()
+        # the shape holds the zone, so no other zone can take its id while it is in here
+        shape = _SHAPES[key] = _Shape(values)
+    return shape
