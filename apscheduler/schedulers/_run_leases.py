@@ -71,6 +71,8 @@ class RunLeases:
         # store → the jobs whose ended runs a finish under way is taking out of the store
         self._finishing_jobs: dict[SharedJobStore, set[str]] = {}
         self._thread: threading.Thread | None = None
+        #: whether the thread sleeps until a run is tracked, having none to renew
+        self._idle = False
         self._stopping = False
         self._abandoned_checks: dict[SharedJobStore, float] = {}
         # held while ended runs are taken and finished, so that flush() also waits for a
@@ -109,6 +111,8 @@ class RunLeases:
         with self._condition:
             self._by_job[job_id].append(run)
             self._in_progress[store][run_id] = run
+            if self._idle:
+                self._condition.notify()
             if self._thread is None and not self._stopping:
                 self._thread = threading.Thread(
                     target=self._keep_alive, name="APScheduler run leases", daemon=True
@@ -265,6 +269,14 @@ class RunLeases:
         while True:
             with self._condition:
                 while not self._stopping and not any(self._ended.values()):
+                    if not any(self._in_progress.values()):
+                        # nothing to renew: sleep until a run is tracked (or the scheduler
+                        # stops), rather than wake up every third of a lease for nothing
+                        self._idle = True
+                        self._condition.wait()
+                        self._idle = False
+                        renew_due = time.monotonic() + self._renew_interval()
+                        continue
                     remaining = renew_due - time.monotonic()
                     if remaining <= 0:
                         break

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from apscheduler.job import Job
@@ -56,7 +57,6 @@ try:
         and_ as and_,
         bindparam,
         create_engine,
-        func,
         inspect,
         null as null,
         select,
@@ -84,7 +84,11 @@ from apscheduler.jobstores.sqlalchemy.jobs_sql import (
     read_requests,
     request_entry,
 )
-from apscheduler.jobstores.sqlalchemy.listen import notification_channel, postgres_listener
+from apscheduler.jobstores.sqlalchemy.listen import (
+    Waker,
+    notification_channel,
+    postgres_listener,
+)
 from apscheduler.jobstores.sqlalchemy.runs_sql import (
     LOST,
     RunEntry,
@@ -252,47 +256,83 @@ class SQLAlchemyJobStore(SharedPersistentStore, RunHistory):
         self._facts_readable = True
         #: why the table can only be read (the database's refusal), or None if it can be written
         self._read_only: str | None = None
+        #: ends the wait of the change listener, while there is one
+        self._waker: Waker | None = None
 
+    # The reading statements are built on first use, as those of JobTableSQL are.
+
+    @cached_property
+    def _select_all(self) -> Any:
         table = self.jobs_t.c
-        every_column = select(table.id, table.next_run_time, table.job_state)
-        self._select_by_id = every_column.where(table.id == bindparam("job_id"))
-        self._select_due = every_column.where(table.next_run_time <= bindparam("now")).order_by(
+        return select(table.id, table.next_run_time, table.job_state)
+
+    @cached_property
+    def _select_all_with_requests(self) -> Any:
+        """Every job, and whether it has run requests pending (then its own time decides)."""
+        return self._select_all.add_columns(self.jobs_t.c.requested_at)
+
+    @cached_property
+    def _select_by_id(self) -> Any:
+        return self._select_all.where(self.jobs_t.c.id == bindparam("job_id"))
+
+    @cached_property
+    def _select_due(self) -> Any:
+        table = self.jobs_t.c
+        return self._select_all.where(table.next_run_time <= bindparam("now")).order_by(
             table.next_run_time, table.id
         )
-        self._select_all = every_column
-        self._select_state = select(table.job_state).where(table.id == bindparam("job_id"))
+
+    @cached_property
+    def _select_state(self) -> Any:
+        table = self.jobs_t.c
+        return select(table.job_state).where(table.id == bindparam("job_id"))
 
     # --- set-up and error policy -----------------------------------------------------------
 
     def start(self, scheduler: Any, alias: str) -> None:
         super().start(scheduler, alias)
+        waker = Waker()
         listener = postgres_listener(
             self.engine,
             self._channel,
             self._on_change_message,
             self._wake_scheduler,
             logging.getLogger(f"{self._logger.name}.notifications"),
+            waker,
         )
-        if listener is not None:
-            self._start_listener(listener)
-        if self._read_only is None:
+        if listener is None:
+            waker.close()
+        else:
+            self._start_listener(listener)  # stops an earlier listener, and closes its waker
+            self._waker = waker
+        if self._read_only is None and self._prepares_for_bursts:
             self._prepare_for_bursts()
 
-    def _prepare_for_bursts(self) -> None:
+    @property
+    def _prepares_for_bursts(self) -> bool:
         """
-        Pay now what the first burst of due jobs would: a second pooled connection (the run
-        leases' thread's, as the scheduler's is busy starting runs) and the batch start
-        statement.
+        Whether a first burst of due jobs would pay for something that a start can do ahead:
+        a second pooled connection (the run leases' thread's, as the scheduler's is busy
+        starting runs), and the batch start statement of PostgreSQL.
 
         The second connection is opened only where the pool keeps two, so that a pool sized
-        to one connection never waits here.
+        to one connection never waits for it, and where opening one is a handshake with a
+        server (a SQLite file opens in a fraction of a millisecond).
         """
+        return self._keeps_two_connections or self._runs_sql.starts_in_one_statement
+
+    @property
+    def _keeps_two_connections(self) -> bool:
         pool = self.engine.pool
         keeps_two = isinstance(pool, QueuePool) and pool.size() >= 2
+        return keeps_two and self.engine.dialect.name != "sqlite"
+
+    def _prepare_for_bursts(self) -> None:
+        """Pay now what the first burst of due jobs would (see :attr:`_prepares_for_bursts`)."""
         params = self._jobs_sql.params(owner="", run_owner="", lease=0)
         try:
             with self.engine.connect() as connection:
-                if keeps_two:
+                if self._keeps_two_connections:
                     self.engine.connect().close()
                 with connection.begin():
                     self._runs_sql.prepare(connection, params)
@@ -402,11 +442,18 @@ class SQLAlchemyJobStore(SharedPersistentStore, RunHistory):
         return Outlook([(job_id, run_time) for job_id, run_time in rows], None, None)
 
     def get_all_jobs(self) -> list[Job]:
-        jobs = self._load_all(self._fetch(self._select_all))
+        if self._read_only is not None:
+            # a table this store could not upgrade may lack the request columns; one that it
+            # may only read may have them all the same, with requests that other stores made
+            jobs = self._load_all(self._fetch(self._select_all))
+            jobs.sort(key=_schedule_order)
+            return jobs
+
+        rows = self._fetch(self._select_all_with_requests)
         # the next_run_time column of a job with pending run requests may be theirs: the job's
-        # own next run time decides its place (a sort of a list in order already costs little)
-        jobs.sort(key=_schedule_order)
-        return jobs
+        # own next run time decides its place
+        requested = {row[0] for row in rows if row[3] is not None}
+        return self._load_all([row[:3] for row in rows], requested)
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -683,9 +730,15 @@ class SQLAlchemyJobStore(SharedPersistentStore, RunHistory):
         return self._run(read)
 
     def _interrupt_listener(self) -> None:
-        """Send this store's listener a message, so that it stops waiting at once."""
-        with self._single.begin() as connection:
-            connection.execute(select(func.pg_notify(self._channel, f"{self._token} ")))
+        """End the listener's wait at once, with no round trip to the server."""
+        if self._waker is not None:
+            self._waker.wake()
+
+    def _stop_listener(self, interrupt: Callable[[], None] | None = None) -> None:
+        super()._stop_listener(interrupt)
+        waker, self._waker = self._waker, None
+        if waker is not None:
+            waker.close()
 
     def shutdown(self) -> None:
         super().shutdown()

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Float, Integer, Table, Unicode, and_, bindparam, delete, insert, or_, select
 from sqlalchemy.engine import Connection, Dialect
 
-from apscheduler.jobstores.sqlalchemy.history_sql import upsert_statement
+from apscheduler.jobstores.sqlalchemy.history_sql import has_upsert, upsert_statement
 from apscheduler.runs import RetentionPolicy, SchedulerFact
 from apscheduler.util import datetime_to_utc_timestamp
 
@@ -37,32 +38,68 @@ class FactsTableSQL:
 
     def __init__(self, facts: Table, dialect: Dialect) -> None:
         self.facts = facts
-        f = facts.c
-        self._upsert = upsert_statement(facts, dialect)
+        self.dialect = dialect
         #: whether the dialect has its own upsert (else: delete then insert, one transaction)
-        self.upserts_in_one_statement = self._upsert is not None
-        self._insert = insert(facts)
-        self._delete_ids = delete(facts).where(
-            f.fact_id.in_(bindparam("fact_ids", expanding=True))
+        self.upserts_in_one_statement = has_upsert(dialect)
+
+    # Each statement is built on first use: most stores never prune, many never read facts,
+    # and building them all made a store's construction several times slower.
+
+    @cached_property
+    def _upsert(self) -> Any:
+        return upsert_statement(self.facts, self.dialect)
+
+    @cached_property
+    def _insert(self) -> Any:
+        return insert(self.facts)
+
+    @cached_property
+    def _delete_ids(self) -> Any:
+        return delete(self.facts).where(
+            self.facts.c.fact_id.in_(bindparam("fact_ids", expanding=True))
         )
-        newest_first = (f.at.desc(), f.fact_id.desc())
+
+    @property
+    def _newest_first(self) -> tuple[Any, Any]:
+        f = self.facts.c
+        return f.at.desc(), f.fact_id.desc()
+
+    @cached_property
+    def _newest(self) -> Any:
         limit = bindparam("limit", type_=Integer)
-        self._newest = select(facts).order_by(*newest_first).limit(limit)
-        self._newest_until = (
-            select(facts).where(f.at <= bindparam("until")).order_by(*newest_first).limit(limit)
+        return select(self.facts).order_by(*self._newest_first).limit(limit)
+
+    @cached_property
+    def _newest_until(self) -> Any:
+        f = self.facts.c
+        limit = bindparam("limit", type_=Integer)
+        return (
+            select(self.facts)
+            .where(f.at <= bindparam("until"))
+            .order_by(*self._newest_first)
+            .limit(limit)
         )
-        # the newest fact that the count no longer keeps: it and every older one go
-        self._first_beyond_count = (
+
+    @cached_property
+    def _first_beyond_count(self) -> Any:
+        """The newest fact that the count no longer keeps: it and every older one go."""
+        f = self.facts.c
+        return (
             select(f.at, f.fact_id)
-            .order_by(*newest_first)
+            .order_by(*self._newest_first)
             .limit(1)
             .offset(bindparam("max_facts", type_=Integer))
         )
+
+    @cached_property
+    def _delete_from(self) -> Any:
+        f = self.facts.c
         at, fact_id = bindparam("at", type_=Float), bindparam("fact_id", type_=Unicode)
-        self._delete_from = delete(facts).where(
-            or_(f.at < at, and_(f.at == at, f.fact_id <= fact_id))
-        )
-        self._delete_older = delete(facts).where(f.at < bindparam("cutoff"))
+        return delete(self.facts).where(or_(f.at < at, and_(f.at == at, f.fact_id <= fact_id)))
+
+    @cached_property
+    def _delete_older(self) -> Any:
+        return delete(self.facts).where(self.facts.c.at < bindparam("cutoff"))
 
     def record(self, connection: Connection, facts: Sequence[SchedulerFact]) -> None:
         """Store ``facts`` (distinct fact ids), replacing the rows of the same fact ids."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import (
@@ -72,17 +73,37 @@ class HistoryTableSQL:
     def __init__(self, history: Table, dialect: Dialect) -> None:
         self.history = history
         self.dialect = dialect
-        h = history.c
-        self._upsert = upsert_statement(history, dialect)
         #: whether the dialect has its own upsert (else: delete then insert, one transaction)
-        self.upserts_in_one_statement = self._upsert is not None
-        self._insert = insert(history)
-        self._delete_ids = delete(history).where(
-            h.run_id.in_(bindparam("run_ids", expanding=True))
-        )
-        self._newest_first = select(history).order_by(h.scheduled_run_time.desc(), h.run_id.desc())
+        self.upserts_in_one_statement = has_upsert(dialect)
+        #: whether pruning ranks runs in the database (window functions), known once connected
+        self.prunes_with_window: bool | None = None
 
-        ranked = select(
+    # Each statement is built on first use: most stores never prune, many never read their
+    # history, and building them all made a store's construction several times slower.
+
+    @cached_property
+    def _upsert(self) -> Any:
+        return upsert_statement(self.history, self.dialect)
+
+    @cached_property
+    def _insert(self) -> Any:
+        return insert(self.history)
+
+    @cached_property
+    def _delete_ids(self) -> Any:
+        return delete(self.history).where(
+            self.history.c.run_id.in_(bindparam("run_ids", expanding=True))
+        )
+
+    @cached_property
+    def _newest_first(self) -> Any:
+        h = self.history.c
+        return select(self.history).order_by(h.scheduled_run_time.desc(), h.run_id.desc())
+
+    @cached_property
+    def _ranked(self) -> Any:
+        h = self.history.c
+        return select(
             h.run_id,
             h.state,
             h.finished_at,
@@ -93,25 +114,37 @@ class HistoryTableSQL:
             )
             .label("position"),
         ).subquery("ranked")
-        r = ranked.c
+
+    def _delete_ranked(self, too_old: bool) -> Any:
+        """
+        Every condition is on the ranked rows, none on the rows being deleted: SQLite and
+        MySQL may evaluate a condition on the table itself while deleting from it, and would
+        rank what is left. The derived table also keeps MySQL from refusing a subquery on the
+        table a DELETE deletes from.
+        """
+        r = self._ranked.c
         finished = r.state.not_in(UNFINISHED_STATES)
-        beyond_count = r.position > bindparam("max_runs", type_=Integer)
-        too_old = r.finished_at < bindparam("cutoff")
-        # Every condition is on the ranked rows, none on the rows being deleted: SQLite and
-        # MySQL may evaluate a condition on the table itself while deleting from it, and would
-        # rank what is left. The derived table also keeps MySQL from refusing a subquery on
-        # the table a DELETE deletes from.
-        self._delete_beyond_count = delete(history).where(
-            h.run_id.in_(select(r.run_id).where(finished, beyond_count))
+        doomed = r.position > bindparam("max_runs", type_=Integer)
+        if too_old:
+            doomed = or_(doomed, r.finished_at < bindparam("cutoff"))
+        return delete(self.history).where(
+            self.history.c.run_id.in_(select(r.run_id).where(finished, doomed))
         )
-        self._delete_beyond_count_or_age = delete(history).where(
-            h.run_id.in_(select(r.run_id).where(finished, or_(beyond_count, too_old)))
-        )
-        self._ranking_rows = select(h.job_id, h.run_id, h.state, h.finished_at).order_by(
+
+    @cached_property
+    def _delete_beyond_count(self) -> Any:
+        return self._delete_ranked(too_old=False)
+
+    @cached_property
+    def _delete_beyond_count_or_age(self) -> Any:
+        return self._delete_ranked(too_old=True)
+
+    @cached_property
+    def _ranking_rows(self) -> Any:
+        h = self.history.c
+        return select(h.job_id, h.run_id, h.state, h.finished_at).order_by(
             h.job_id, h.scheduled_run_time.desc(), h.run_id.desc()
         )
-        #: whether pruning ranks runs in the database (window functions), known once connected
-        self.prunes_with_window: bool | None = None
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -180,6 +213,13 @@ class HistoryTableSQL:
             params["since"] = datetime_to_utc_timestamp(since)
         statement = statement.limit(bindparam("limit", type_=Integer))
         return [run_of(row) for row in connection.execute(statement, params)]
+
+
+def has_upsert(dialect: Dialect) -> bool:
+    """Whether :func:`upsert_statement` has an upsert for this dialect."""
+    if dialect.name == "sqlite":
+        return sqlite3.sqlite_version_info >= (3, 24, 0)
+    return dialect.name in ("postgresql", "mysql", "mariadb")
 
 
 def upsert_statement(table: Table, dialect: Dialect) -> Any:

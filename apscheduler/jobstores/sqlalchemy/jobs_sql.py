@@ -135,112 +135,185 @@ class JobTableSQL:
         self.table = table
         self.dialect = dialect
         self._notify = notify
-        c = table.c
-        clock = database_clock(dialect)
         #: whether leases end by each scheduler host's clock, for want of a database clock
-        self.uses_local_clock = clock is None
-        self.clock: ColumnElement[Any] = (
-            bindparam("local_now", type_=Float) if clock is None else clock
-        )
-        #: the condition of a job no scheduler holds: never leased, released, or expired
-        self.free = free = or_(c.lease_owner.is_(None), c.lease_expires < self.clock)
-        self._leased = leased = {
-            "lease_owner": bindparam("owner"),
-            "lease_expires": self.clock + _lease(),
-        }
-        unleased = {"lease_owner": None, "lease_expires": None}
-        # a start makes every request pending at its claim: none came since, or the claim
-        # would have ended
-        unrequested = {"run_requests": None, "requested_at": None}
-        ours = (c.id == bindparam("job_id"), c.lease_owner == bindparam("owner"))
-
-        self._due = (
-            select(c.id, c.next_run_time, c.job_state, c.run_requests)
-            .where(
-                c.next_run_time <= bindparam("now"),
-                free,
-                c.id.not_in(bindparam("skip", expanding=True)),
-            )
-            .order_by(c.next_run_time, c.id)
-            .limit(bindparam("batch", type_=Integer))
-        )
+        self.uses_local_clock = database_clock(dialect) is None
         #: whether one UPDATE … RETURNING claims the jobs (and, on PostgreSQL, reads the
         #: outlook too); otherwise a transaction of a few statements does
         self.claims_in_one_statement = dialect.name in ("postgresql", "sqlite") and getattr(
             dialect, "update_returning", False
         )
-        self._claim_all = (
-            update(table)
-            .where(c.id.in_(bindparam("job_ids", expanding=True)), free)
-            .values(leased)
+
+    # Each statement is built on first use: a store that only lists jobs needs one or two of
+    # them, and building them all made a store's construction several times slower.
+
+    @cached_property
+    def clock(self) -> ColumnElement[Any]:
+        """The database's time as a UTC timestamp, or the ``local_now`` parameter."""
+        clock = database_clock(self.dialect)
+        return bindparam("local_now", type_=Float) if clock is None else clock
+
+    @cached_property
+    def free(self) -> ColumnElement[bool]:
+        """The condition of a job no scheduler holds: never leased, released, or expired."""
+        c = self.table.c
+        return or_(c.lease_owner.is_(None), c.lease_expires < self.clock)
+
+    @cached_property
+    def _leased(self) -> dict[str, Any]:
+        return {"lease_owner": bindparam("owner"), "lease_expires": self.clock + _lease()}
+
+    @property
+    def _ours(self) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+        c = self.table.c
+        return c.id == bindparam("job_id"), c.lease_owner == bindparam("owner")
+
+    @cached_property
+    def _due(self) -> Any:
+        c = self.table.c
+        return (
+            select(c.id, c.next_run_time, c.job_state, c.run_requests)
+            .where(
+                c.next_run_time <= bindparam("now"),
+                self.free,
+                c.id.not_in(bindparam("skip", expanding=True)),
+            )
+            .order_by(c.next_run_time, c.id)
+            .limit(bindparam("batch", type_=Integer))
         )
-        # claims a row read without a lock if it is still free and has the requests read with
-        # it: the claim hands them over, and the start forgets what the claim handed over
-        claim_one = update(table).where(c.id == bindparam("job_id"), free).values(leased)
-        self._claim_one_unrequested = claim_one.where(c.run_requests.is_(None))
-        self._claim_one_as_read = claim_one.where(
-            c.run_requests == bindparam("seen_requests", type_=Text)
+
+    @cached_property
+    def _claim_all(self) -> Any:
+        c = self.table.c
+        return (
+            update(self.table)
+            .where(c.id.in_(bindparam("job_ids", expanding=True)), self.free)
+            .values(self._leased)
         )
-        self._look_out = self._outlook(None)
-        self._look_out_after_claim = self._outlook(
-            c.id.not_in(bindparam("claimed", expanding=True))
+
+    @cached_property
+    def _claim_one(self) -> Any:
+        """
+        Claims a row read without a lock if it is still free and has the requests read with
+        it: the claim hands them over, and the start forgets what the claim handed over.
+        """
+        c = self.table.c
+        return (
+            update(self.table).where(c.id == bindparam("job_id"), self.free).values(self._leased)
         )
-        #: the next scheduled jobs, for a table that has no lease columns (a read-only one)
-        self.scheduled = (
+
+    @cached_property
+    def _claim_one_unrequested(self) -> Any:
+        return self._claim_one.where(self.table.c.run_requests.is_(None))
+
+    @cached_property
+    def _claim_one_as_read(self) -> Any:
+        seen = bindparam("seen_requests", type_=Text)
+        return self._claim_one.where(self.table.c.run_requests == seen)
+
+    @cached_property
+    def _look_out(self) -> Any:
+        return self._outlook(None)
+
+    @cached_property
+    def _look_out_after_claim(self) -> Any:
+        return self._outlook(self.table.c.id.not_in(bindparam("claimed", expanding=True)))
+
+    @cached_property
+    def scheduled(self) -> Any:
+        """The next scheduled jobs, for a table that has no lease columns (a read-only one)."""
+        c = self.table.c
+        return (
             select(c.id, c.next_run_time)
             .where(c.next_run_time.is_not(None))
             .order_by(c.next_run_time, c.id)
             .limit(bindparam("looked_at", type_=Integer))
         )
 
-        # Starting a claimed job's runs stores it as the scheduler moved it on (or, with no next
-        # run time, removes it) and gives its lease up, if the lease is still the starter's:
-        # see RunsTableSQL
-        self.move_on = self.announced(
-            update(table)
-            .where(*ours)
+    @cached_property
+    def move_on(self) -> Any:
+        """
+        Starting a claimed job's runs stores it as the scheduler moved it on (or, with no next
+        run time, removes it) and gives its lease up, if the lease is still the starter's: see
+        RunsTableSQL. A start makes every request pending at its claim: none came since, or
+        the claim would have ended.
+        """
+        return self.announced(
+            update(self.table)
+            .where(*self._ours)
             .values(
                 next_run_time=bindparam("run_time"),
                 job_state=bindparam("state"),
-                **unleased,
-                **unrequested,
+                **_UNLEASED,
+                **_UNREQUESTED,
             )
         )
-        self.finish = delete(table).where(*ours)
-        self.release = self.announced(
-            update(table)
+
+    @cached_property
+    def finish(self) -> Any:
+        return delete(self.table).where(*self._ours)
+
+    @cached_property
+    def release(self) -> Any:
+        c = self.table.c
+        return self.announced(
+            update(self.table)
             .where(c.id.in_(bindparam("job_ids", expanding=True)))
             .where(c.lease_owner == bindparam("owner"))
-            .values(unleased)
+            .values(_UNLEASED)
         )
-        self.insert = self.announced(insert(table))
-        # a change made by the user ends any claim on the job: the claimer's stale copy must
-        # not overwrite it, and the job is claimed afresh with its new settings (and stays due
-        # for its pending run requests)
-        self.replace = self.announced(
-            update(table)
+
+    @cached_property
+    def insert(self) -> Any:
+        return self.announced(insert(self.table))
+
+    @cached_property
+    def replace(self) -> Any:
+        """
+        A change made by the user ends any claim on the job: the claimer's stale copy must not
+        overwrite it, and the job is claimed afresh with its new settings (and stays due for
+        its pending run requests).
+        """
+        c = self.table.c
+        return self.announced(
+            update(self.table)
             .where(c.id == bindparam("job_id"))
             .values(
                 next_run_time=_earlier(self._timestamp("run_time"), c.requested_at),
                 job_state=bindparam("state"),
-                **unleased,
+                **_UNLEASED,
             )
         )
-        # a request is due at its time at the latest, and ends any claim as a user's change
+
+    @cached_property
+    def request(self) -> Any:
+        """A request is due at its time at the latest, and ends any claim as a user's change."""
+        c = self.table.c
         requested_at = self._timestamp("requested_at")
-        self.request = self.announced(
-            update(table)
+        return self.announced(
+            update(self.table)
             .where(c.id == bindparam("job_id"))
             .values(
                 run_requests=func.coalesce(c.run_requests, "") + bindparam("entry", type_=Text),
                 requested_at=_earlier(c.requested_at, requested_at),
                 next_run_time=_earlier(c.next_run_time, requested_at),
-                **unleased,
+                **_UNLEASED,
             )
         )
-        self.remove = self.announced(delete(table).where(c.id == bindparam("job_id")), False)
-        self.remove_all = self.announced(delete(table), False)
-        self.rows_of = select(c.id, c.next_run_time, c.job_state, c.lease_owner).where(
+
+    @cached_property
+    def remove(self) -> Any:
+        return self.announced(
+            delete(self.table).where(self.table.c.id == bindparam("job_id")), False
+        )
+
+    @cached_property
+    def remove_all(self) -> Any:
+        return self.announced(delete(self.table), False)
+
+    @cached_property
+    def rows_of(self) -> Any:
+        c = self.table.c
+        return select(c.id, c.next_run_time, c.job_state, c.lease_owner).where(
             c.id.in_(bindparam("job_ids", expanding=True))
         )
 
@@ -440,6 +513,10 @@ class JobTableSQL:
             if connection.execute(statement, {**params, **seen, "job_id": row[0]}).rowcount:
                 claimed.append(row)
         return claimed
+
+
+_UNLEASED = {"lease_owner": None, "lease_expires": None}
+_UNREQUESTED = {"run_requests": None, "requested_at": None}
 
 
 def _lease() -> Any:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import select
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -24,6 +25,9 @@ from apscheduler.jobstores._listener import ChangeListener
 
 #: drivers whose connections can wait for notifications
 LISTENING_DRIVERS = ("psycopg", "psycopg2")
+#: seconds the listener sleeps on its socket before it looks whether it should stop; the
+#: :class:`Waker` stops it sooner, so this only bounds a wait that nothing else would end
+RECEIVE_TIMEOUT = 60.0
 
 
 def notification_channel(table: Table) -> str:
@@ -35,14 +39,46 @@ def notification_channel(table: Table) -> str:
     return channel
 
 
+class Waker:
+    """
+    A socket pair that ends a listener's wait in ``select()`` at once, from any thread.
+
+    Stopping a listener this way needs no round trip to the server (a ``NOTIFY`` of its own
+    would), so the listener can sleep on its connection's socket until a notification comes.
+    """
+
+    def __init__(self) -> None:
+        self._reader, self._writer = socket.socketpair()
+        self._reader.setblocking(False)
+        self._writer.setblocking(False)
+
+    def fileno(self) -> int:
+        return self._reader.fileno()
+
+    def wake(self) -> None:
+        try:
+            self._writer.send(b"\0")
+        except OSError:  # full (a wake-up is pending anyway) or closed
+            pass
+
+    def close(self) -> None:
+        self._reader.close()
+        self._writer.close()
+
+
 def postgres_listener(
     engine: Engine,
     channel: str,
     on_message: Callable[[str], None],
     on_reconnect: Callable[[], None],
     logger: logging.Logger,
+    waker: Waker,
 ) -> ChangeListener[Any] | None:
-    """Return a (not yet started) listener on ``channel``, or ``None`` for other drivers."""
+    """
+    Return a (not yet started) listener on ``channel``, or ``None`` for other drivers.
+
+    It sleeps in ``select()`` on its connection's socket and on ``waker``, which stops it.
+    """
     driver = engine.dialect.driver
     if engine.dialect.name != "postgresql" or driver not in LISTENING_DRIVERS:
         return None
@@ -67,7 +103,13 @@ def postgres_listener(
             raise
         return connection
 
-    receive = _receive_psycopg if driver == "psycopg" else _receive_psycopg2
+    drain = _drain_psycopg if driver == "psycopg" else _drain_psycopg2
+
+    def receive(connection: Any, timeout: float) -> Iterator[str]:
+        readable, _, _ = select.select([connection, waker], [], [], timeout)
+        if connection in readable:
+            yield from drain(connection)
+
     return ChangeListener(
         f"APScheduler notifications ({channel})",
         connect,
@@ -76,18 +118,18 @@ def postgres_listener(
         on_message,
         on_reconnect,
         logger,
+        receive_timeout=RECEIVE_TIMEOUT,
     )
 
 
-def _receive_psycopg(connection: Any, timeout: float) -> Iterator[str]:
-    for notification in connection.notifies(timeout=timeout):
+def _drain_psycopg(connection: Any) -> Iterator[str]:
+    # the socket is readable: a timeout of 0 reads what came and waits for nothing more
+    for notification in connection.notifies(timeout=0):
         yield notification.payload
 
 
-def _receive_psycopg2(connection: Any, timeout: float) -> Iterator[str]:
-    readable, _, _ = select.select([connection], [], [], timeout)
-    if readable:
-        # raises when the server has closed the connection
-        connection.poll()
+def _drain_psycopg2(connection: Any) -> Iterator[str]:
+    # raises when the server has closed the connection
+    connection.poll()
     while connection.notifies:
         yield connection.notifies.pop(0).payload

@@ -125,37 +125,84 @@ class RunsTableSQL:
         self.runs = runs
         self._jobs = jobs
         dialect = jobs.dialect
-        r = runs.c
-        clock = jobs.clock
-        lease = bindparam("lease", type_=Float)
-        # named apart from the column "owner", as SQLAlchemy needs in statements that write it
-        ours = r.owner == bindparam("run_owner", type_=Unicode)
-
         #: whether one statement starts a whole batch (PostgreSQL's data-modifying WITH)
         self.starts_in_one_statement = dialect.name == "postgresql"
-        if self.starts_in_one_statement:
-            self._start_all = self._start_statement()
-        self._record = insert(runs).values(expires=clock + lease)
-        self._runs_of = select(r.run_id, r.job_id, case((r.expires >= clock, 1), else_=0)).where(
-            r.job_id.in_(bindparam("job_ids", expanding=True))
-        )
-        self.finish = delete(runs).where(ours, r.run_id.in_(bindparam("run_ids", expanding=True)))
-        self._renew = update(runs).where(ours).values(expires=clock + lease)
         #: whether one statement renews the runs and names them (UPDATE … RETURNING)
         self.renews_in_one_statement = dialect.name in ("postgresql", "sqlite") and getattr(
             dialect, "update_returning", False
         )
-        self._renew_and_name = self._renew.returning(r.run_id)
-        self._run_ids_of = select(r.run_id).where(ours)
-
-        expired = r.expires < clock
         #: whether one statement takes the abandoned runs (DELETE … RETURNING)
         self.takes_in_one_statement = dialect.name in ("postgresql", "sqlite") and getattr(
             dialect, "delete_returning", False
         )
-        self._take = delete(runs).where(expired).returning(r.job_id, r.run_times, r.owner)
-        self._expired = select(r.run_id, r.job_id, r.run_times, r.owner, r.expires).where(expired)
-        self._take_one = delete(runs).where(
+
+    # Each statement is built on first use, as JobTableSQL's are.
+
+    @property
+    def _ours(self) -> Any:
+        # named apart from the column "owner", as SQLAlchemy needs in statements that write it
+        return self.runs.c.owner == bindparam("run_owner", type_=Unicode)
+
+    @property
+    def _expires(self) -> Any:
+        return self._jobs.clock + bindparam("lease", type_=Float)
+
+    @cached_property
+    def _start_all(self) -> Any:
+        return self._start_statement()
+
+    @cached_property
+    def _record(self) -> Any:
+        return insert(self.runs).values(expires=self._expires)
+
+    @cached_property
+    def _runs_of(self) -> Any:
+        r = self.runs.c
+        return select(r.run_id, r.job_id, case((r.expires >= self._jobs.clock, 1), else_=0)).where(
+            r.job_id.in_(bindparam("job_ids", expanding=True))
+        )
+
+    @cached_property
+    def finish(self) -> Any:
+        run_ids: Any = bindparam("run_ids", expanding=True)
+        return delete(self.runs).where(self._ours, self.runs.c.run_id.in_(run_ids))
+
+    @cached_property
+    def _renew(self) -> Any:
+        return update(self.runs).where(self._ours).values(expires=self._expires)
+
+    @cached_property
+    def _renew_and_name(self) -> Any:
+        return self._renew.returning(self.runs.c.run_id)
+
+    @cached_property
+    def _run_ids_of(self) -> Any:
+        return select(self.runs.c.run_id).where(self._ours)
+
+    @property
+    def _expired_condition(self) -> Any:
+        return self.runs.c.expires < self._jobs.clock
+
+    @cached_property
+    def _take(self) -> Any:
+        r = self.runs.c
+        return (
+            delete(self.runs)
+            .where(self._expired_condition)
+            .returning(r.job_id, r.run_times, r.owner)
+        )
+
+    @cached_property
+    def _expired(self) -> Any:
+        r = self.runs.c
+        return select(r.run_id, r.job_id, r.run_times, r.owner, r.expires).where(
+            self._expired_condition
+        )
+
+    @cached_property
+    def _take_one(self) -> Any:
+        r = self.runs.c
+        return delete(self.runs).where(
             r.run_id == bindparam("run_id"), r.expires == bindparam("expires")
         )
 

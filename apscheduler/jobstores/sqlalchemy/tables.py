@@ -33,10 +33,11 @@ from sqlalchemy import (
     inspect,
     select,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from apscheduler.jobstores.sqlalchemy.engine import is_read_only_error
+from apscheduler.jobstores.sqlalchemy.schema_look import tables_are_complete
 
 #: the columns APScheduler 3 made; a table without them is not a job table
 BASE_COLUMNS = ("id", "next_run_time", "job_state")
@@ -203,8 +204,11 @@ def set_up_tables(engine: Engine, table: Table, runs: Table, history: Table, fac
     """
     Make the job table, its table of runs, its history and its facts, or complete what exists.
 
-    An existing job table is checked and gets the lease and request columns it lacks; the other
-    tables are made if missing, and an existing history gets the columns it lacks. Several
+    Tables that a start made before are found whole with one look at the catalog (SQLite and
+    PostgreSQL, see :mod:`~apscheduler.jobstores.sqlalchemy.schema_look`), then only probed for
+    writes. Otherwise an existing job table is checked and gets the lease and request columns it
+    lacks; the other tables are made if missing, and an existing history gets the columns it
+    lacks. Several
     processes may do this at once: whatever one of them fails at because another got there
     first is checked again, not reported.
 
@@ -212,7 +216,13 @@ def set_up_tables(engine: Engine, table: Table, runs: Table, history: Table, fac
     :raises ReadOnlyTable: if the database refuses the changes, but lets this connection read
         the job table's APScheduler 3 columns
     """
+    tables = [table, runs, history, facts]
     try:
+        with engine.connect() as connection:
+            # the usual case, tables made by an earlier start: one look, and the write probe
+            if tables_are_complete(connection, tables):
+                _probe_writes(connection, tables)
+                return
         _create(engine, table)
         _upgrade_job_table(engine, table)
         if not inspect(engine).has_table(runs.name, schema=runs.schema):
@@ -228,7 +238,8 @@ def set_up_tables(engine: Engine, table: Table, runs: Table, history: Table, fac
         _create_missing_indexes(engine, facts, [column.name for column in facts.columns])
         # the steps above write nothing when the tables are complete: writes that change
         # nothing tell whether this connection may write to them at all
-        _probe_writes(engine, [table, runs, history, facts])
+        with engine.begin() as connection:
+            _probe_writes(connection, tables)
     except DBAPIError as exc:
         if not is_read_only_error(exc) or not _can_read_jobs(engine, table):
             raise
@@ -252,20 +263,24 @@ def _set_up_history(engine: Engine, history: Table) -> None:
     _create_missing_indexes(engine, history, [column.name for column in history.columns])
 
 
-def _probe_writes(engine: Engine, tables: list[Table]) -> None:
+def _probe_writes(connection: Connection, tables: list[Table]) -> None:
     """
     Update no row of each table: the database refuses even that when it refuses writes.
 
     The statements are written out with the dialect's quoting rather than compiled: compiling
-    them for a new engine cost more than the rest of a SQLite store's start.
+    them for a new engine cost more than the rest of a SQLite store's start. PostgreSQL takes
+    all four in one statement (data-modifying ``WITH`` parts run even when nothing reads them).
     """
-    quoting = engine.dialect.identifier_preparer
-    with engine.begin() as connection:
-        for table in tables:
-            key = quoting.quote(table.primary_key.columns[0].name)
-            connection.exec_driver_sql(
-                f"UPDATE {quoting.format_table(table)} SET {key} = {key} WHERE 1 = 0"
-            )
+    quoting = connection.dialect.identifier_preparer
+    probes = []
+    for table in tables:
+        key = quoting.quote(table.primary_key.columns[0].name)
+        probes.append(f"UPDATE {quoting.format_table(table)} SET {key} = {key} WHERE 1 = 0")
+    if connection.dialect.name == "postgresql":
+        parts = ", ".join(f"p{n} AS ({probe} RETURNING 1)" for n, probe in enumerate(probes))
+        probes = [f"WITH {parts} SELECT 1"]
+    for probe in probes:
+        connection.exec_driver_sql(probe)
 
 
 def _can_read_jobs(engine: Engine, table: Table) -> bool:
