@@ -397,10 +397,14 @@ def ref_to_obj(ref: str) -> Any:
         raise ValueError("Invalid reference")
 
     modulename, rest = ref.split(":", 1)
-    try:
-        obj: Any = import_module(modulename)
-    except ImportError as exc:
-        raise LookupError(f"Error resolving reference {ref}: could not import module") from exc
+    obj: Any = sys.modules.get(modulename)
+    # A module another thread is still importing is waited for by import_module; one that is
+    # fully imported is taken as it is (restoring stored jobs resolves thousands of these).
+    if obj is None or getattr(getattr(obj, "__spec__", None), "_initializing", False):
+        try:
+            obj = import_module(modulename)
+        except ImportError as exc:
+            raise LookupError(f"Error resolving reference {ref}: could not import module") from exc
 
     try:
         for name in rest.split("."):

@@ -177,7 +177,9 @@ class RetryKeeper:
 
     def forget_job(self, job_id: str) -> None:
         """A user removed the job: its retries waiting in memory go with it."""
-        if self._keeping.active:
+        if self._keeping.active or not self._waiting:
+            # read without the lock: a retry filed meanwhile ends as it would had it been
+            # filed just after this removal took the lock
             return
         with self._lock:
             kept = [entry for entry in self._waiting if entry[2].job.id != job_id]
