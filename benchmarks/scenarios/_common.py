@@ -68,6 +68,21 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[rank]
 
 
+def lateness_figures(
+    started_at: Sequence[float], due_timestamp: float, all_ran: bool
+) -> dict[str, Any]:
+    """Start lateness of jobs due at one instant (p50, p99, max, in ms), and how many ran."""
+    lateness_ms = [(start - due_timestamp) * 1000 for start in started_at]
+    return {
+        "p50_ms": percentile(lateness_ms, 0.50),
+        "p99_ms": percentile(lateness_ms, 0.99),
+        "max_ms": max(lateness_ms, default=float("nan")),
+        "ran": len(started_at),
+        "all_ran": all_ran,
+        "early": sum(1 for value in lateness_ms if value < 0),
+    }
+
+
 def rss_bytes() -> int:
     """Return the resident set size of this process (Linux), or 0 where it cannot be read."""
     try:

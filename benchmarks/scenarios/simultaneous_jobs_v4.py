@@ -15,7 +15,7 @@ import time
 from datetime import datetime, timezone
 
 import _v4
-from _common import emit, parse_args, percentile, wait_until
+from _common import emit, lateness_figures, parse_args, wait_until
 
 started_at: list[float] = []
 
@@ -45,14 +45,8 @@ def run(jobs: int, threads: int, added: str, lead_time: float) -> dict[str, floa
     all_ran = wait_until(lambda: len(started_at) >= jobs, lead_time + 15)
     _v4.shutdown(scheduler)
     due_timestamp = due.timestamp()
-    lateness_ms = [(start - due_timestamp) * 1000 for start in started_at]
     return {
-        "p50_ms": percentile(lateness_ms, 0.50),
-        "p99_ms": percentile(lateness_ms, 0.99),
-        "max_ms": max(lateness_ms, default=float("nan")),
-        "ran": len(started_at),
-        "all_ran": all_ran,
-        "early": sum(1 for value in lateness_ms if value < 0),
+        **lateness_figures(started_at, due_timestamp, all_ran),
     }
 
 

@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 import _round_trips
 import _store_jobs
-from _common import ZONE_NAME, emit, parse_args, percentile, wait_until
+from _common import ZONE_NAME, emit, lateness_figures, parse_args, wait_until
 
 # makes a fresh store; each pass gets its own namespace (file, database number, table)
 StoreFactory = Callable[[str], Any]
@@ -168,18 +168,12 @@ def run(
     all_ran = wait_until(lambda: len(started_at) >= jobs, lead_time + 30)
     scheduler.shutdown(wait=True)
     due_timestamp = due.timestamp()
-    lateness_ms = [(start - due_timestamp) * 1000 for start in started_at]
     counted: dict[str, Any] = {}
     if counter is not None:
         counter.counting = False
         counted = round_trip_figures(counter, jobs, added_at, due_timestamp)
     return {
-        "p50_ms": percentile(lateness_ms, 0.50),
-        "p99_ms": percentile(lateness_ms, 0.99),
-        "max_ms": max(lateness_ms, default=float("nan")),
-        "ran": len(started_at),
-        "all_ran": all_ran,
-        "early": sum(1 for value in lateness_ms if value < 0),
+        **lateness_figures(started_at, due_timestamp, all_ran),
         "add_seconds": added_at - adding_from,
         # adds that overran the due instant would inflate lateness: say so
         "added_before_due": added_at < due_timestamp,
