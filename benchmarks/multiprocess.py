@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import glob
 import json
 import os
 import shutil
@@ -42,6 +41,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from uuid import uuid4
 
+from benchmarks import servers
 from tests.multiprocess.harness import ChaosConfig, StoreSpec, Worker, read
 
 JOBS = 100
@@ -53,31 +53,23 @@ LEAD_TIME = 2.0
 @contextlib.contextmanager
 def postgres() -> Iterator[StoreSpec | None]:
     """A table on ``POSTGRES_URL``, or on a throwaway server if PostgreSQL is installed."""
-    server = None
-    url = os.environ.get("POSTGRES_URL")
-    if not url:
-        bindirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-        if not bindirs:
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(servers.server_url("postgresql"))
+        except servers.ServerUnavailable:
             yield None
             return
-        from tests.servers import PostgresServer
-
-        server = PostgresServer(bindirs[-1])
-        server.start()
-        url = server.url
-    spec = StoreSpec(
-        "apscheduler.jobstores.sqlalchemy:SQLAlchemyJobStore",
-        {"url": url, "tablename": f"bench_{uuid4().hex[:8]}"},
-    )
-    try:
-        yield spec
-    finally:
-        store = spec.make()
-        store.start(None, "cleanup")
-        store.jobs_t.metadata.drop_all(store.engine, checkfirst=True)
-        store.shutdown()
-        if server is not None:
-            server.close()
+        spec = StoreSpec(
+            "apscheduler.jobstores.sqlalchemy:SQLAlchemyJobStore",
+            {"url": url, "tablename": f"bench_{uuid4().hex[:8]}"},
+        )
+        try:
+            yield spec
+        finally:
+            store = spec.make()
+            store.start(None, "cleanup")
+            store.jobs_t.metadata.drop_all(store.engine, checkfirst=True)
+            store.shutdown()
 
 
 @contextlib.contextmanager
@@ -98,38 +90,30 @@ def redis() -> Iterator[StoreSpec | None]:
     """Keys on ``REDIS_URL``, or on a throwaway server if ``redis-server`` is installed."""
     from urllib.parse import urlsplit
 
-    server = None
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        executable = shutil.which("redis-server")
-        if executable is None:
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(servers.server_url("redis"))
+        except servers.ServerUnavailable:
             yield None
             return
-        from tests.servers import RedisServer
-
-        server = RedisServer(executable)
-        server.start()
-        url = server.url
-    parts = urlsplit(url)
-    prefix = f"bench_{uuid4().hex[:8]}"
-    spec = StoreSpec(
-        "apscheduler.jobstores.redis:RedisJobStore",
-        {
-            "host": parts.hostname,
-            "port": parts.port or 6379,
-            "jobs_key": f"{prefix}.jobs",
-            "run_times_key": f"{prefix}.run_times",
-        },
-    )
-    try:
-        yield spec
-    finally:
-        store = spec.make()
-        store.start(None, "cleanup")
-        store.remove_all_jobs()
-        store.shutdown()
-        if server is not None:
-            server.close()
+        parts = urlsplit(url)
+        prefix = f"bench_{uuid4().hex[:8]}"
+        spec = StoreSpec(
+            "apscheduler.jobstores.redis:RedisJobStore",
+            {
+                "host": parts.hostname,
+                "port": parts.port or 6379,
+                "jobs_key": f"{prefix}.jobs",
+                "run_times_key": f"{prefix}.run_times",
+            },
+        )
+        try:
+            yield spec
+        finally:
+            store = spec.make()
+            store.start(None, "cleanup")
+            store.remove_all_jobs()
+            store.shutdown()
 
 
 STORES: dict[str, Callable[[], contextlib.AbstractContextManager[StoreSpec | None]]] = {

@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import glob
-import importlib
 import json
 import os
 import statistics
@@ -45,11 +43,12 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
+
+import servers
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAST_ADDS = 1000
@@ -337,27 +336,6 @@ def drop_table(url: str, table: str) -> None:
     engine.dispose()
 
 
-@contextmanager
-def postgresql_url() -> Iterator[str]:
-    """``POSTGRES_URL``, or a throwaway server's URL, stopped and deleted afterwards."""
-    if url := os.environ.get("POSTGRES_URL"):
-        yield url
-        return
-
-    bindirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
-    if not bindirs:
-        raise SystemExit("PostgreSQL is not installed: set POSTGRES_URL")
-    sys.path.insert(0, str(REPO_ROOT))
-    # the tests' server runs initdb and postgres as a non-root user when run as root
-    servers = importlib.import_module("tests.servers")
-    server = servers.PostgresServer(bindirs[-1])
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.close()
-
-
 ROWS = [
     # (label, key, unit, scale)
     ("add rate, last 1,000 (jobs/s)", "add_rate", "{:,.0f}", 1),
@@ -435,7 +413,7 @@ def main() -> None:
     if "postgresql" in stores:
         repeats = arguments.repeats or 50
         everything["postgresql"] = {}
-        with postgresql_url() as url:
+        with servers.server_url("postgresql") as url:
             for size in arguments.sizes:
                 started = time.perf_counter()
                 figures = postgresql_figures(url, size, base, repeats, arguments.fill_processes)

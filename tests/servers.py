@@ -1,7 +1,13 @@
-"""How to run, probe and stop each database server that ``tests/services.py`` provides."""
+"""
+How to run, probe and stop each database server that ``tests/services.py`` provides.
+
+Only the standard library is used here, so the benchmarks (``benchmarks/servers.py``) start
+their throwaway servers with these classes too, in virtualenvs that have no pytest.
+"""
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import signal
@@ -13,10 +19,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
+
+
+class ServerFailed(RuntimeError):
+    """A server did not come up: its set-up failed, it exited, or it never took clients."""
 
 
 def free_port() -> int:
@@ -91,10 +99,10 @@ class LocalServer:
         while not self.is_ready():
             if self.process.poll() is not None:
                 code, self.process = self.process.returncode, None
-                pytest.fail(f"{self.name} exited with {code} on start:\n{self.log()}", False)
+                raise ServerFailed(f"{self.name} exited with {code} on start:\n{self.log()}")
             if time.monotonic() > deadline:
                 self.stop()
-                pytest.fail(f"{self.name} not ready in {START_TIMEOUT} s:\n{self.log()}", False)
+                raise ServerFailed(f"{self.name} not ready in {START_TIMEOUT} s:\n{self.log()}")
             time.sleep(0.05)
 
     def stop(self) -> None:
@@ -128,26 +136,40 @@ class ExternalServer:
         self.url = url
 
     def stop(self) -> None:
+        import pytest  # only tests stop a server
+
         pytest.skip("the server comes from the environment, so it cannot be stopped")
 
     def start(self) -> None:
+        import pytest
+
         pytest.skip("the server comes from the environment, so it cannot be started")
 
 
 class RedisServer(LocalServer):
+    """
+    A Redis server.
+
+    :param durable: keep an append-only file, synced at every write, so that the data
+        survives :meth:`stop` and :meth:`start` as on a real restart (benchmarks turn it off)
+    """
+
     name = "Redis"
 
-    def __init__(self, executable: str) -> None:
+    def __init__(self, executable: str, durable: bool = True) -> None:
         super().__init__()
         self.executable = executable
+        self.durable = durable
         self.url = f"redis://127.0.0.1:{self.port}/0"
 
     def command(self) -> list[str]:
-        # The append-only file lets data survive stop() + start(), as on a real restart.
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.durable else [
+            "--appendonly", "no"
+        ]  # fmt: skip
         return [
             self.executable, "--bind", "127.0.0.1", "--port", str(self.port),
-            "--daemonize", "no", "--dir", str(self.workdir), "--save", "",
-            "--appendonly", "yes", "--appendfsync", "always", "--logfile", "",
+            "--daemonize", "no", "--dir", str(self.workdir), "--save", "", *persistence,
+            "--logfile", "",
         ]  # fmt: skip
 
     def is_ready(self) -> bool:
@@ -160,13 +182,21 @@ class RedisServer(LocalServer):
 
 
 class PostgresServer(LocalServer):
+    """
+    A PostgreSQL server whose ``postgres`` user needs no password.
+
+    :param bindir: the folder of ``initdb``, ``postgres`` and ``pg_isready``
+    :param max_connections: the server's limit, if not its default (100)
+    """
+
     name = "PostgreSQL"
     # Fast shutdown: SIGTERM would wait for every client (e.g. a pooled engine) to disconnect.
     stop_signal = signal.SIGINT
 
-    def __init__(self, bindir: str) -> None:
+    def __init__(self, bindir: str, max_connections: int | None = None) -> None:
         super().__init__()
         self.bindir = Path(bindir)
+        self.max_connections = max_connections
         self.datadir = self.workdir / "data"
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
         self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
@@ -188,7 +218,7 @@ class PostgresServer(LocalServer):
                 cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, **self.popen_user(),
             )  # fmt: skip
         if result.returncode:
-            pytest.fail(f"initdb failed:\n{(self.workdir / 'initdb.log').read_text()}")
+            raise ServerFailed(f"initdb failed:\n{(self.workdir / 'initdb.log').read_text()}")
 
     def command(self) -> list[str]:
         # Durability settings are off: the data is thrown away anyway, and this is much faster.
@@ -196,6 +226,7 @@ class PostgresServer(LocalServer):
             str(self.bindir / "postgres"), "-D", str(self.datadir), "-p", str(self.port),
             "-k", str(self.workdir), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
             "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+            *(["-c", f"max_connections={self.max_connections}"] if self.max_connections else []),
         ]  # fmt: skip
 
     def popen_user(self) -> dict[str, object]:
@@ -247,7 +278,7 @@ class MariaDBServer(LocalServer):
             )  # fmt: skip
         if result.returncode:
             log_text = (self.workdir / "install-db.log").read_text(errors="replace")
-            pytest.fail(f"mariadb-install-db failed:\n{log_text[-4000:]}", False)
+            raise ServerFailed(f"mariadb-install-db failed:\n{log_text[-4000:]}")
 
     def command(self) -> list[str]:
         return [
@@ -346,3 +377,12 @@ class EtcdServer(LocalServer):
                 return b'"true"' in r.read()
         except OSError:
             return False
+
+
+def postgres_bindir() -> str | None:
+    """The folder of the installed PostgreSQL's programs: Debian keeps them off the PATH."""
+    # one folder per major version there; elsewhere they are usually on the PATH
+    bindirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
+    if initdb := shutil.which("initdb"):
+        bindirs.insert(0, os.path.dirname(initdb))
+    return bindirs[-1] if bindirs else None

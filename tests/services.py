@@ -14,7 +14,6 @@ same port and data folder, for tests of how stores ride out an outage.
 
 from __future__ import annotations
 
-import glob
 import importlib.util
 import os
 import shutil
@@ -31,7 +30,9 @@ from tests.servers import (
     PostgresServer,
     RedisServer,
     SecantusServer,
+    ServerFailed,
     ZooKeeperServer,
+    postgres_bindir,
 )
 
 
@@ -58,7 +59,10 @@ def _serve(
 
     server = make_server()
     try:
-        server.start()
+        try:
+            server.start()
+        except ServerFailed as exc:
+            pytest.fail(str(exc), pytrace=False)
         yield server
     finally:
         server.close()
@@ -73,15 +77,11 @@ def _make_redis() -> RedisServer:
 
 
 def _make_postgres() -> PostgresServer:
-    # Debian keeps the server binaries off PATH, one folder per major version; elsewhere they
-    # are usually on PATH.
-    bindirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
-    if initdb := shutil.which("initdb"):
-        bindirs.insert(0, os.path.dirname(initdb))
-    if not bindirs:
+    bindir = postgres_bindir()
+    if bindir is None:
         unavailable("PostgreSQL is not installed (Debian package postgresql)")
 
-    return PostgresServer(bindirs[-1])
+    return PostgresServer(bindir)
 
 
 def _make_mariadb() -> MariaDBServer:
