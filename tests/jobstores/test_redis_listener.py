@@ -5,6 +5,7 @@ a shutdown closes it without waiting for the listener's thread.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from unittest.mock import MagicMock
 
@@ -146,3 +147,28 @@ def test_a_shutdown_right_after_start_leaves_no_subscription_behind(redis_factor
     assert wait_until(lambda: subscribers(observer) == 1)
     assert scheduler.wakeups == woken, "woken after the shutdown"
     assert not [record for record in caplog.records if record.levelname == "WARNING"]
+
+
+@pytest.mark.external_service
+def test_the_listener_subscribes_once_the_scheduler_has_looked(redis_factory, monkeypatch):
+    # its connection would compete with the scheduler's start and first look for the GIL
+    from apscheduler.jobstores.redis import listen
+
+    monkeypatch.setattr(listen, "FIRST_LOOK_WAIT", 30.0)
+    store = redis_factory(start=False)
+    store.start(WakeRecorder(), "default")
+    time.sleep(0.2)
+    assert subscribers(store) == 0
+
+    store.get_next_run_time()
+
+    assert wait_until(lambda: store._listener.live)
+    assert subscribers(store) == 1
+
+
+@pytest.mark.external_service
+def test_the_listener_subscribes_without_a_look_soon_enough(redis_factory):
+    # a store used without a scheduler, or by a paused one, still hears other processes
+    store = redis_factory()
+
+    assert wait_until(lambda: store._listener.live, timeout=1.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import threading
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timezone as timezone
 from typing import Any, cast
@@ -201,11 +202,14 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
         # and the facts, beside the history
         self._facts = FactKeys(self.redis, jobs_key)
         self._interrupt_subscription: Any = None
+        # set once the scheduler has looked at the store since it started it
+        self._first_look = threading.Event()
 
     # --- set-up and error policy -----------------------------------------------------------
 
     def start(self, scheduler: Any, alias: str) -> None:
         super().start(scheduler, alias)
+        self._first_look = threading.Event()
         listener, self._interrupt_subscription = redis_listener(
             self.redis,
             self.changes_channel,
@@ -213,8 +217,15 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
             self._wake_after_reconnect,
             # its own logger: an outage is reported once, by the store's operations
             logging.getLogger(f"{self._logger.name}.changes"),
+            # it subscribes once the scheduler's first look is done, not in the middle of it
+            self._first_look,
         )
         self._start_listener(listener)
+
+    def _looked(self) -> None:
+        """The scheduler looked at the store: the listener need not wait for that any more."""
+        if not self._first_look.is_set():
+            self._first_look.set()
 
     def _setup_storage(self) -> None:
         # Redis makes keys on first write: only a key of the wrong type can stand in the way
@@ -290,7 +301,10 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
     def get_due_jobs(self, now: datetime) -> list[Job]:
         timestamp = datetime_to_utc_timestamp(now)
         assert timestamp is not None  # now is a datetime
-        return self._load_due(self._run(lambda: self._jobs.due(timestamp)), now)
+        try:
+            return self._load_due(self._run(lambda: self._jobs.due(timestamp)), now)
+        finally:
+            self._looked()
 
     def get_next_run_time(self) -> datetime | None:
         # Known broken jobs are left out here; _next_run_time() brings in their recheck times.
@@ -300,7 +314,10 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
             return None
 
         caller_now, left_out = self._scheduler_timestamp(), sorted(self._unloadable_ids())
-        found = self._run(lambda: self._jobs.next_run_time(caller_now, left_out))
+        try:
+            found = self._run(lambda: self._jobs.next_run_time(caller_now, left_out))
+        finally:
+            self._looked()
         return self._next_run_time([] if found is None else [(None, found)])
 
     def get_all_jobs(self) -> list[Job]:
@@ -369,12 +386,21 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
         # the broken jobs due for another try may be claimed, but count at their recheck time
         left_out = sorted(self._unloadable_ids().difference(unclaimable))
         caller_now = self._scheduler_timestamp()
-        rows, requests, found = self._run(
-            lambda: self._jobs.claim(
-                now_ts, owner, self.lease_time, self.claim_batch, caller_now, unclaimable, left_out
+        try:
+            rows, requests, found = self._run(
+                lambda: self._jobs.claim(
+                    now_ts,
+                    owner,
+                    self.lease_time,
+                    self.claim_batch,
+                    caller_now,
+                    unclaimable,
+                    left_out,
+                )
             )
-        )
-        jobs = self._accept_claimed(rows, now, owner)
+            jobs = self._accept_claimed(rows, now, owner)
+        finally:
+            self._looked()
         # worked out after loading: a claimed job that failed to load counts at its recheck time
         next_run_time = self._next_run_time([] if found is None else [(None, found)])
         if not requests:
@@ -478,6 +504,8 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
             self._wake_scheduler()
 
     def shutdown(self) -> None:
+        # a listener still waiting to connect has nothing to wait for any more
+        self._looked()
         if not listens_apart(self.redis):
             # the listener's connection is one of the pool's: it must stop before the pool
             # closes that connection under it (which it would report as a lost connection)

@@ -21,6 +21,7 @@ wake-up each.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -38,6 +39,9 @@ HEARTBEAT = 5.0
 #: seconds the listener lets further messages gather after one arrives, before it reads them
 #: all at once
 GATHER_TIME = 0.005
+#: the longest the listener's first connection waits for the scheduler's first look at the
+#: store (a store used without a scheduler never gets one)
+FIRST_LOOK_WAIT = 0.05
 
 
 class SilentConnection(ConnectionError):
@@ -70,19 +74,26 @@ def redis_listener(
     on_message: Callable[[str], None],
     on_reconnect: Callable[[], None],
     logger: logging.Logger,
+    first_look: threading.Event | None = None,
 ) -> tuple[ChangeListener[Subscription], Callable[[], None]]:
     """
     Return a (not yet started) listener on ``channel``, and the function that interrupts its
     wait for messages (for a quick stop).
+
+    :param first_look: set once the scheduler has had its first look at the store: the first
+        connection waits for it (up to :data:`FIRST_LOOK_WAIT` seconds)
     """
     current: list[Subscription] = []
 
     def connect() -> Subscription:
-        # Lets the thread that started the store go on first (this one would hold the GIL for
-        # a while): its first look at the jobs matters more than hearing other processes a
-        # moment sooner, and the fresh look after subscribing makes up for what was missed
+        # Making the connection holds the GIL for a while: the start of the scheduler and its
+        # first look at the jobs go first (they matter more than hearing other processes a
+        # moment sooner), and the fresh look after subscribing makes up for what was missed
         # meanwhile.
-        time.sleep(0)
+        if first_look is None:
+            time.sleep(0)
+        elif not current:
+            first_look.wait(FIRST_LOOK_WAIT)
         own_pool = _own_pool(redis)
         pubsub = (
             redis.pubsub(ignore_subscribe_messages=True)

@@ -105,8 +105,31 @@ local expires = now + tonumber(ARGV[4])
 local outcomes = {}
 local earliest, earliest_text = nil, nil
 
+-- The runs this call records are written at its end, one command per key for all of them
+-- (a command per run and key cost most of the script's time); until then they are counted
+-- from here: a run recorded now is live.
+local new_runs, new_expiry, new_by_job, new_by_owner = {}, {}, {}, {}
+local recorded, recorded_of = {}, {}
+
+local function record_run(id, run_id, run_times)
+    local n = #new_runs
+    new_runs[n + 1], new_runs[n + 2] = run_id, cjson.encode({id, owner, run_times})
+    new_expiry[n + 1], new_expiry[n + 2] = expires, run_id
+    new_by_job[n + 1], new_by_job[n + 2] = 0, index_prefix(id) .. run_id
+    new_by_owner[n + 1], new_by_owner[n + 2] = 0, index_prefix(owner) .. run_id
+    recorded[run_id] = true
+    recorded_of[id] = (recorded_of[id] or 0) + 1
+end
+
+-- one command for many pairs of arguments, in slices that unpack() can take
+local function write_all(command, key, pairs)
+    for first = 1, #pairs, 1000 do
+        redis.call(command, key, unpack(pairs, first, math.min(first + 999, #pairs)))
+    end
+end
+
 local function live_runs_of(id)
-    local live = 0
+    local live = recorded_of[id] or 0
     for _, run_id in ipairs(indexed_runs(BY_JOB, id)) do
         local run_expires = redis.call('ZSCORE', EXPIRY, run_id)
         if run_expires and tonumber(run_expires) >= now then
@@ -155,7 +178,7 @@ local function store(id, data, score, made)
 end
 
 local function start(id, run_id, data, score, max_instances, run_times, made)
-    if redis.call('HEXISTS', RUNS, run_id) == 1 then
+    if recorded[run_id] or redis.call('HEXISTS', RUNS, run_id) == 1 then
         return STARTED
     end
     if lease_of(id) ~= owner or redis.call('HEXISTS', JOBS, id) == 0 then
@@ -166,10 +189,7 @@ local function start(id, run_id, data, score, max_instances, run_times, made)
     if full then
         return MAX_INSTANCES
     end
-    redis.call('HSET', RUNS, run_id, cjson.encode({id, owner, run_times}))
-    redis.call('ZADD', EXPIRY, expires, run_id)
-    redis.call('ZADD', BY_JOB, 0, index_prefix(id) .. run_id)
-    redis.call('ZADD', BY_OWNER, 0, index_prefix(owner) .. run_id)
+    record_run(id, run_id, run_times)
     return STARTED
 end
 
@@ -178,6 +198,10 @@ for first = 5, #ARGV, 7 do
                                     ARGV[first + 3], tonumber(ARGV[first + 4]), ARGV[first + 5],
                                     ARGV[first + 6])
 end
+write_all('HSET', RUNS, new_runs)
+write_all('ZADD', EXPIRY, new_expiry)
+write_all('ZADD', BY_JOB, new_by_job)
+write_all('ZADD', BY_OWNER, new_by_owner)
 if earliest_text then
     redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. earliest_text)
 end
