@@ -833,6 +833,17 @@ def _random_id() -> str:
     if given is not None and given is not sys.modules["uuid"].uuid4:
         return cast(str, given().hex)
 
+    return random_uuid_hex()
+
+
+def random_uuid_hex() -> str:
+    """
+    Return a random ``uuid4().hex``, from random bytes read from the system in batches.
+
+    Thread safe. Besides job IDs, shared stores' run ids come from here: a read per id was
+    most of an id's cost, and releasing the GIL for it, in a scheduler thread whose pool is
+    busy, made it wait for the GIL again.
+    """
     try:
         return _spare_ids.pop()
     except IndexError:

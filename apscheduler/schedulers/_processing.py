@@ -17,6 +17,7 @@ from apscheduler.events import (
     SchedulerEvent,
 )
 from apscheduler.executors.base import MaxInstancesReachedError
+from apscheduler.job import random_uuid_hex
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.shared import (
     ClaimedJobs,
@@ -78,11 +79,8 @@ def _instant(moment: datetime) -> float:
 
 
 def new_run_id() -> str:
-    """A fresh id for a run started in a shared store."""
-    # imported here: only shared stores need it, and uuid costs a memory-only program's import
-    from uuid import uuid4
-
-    return uuid4().hex
+    """A fresh id for a run started in a shared store (a ``uuid4().hex``)."""
+    return random_uuid_hex()
 
 
 def _set_next_run_time(job: Job, next_run_time: datetime) -> None:
