@@ -172,7 +172,7 @@ class MemoryJobStore(BaseJobStore, RunHistory):
     def _compact_if_mostly_superseded(self) -> None:
         # A rebuild once the heap holds as many superseded entries as jobs keeps the heap at
         # most twice the number of jobs, and costs O(log n) per change, amortized.
-        if len(self._heap) > 2 * len(self._jobs) + _MIN_SLACK_TO_COMPACT:
+        if len(self._heap.jobs) > 2 * len(self._jobs) + _MIN_SLACK_TO_COMPACT:
             scheduled = [job for job in self._jobs.values() if job.next_run_time is not None]
             self._heap.rebuild(scheduled)
 

@@ -546,15 +546,23 @@ class JobRegistry:
             return self.jobs_now().jobs(jobstore)
 
     def remove_job(self, job_id: str, jobstore: str | None) -> None:
-        with self.lock if self._unheard() else self.locked():
+        # _unheard() and _heard(EVENT_JOB_REMOVED) in one look: this is the hot path of
+        # programs that add and remove many jobs
+        scheduler = self._scheduler
+        listeners = scheduler._listeners
+        dispatching = _overrides(scheduler, "_dispatch_event")
+        unheard = not listeners and not dispatching
+        with self.lock if unheard else self.locked():
             removed_from = self.jobs_now().remove(job_id, jobstore)
 
         if removed_from is None:
             raise JobLookupError(job_id)
 
-        if self._heard(EVENT_JOB_REMOVED):
+        if not unheard and (
+            dispatching or any(EVENT_JOB_REMOVED & mask for _callback, mask in listeners)
+        ):
             self._emit(JobEvent(EVENT_JOB_REMOVED, job_id, removed_from))
-        self._scheduler._logger.info("Removed job %s", job_id)
+        scheduler._logger.info("Removed job %s", job_id)
 
     def remove_all_jobs(self, jobstore: str | None) -> None:
         with self.locked():
