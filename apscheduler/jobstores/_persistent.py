@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from operator import itemgetter
 from typing import Any, TypeVar
 
 from tenacity import (
@@ -319,40 +318,55 @@ class PersistentJobStore(BaseJobStore):
         :param own_run_times: the jobs whose rows left their stored run time unread: they take
             their places by the run time their own state holds
         """
+        failures = self._failures
+        # only books kept before this listing can be on jobs gone from the storage since
+        forget_gone = bool(failures)
         seen = set()
-        loaded = []
+        # (run time, id, job) and (id, job): tuples that sort by themselves, with no key
+        # function, as ids are unique
+        scheduled: list[tuple[float, str, Job]] = []
+        paused: list[tuple[str, Job]] = []
         # A listing rebuilds every job: the plain pickles of the usual case are rebuilt right
         # here, which made listing a quarter cheaper than going through _load for each; any
         # other record, and any that fails or was broken before, goes through _load.
         plain = self._reads_plain_pickles()
-        failures = self._failures
         scheduler, alias = self._scheduler, self._alias
+        loads, new_job = pickle.loads, Job.__new__
         for job_id, run_time, data in rows:
-            seen.add(job_id)
+            if forget_gone:
+                seen.add(job_id)
             job: Job | None = None
             if plain and type(data) is bytes and job_id not in failures:
                 try:
-                    job = Job.__new__(Job)
-                    job.__setstate__(pickle.loads(data))
+                    job = new_job(Job)
+                    job.__setstate__(loads(data))
                     job._scheduler = scheduler  # type: ignore[assignment]
                     job._jobstore_alias = alias
                 except Exception:
                     job = None
             if job is None:
                 job = self._load(job_id, run_time, data)
-            if job is not None:
-                if job_id in own_run_times:
-                    run_time = datetime_to_utc_timestamp(job.next_run_time)
-                # paused jobs last; jobs due at the same time in job id order
-                loaded.append(((run_time is None, run_time or 0.0, job_id), job))
+                if job is None:
+                    continue
+            if job_id in own_run_times:
+                run_time = datetime_to_utc_timestamp(job.next_run_time)
+            # paused jobs last; jobs due at the same time in job id order
+            if run_time is None:
+                paused.append((job_id, job))
+            else:
+                scheduled.append((run_time, job_id, job))
 
-        # jobs that were broken but are gone from the storage need no more reporting
-        with self._books_lock:
-            for job_id in set(self._failures) - seen:
-                del self._failures[job_id]
+        if forget_gone:
+            # jobs that were broken but are gone from the storage need no more reporting
+            with self._books_lock:
+                for job_id in set(failures) - seen:
+                    del failures[job_id]
 
-        loaded.sort(key=itemgetter(0))
-        return [job for _, job in loaded]
+        scheduled.sort()
+        paused.sort()
+        jobs = [job for _, _, job in scheduled]
+        jobs += [job for _, job in paused]
+        return jobs
 
     def _reads_plain_pickles(self) -> bool:
         """

@@ -348,10 +348,14 @@ def test_a_batch_of_starts_is_one_statement_on_postgresql(make_postgres_store):
     assert len(statements) == 1
 
 
-def test_the_store_prepares_for_a_first_burst_when_it_starts(make_store, caplog):
-    """A second pooled connection, and the batch start statement run once on no starts."""
+def test_the_store_prepares_for_a_first_burst_by_its_first_claim_of_nothing(make_store, caplog):
+    """
+    A second pooled connection (at start), and the batch start statement run once on no
+    starts (after the first claim that finds no due job: the scheduler's first pass).
+    """
     with caplog.at_level(logging.DEBUG, "apscheduler.jobstores"):
         store = make_store()
+        assert store.acquire_due_jobs(T0, "one").jobs == []
     add(store, "a")
 
     assert "Could not prepare" not in caplog.text

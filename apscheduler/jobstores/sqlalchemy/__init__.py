@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import threading
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -86,6 +87,7 @@ from apscheduler.jobstores.sqlalchemy.jobs_sql import (
 )
 from apscheduler.jobstores.sqlalchemy.listen import (
     Waker,
+    can_listen,
     notification_channel,
     postgres_listener,
 )
@@ -258,6 +260,9 @@ class SQLAlchemyJobStore(SharedPersistentStore, RunHistory):
         self._read_only: str | None = None
         #: ends the wait of the change listener, while there is one
         self._waker: Waker | None = None
+        #: whether the preparation for a first burst is still to be made (see start())
+        self._bursts_unprepared = False
+        self._burst_lock = threading.Lock()
 
     # The reading statements are built on first use, as those of JobTableSQL are.
 
@@ -291,51 +296,73 @@ class SQLAlchemyJobStore(SharedPersistentStore, RunHistory):
 
     def start(self, scheduler: Any, alias: str) -> None:
         super().start(scheduler, alias)
-        waker = Waker()
-        listener = postgres_listener(
-            self.engine,
-            self._channel,
-            self._on_change_message,
-            self._wake_scheduler,
-            logging.getLogger(f"{self._logger.name}.notifications"),
-            waker,
-        )
-        if listener is None:
-            waker.close()
-        else:
+        # a socket pair costs system calls: only a store that listens makes one
+        if can_listen(self.engine):
+            waker = Waker()
+            listener = postgres_listener(
+                self.engine,
+                self._channel,
+                self._on_change_message,
+                self._wake_scheduler,
+                logging.getLogger(f"{self._logger.name}.notifications"),
+                waker,
+            )
+            assert listener is not None  # can_listen said so
             self._start_listener(listener)  # stops an earlier listener, and closes its waker
             self._waker = waker
-        if self._read_only is None and self._prepares_for_bursts:
-            self._prepare_for_bursts()
-
-    @property
-    def _prepares_for_bursts(self) -> bool:
-        """
-        Whether a first burst of due jobs would pay for something that a start can do ahead:
-        a second pooled connection (the run leases' thread's, as the scheduler's is busy
-        starting runs), and the batch start statement of PostgreSQL.
-
-        The second connection is opened only where the pool keeps two, so that a pool sized
-        to one connection never waits for it, and where opening one is a handshake with a
-        server (a SQLite file opens in a fraction of a millisecond).
-        """
-        return self._keeps_two_connections or self._runs_sql.starts_in_one_statement
+        if self._read_only is None and self._keeps_two_connections:
+            self._open_second_connection()
+        # the batch start statement is prepared at the first claim that finds nothing due
+        self._bursts_unprepared = True
 
     @property
     def _keeps_two_connections(self) -> bool:
+        """
+        Whether a start opens a second pooled connection, which a first burst of due jobs
+        would otherwise open (the run leases' thread's, as the scheduler's is busy starting
+        runs): only where the pool keeps two, so that a pool sized to one connection never
+        waits for it, and where opening one is a handshake with a server (a SQLite file opens
+        in a fraction of a millisecond).
+        """
         pool = self.engine.pool
         keeps_two = isinstance(pool, QueuePool) and pool.size() >= 2
         return keeps_two and self.engine.dialect.name != "sqlite"
 
+    def _open_second_connection(self) -> None:
+        try:
+            with self.engine.connect():
+                self.engine.connect().close()
+        except Exception as exc:  # the first burst opens it then; nothing else depends on it
+            self._logger.debug("Could not prepare the store for bursts: %s", exc)
+
+    def _prepare_for_bursts_once(self) -> None:
+        """
+        Prepare the batch start statement (see :meth:`_prepare_for_bursts`) once per start,
+        in the thread that claims; a claim running meanwhile in another thread does not wait.
+        """
+        if not self._burst_lock.acquire(blocking=False):
+            return
+        try:
+            if self._bursts_unprepared and not self._shut_down:
+                self._bursts_unprepared = False
+                if self._read_only is None and self._runs_sql.starts_in_one_statement:
+                    self._prepare_for_bursts()
+        finally:
+            self._burst_lock.release()
+
     def _prepare_for_bursts(self) -> None:
-        """Pay now what the first burst of due jobs would (see :attr:`_prepares_for_bursts`)."""
+        """
+        Run PostgreSQL's batch start statement once on no starts: its first compiling and the
+        server's first planning take milliseconds, which the first burst of due jobs would pay.
+
+        It runs after the first claim that found nothing due, in the scheduler's first pass as
+        a rule, rather than in start(), which would wait for it; a claim that found jobs is
+        followed by their start, which pays the same at once.
+        """
         params = self._jobs_sql.params(owner="", run_owner="", lease=0)
         try:
-            with self.engine.connect() as connection:
-                if self._keeps_two_connections:
-                    self.engine.connect().close()
-                with connection.begin():
-                    self._runs_sql.prepare(connection, params)
+            with self.engine.connect() as connection, connection.begin():
+                self._runs_sql.prepare(connection, params)
         except Exception as exc:  # the first burst pays then; nothing else depends on this
             self._logger.debug("Could not prepare the store for bursts: %s", exc)
 
@@ -545,6 +572,8 @@ class SQLAlchemyJobStore(SharedPersistentStore, RunHistory):
                 return self._jobs_sql.claim(connection, self._jobs_sql.params(**params))
 
         rows, outlook = self._run(claim)
+        if not rows and self._bursts_unprepared:
+            self._prepare_for_bursts_once()
         # after the claimed jobs are loaded: those that fail bring in their recheck time
         jobs = self._accept_claimed([row[:3] for row in rows], now, owner) if rows else []
         return ClaimedJobs(jobs, self._next_time(outlook), _requests_of(jobs, rows))
@@ -742,6 +771,10 @@ class SQLAlchemyJobStore(SharedPersistentStore, RunHistory):
 
     def shutdown(self) -> None:
         super().shutdown()
+        # a preparation for bursts under way in the scheduler's thread holds connections that
+        # a disposal going on meanwhile would leave open: it ends first
+        with self._burst_lock:
+            self._bursts_unprepared = False
         self.engine.dispose()
 
     def __repr__(self) -> str:

@@ -66,6 +66,11 @@ class Waker:
         self._writer.close()
 
 
+def can_listen(engine: Engine) -> bool:
+    """Whether the engine's driver can wait for PostgreSQL notifications."""
+    return engine.dialect.name == "postgresql" and engine.dialect.driver in LISTENING_DRIVERS
+
+
 def postgres_listener(
     engine: Engine,
     channel: str,
@@ -79,9 +84,9 @@ def postgres_listener(
 
     It sleeps in ``select()`` on its connection's socket and on ``waker``, which stops it.
     """
-    driver = engine.dialect.driver
-    if engine.dialect.name != "postgresql" or driver not in LISTENING_DRIVERS:
+    if not can_listen(engine):
         return None
+    driver = engine.dialect.driver
 
     listen = f"LISTEN {engine.dialect.identifier_preparer.quote_identifier(channel)}"
 

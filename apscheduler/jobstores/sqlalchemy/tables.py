@@ -270,13 +270,18 @@ def _probe_writes(connection: Connection, tables: list[Table]) -> None:
     The statements are written out with the dialect's quoting rather than compiled: compiling
     them for a new engine cost more than the rest of a SQLite store's start. PostgreSQL takes
     all four in one statement (data-modifying ``WITH`` parts run even when nothing reads them).
+    SQLite grants writes per database file, which holds all the tables (they share a schema):
+    probing one of them answers for all.
     """
+    dialect_name = connection.dialect.name
+    if dialect_name == "sqlite":
+        tables = tables[:1]
     quoting = connection.dialect.identifier_preparer
     probes = []
     for table in tables:
         key = quoting.quote(table.primary_key.columns[0].name)
         probes.append(f"UPDATE {quoting.format_table(table)} SET {key} = {key} WHERE 1 = 0")
-    if connection.dialect.name == "postgresql":
+    if dialect_name == "postgresql":
         parts = ", ".join(f"p{n} AS ({probe} RETURNING 1)" for n, probe in enumerate(probes))
         probes = [f"WITH {parts} SELECT 1"]
     for probe in probes:
