@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, tzinfo
 from numbers import Real
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from apscheduler import util
 from apscheduler._lazy import lazy_names
@@ -227,6 +228,19 @@ class IntervalTrigger(BaseTrigger):
         }
 
     def __setstate__(self, state: Any) -> None:
+        if type(state) is dict and state.get("version") == 2 and _restores_plainly(state):
+            # What a store holds for nearly every interval job, restored without the general
+            # path's calls: listing a store's jobs runs this once per job.
+            self.start_date = state["start_date"]
+            zone, interval = state["timezone"], state["interval"]
+            shape = _PLAIN_SHAPES.get((id(zone), interval))
+            if shape is None:
+                shape = _PLAIN_SHAPES[id(zone), interval] = _shape(
+                    (zone, None, interval, interval.total_seconds(), None)
+                )
+            self._shape = shape
+            return
+
         state = unwrap_slots_state(state)
         check_state_version(state, 2, self)
         zone = astimezone(state["timezone"])
@@ -359,6 +373,32 @@ _SHAPES: dict[tuple[Any, ...], _Shape] = {}
 _SHAPES_LIMIT = 1024
 
 
+# (zone identity, interval) -> the shape of a trigger restored by the plain path of
+# __setstate__ (no end date, no jitter); the shape holds the zone, as in _SHAPES
+_PLAIN_SHAPES: dict[tuple[int, timedelta], _Shape] = {}
+
+
+def _restores_plainly(state: dict[str, Any]) -> bool:
+    """
+    Tell whether a version 2 state restores as it is: no end date or jitter, a plain interval,
+    a zoneinfo zone (not one called "local") and a start date in no pytz zone.
+    """
+    zone = state["timezone"]
+    start_date = state["start_date"]
+    return (
+        state["end_date"] is None
+        and state.get("jitter") is None
+        and type(state["interval"]) is timedelta
+        and type(zone) is ZoneInfo
+        and zone.key != "local"
+        and type(start_date) is datetime
+        and type(start_date.tzinfo) in _PLAIN_ZONE_TYPES
+    )
+
+
+_PLAIN_ZONE_TYPES = (ZoneInfo, type(UTC))
+
+
 def _shape(values: tuple[Any, ...]) -> _Shape:
     zone, end_date, interval, length, jitter = values
     if end_date is not None:
@@ -372,6 +412,7 @@ def _shape(values: tuple[Any, ...]) -> _Shape:
     if shape is None:
         if len(_SHAPES) >= _SHAPES_LIMIT:
             _SHAPES.clear()
+            _PLAIN_SHAPES.clear()
         # the shape holds the zone, so no other zone can take its id while it is in here
         shape = _SHAPES[key] = _Shape(values)
     return shape
