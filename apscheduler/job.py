@@ -560,10 +560,9 @@ class Job:
         self._kwargs = state["kwargs"] or None
         self.next_run_time = state["next_run_time"]
         control = state.get("run_control")
-        try:
-            alias = self._jobstore_alias
-        except AttributeError:
-            alias = None
+        # a job being unpickled has no options yet: no exception raised and caught for that
+        options = getattr(self, "_options", None)
+        alias = None if options is None else options.get(_JOBSTORE_ALIAS)
         self._options = _shared_options(
             (
                 state["executor"],
