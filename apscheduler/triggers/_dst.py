@@ -73,8 +73,9 @@ def resolve_wall_time(wall: datetime) -> tuple[datetime, datetime]:
 
     # With fold=0 a reading is taken with the offset in force before a change. In a fold that
     # is the first occurrence, so reading the instant back gives the same offset; in a gap the
-    # instant lies after the jump, where the offset is different.
-    offset_after = tz.utcoffset(utc.astimezone(tz))
+    # instant lies after the jump, where the offset is different. (Reading it back is
+    # utc.astimezone(tz), whose last step, tz.fromutc, is all that is needed here.)
+    offset_after = tz.utcoffset(tz.fromutc(wall - offset))
     if offset_after is None or offset_after <= offset:
         return wall, utc
 

@@ -69,6 +69,27 @@ def _second_occurrence(found: WallTime, tz: tzinfo) -> tuple[datetime, datetime]
     return moment, moment.astimezone(UTC)
 
 
+def _existing_reading(wall: datetime, tz: tzinfo) -> tuple[datetime, datetime] | None:
+    """
+    Return the instant of a reading (``fold=0``) that the clocks show, as ``wall.astimezone(UTC)``
+    and as a UTC reading in ``tz`` (what ``astimezone`` hands to ``tz.fromutc``), or ``None``
+    when :func:`resolve_wall_time` must decide (a skipped reading, or a zone without offsets).
+
+    The same test as :func:`resolve_wall_time`'s, with the way back to the zone made by
+    ``tz.fromutc`` directly.
+    """
+    offset = tz.utcoffset(wall)
+    if offset is None:
+        return None
+
+    as_utc_reading = wall - offset
+    offset_after = tz.utcoffset(tz.fromutc(as_utc_reading))
+    if offset_after is None or offset_after > offset:
+        return None
+
+    return wall.astimezone(UTC), as_utc_reading
+
+
 class _CronTriggerState(BaseTrigger):
     """
     Holds what a cron trigger derives from its public attributes, in slots of its own.
@@ -253,25 +274,43 @@ class CronTrigger(_CronTriggerState):
         if schedule is None:  # a public attribute was set since the last call
             schedule = self._prepare()
 
-        if previous_fire_time is not None:
-            start = previous_fire_time.astimezone(UTC) + ONE_MICROSECOND
+        last = schedule.last_fire
+        if previous_fire_time is not None and last is not None and last[0] is previous_fire_time:
+            # Our own previous result, whose UTC forms we kept. It is a whole second, so the
+            # search starts one second later (it was not before the start date, so neither is
+            # that), and tz.fromutc on that instant as a UTC reading in the zone is the last
+            # (and only needed) step of start.astimezone(tz).
+            try:
+                start = last[1] + _ONE_SECOND
+                local = self.timezone.fromutc(last[2] + _ONE_SECOND)
+                if schedule.every_hour:
+                    match = self._first_instant_reading_a_match(schedule, start, local)
+                else:
+                    match = self._first_occurrence_of_a_match(schedule, start, local)
+            except OverflowError:  # the search ran into the end of year 9999
+                return None
         else:
-            start = now.astimezone(UTC)
-
-        if self._start_utc is not None and start < self._start_utc:
-            start = self._start_utc
-
-        try:
-            if start.microsecond:
-                # cron matches whole seconds; round up so the result is never before ``start``
-                start += timedelta(microseconds=1_000_000 - start.microsecond)
-
-            if schedule.every_hour:
-                match = self._first_instant_reading_a_match(schedule, start)
+            if previous_fire_time is not None:
+                start = previous_fire_time.astimezone(UTC) + ONE_MICROSECOND
             else:
-                match = self._first_occurrence_of_a_match(schedule, start)
-        except OverflowError:  # the search ran into the end of year 9999
-            return None
+                start = now.astimezone(UTC)
+
+            if self._start_utc is not None and start < self._start_utc:
+                start = self._start_utc
+
+            try:
+                if start.microsecond:
+                    # cron matches whole seconds; round up so the result is never before
+                    # ``start``
+                    start += timedelta(0, 0, 1_000_000 - start.microsecond)
+
+                local = start.astimezone(self.timezone)
+                if schedule.every_hour:
+                    match = self._first_instant_reading_a_match(schedule, start, local)
+                else:
+                    match = self._first_occurrence_of_a_match(schedule, start, local)
+            except OverflowError:  # the search ran into the end of year 9999
+                return None
 
         if match is None:
             return None
@@ -292,12 +331,12 @@ class CronTrigger(_CronTriggerState):
         return candidate
 
     def _first_instant_reading_a_match(
-        self, schedule: CronSchedule, start: datetime
+        self, schedule: CronSchedule, start: datetime, local: datetime
     ) -> tuple[datetime, datetime] | None:
         """
-        Return the first instant at or after ``start`` (aware UTC, whole second) at which the
-        wall clock reads a matching time, in the trigger's zone and in UTC: the rule for a
-        wildcard hour.
+        Return the first instant at or after ``start`` (aware UTC, whole second; ``local`` is its
+        reading in the trigger's zone) at which the wall clock reads a matching time, in the
+        trigger's zone and in UTC: the rule for a wildcard hour.
 
         The readings only go back when the clocks fall back, so the answer is the first
         matching reading from that of ``start`` on, at its first occurrence, and readings the
@@ -306,7 +345,6 @@ class CronTrigger(_CronTriggerState):
         first pass the clocks will still go back and show its earlier readings again.
         """
         tz = self.timezone
-        local = start.astimezone(tz)
         search = schedule.next_wall_time
         found = search(local.year, local.month, local.day, local.hour, local.minute, local.second)
         if local.fold:
@@ -333,22 +371,29 @@ class CronTrigger(_CronTriggerState):
 
         if found is not None:  # the common case, without the loop of _resolve_readings
             wall = datetime(*found, tzinfo=tz)
-            candidate, candidate_utc = resolve_wall_time(wall)
-            if candidate is wall and candidate_utc >= start:
-                return candidate, candidate_utc
+            known = _existing_reading(wall, tz)
+            if known is not None:
+                wall_utc = known[0]
+                if wall_utc >= start:
+                    schedule.last_fire = wall, wall_utc, known[1]
+                    return wall, wall_utc
+            else:
+                candidate, candidate_utc = resolve_wall_time(wall)
+                if candidate is wall and candidate_utc >= start:
+                    return candidate, candidate_utc
 
         return self._resolve_readings(search, found, start, skip_gaps=True)
 
     def _first_occurrence_of_a_match(
-        self, schedule: CronSchedule, start: datetime
+        self, schedule: CronSchedule, start: datetime, local: datetime
     ) -> tuple[datetime, datetime] | None:
         """
-        Return the first matching instant at or after ``start`` (aware UTC, whole second), in
-        the trigger's zone and in UTC, where a repeated reading counts at its first occurrence
-        only and readings the clocks skip count at the jump: the rule for a fixed hour.
+        Return the first matching instant at or after ``start`` (aware UTC, whole second;
+        ``local`` is its reading in the trigger's zone), in the trigger's zone and in UTC, where
+        a repeated reading counts at its first occurrence only and readings the clocks skip
+        count at the jump: the rule for a fixed hour.
         """
         tz = self.timezone
-        local = start.astimezone(tz)
         wall: datetime = local
         if local.fold:
             # In the second pass of a repeated hour every reading already fired on its first
@@ -365,9 +410,17 @@ class CronTrigger(_CronTriggerState):
         search = schedule.next_wall_time
         found = search(wall.year, wall.month, wall.day, wall.hour, wall.minute, wall.second)
         if found is not None:  # the common case, without the loop of _resolve_readings
-            candidate, candidate_utc = resolve_wall_time(datetime(*found, tzinfo=tz))
-            if candidate_utc >= start:
-                return candidate, candidate_utc
+            wall = datetime(*found, tzinfo=tz)
+            known = _existing_reading(wall, tz)
+            if known is not None:
+                wall_utc = known[0]
+                if wall_utc >= start:
+                    schedule.last_fire = wall, wall_utc, known[1]
+                    return wall, wall_utc
+            else:
+                candidate, candidate_utc = resolve_wall_time(wall)
+                if candidate_utc >= start:
+                    return candidate, candidate_utc
 
         return self._resolve_readings(search, found, start, skip_gaps=False)
 

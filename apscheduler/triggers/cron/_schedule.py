@@ -7,7 +7,8 @@ field whose matching values never change (year, month, hour, minute, second, and
 day-of-month forms) is turned once into a table where ``table[x]`` is the smallest matching
 value at or after ``x`` (or ``None``). The day is the only field whose matches depend on the
 month (``last``, ``2nd fri``, month lengths, weekday and ISO week conditions), so the matching
-days of a month are computed once per month and kept in a small cache.
+days of a month are computed once per month shape (its first weekday and length, see
+:mod:`._calendar`), or once per month with an ISO week condition, and kept.
 
 The search works on naive wall-clock values only; the trigger maps the result to an instant.
 How it does that when the clocks change depends on :attr:`CronSchedule.every_hour`.
@@ -16,12 +17,16 @@ How it does that when the clocks change depends on :attr:`CronSchedule.every_hou
 from __future__ import annotations
 
 from bisect import bisect_left
-from calendar import monthrange
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from apscheduler.triggers.cron.expressions import AllExpression
+from apscheduler.triggers.cron._calendar import CYCLE_YEARS, MONTH_SHAPES, SHAPE_CODES
+from apscheduler.triggers.cron.expressions import (
+    AllExpression,
+    LastDayOfMonthExpression,
+    WeekdayPositionExpression,
+)
 from apscheduler.triggers.cron.fields import MAX_VALUES, MIN_VALUES, BaseField
 
 WallTime = tuple[int, int, int, int, int, int]
@@ -32,6 +37,10 @@ _TABLE_CACHE: dict[Any, tuple[int | None, ...]] = {}
 _TABLE_CACHE_LIMIT = 1024
 # The matching days of this many months are remembered per trigger.
 _MONTH_CACHE_LIMIT = 48
+# the month dependent day expressions whose days follow from the month's first weekday and length
+_SHAPE_ONLY_EXPRESSIONS = (WeekdayPositionExpression, LastDayOfMonthExpression)
+# Shape tables are shared between schedules with the same day conditions, like value tables.
+_SHAPE_DAYS_CACHE: dict[Any, list[tuple[int, ...] | None]] = {}
 
 
 def _expressions_key(field: BaseField) -> Any:
@@ -100,11 +109,53 @@ def _condition(field: BaseField) -> frozenset[int] | None:
     return frozenset(_matching_values(field))
 
 
+def _shape_days_table(
+    static_days: frozenset[int] | None,
+    month_dependent_days: list[AllExpression],
+    weekdays: frozenset[int] | None,
+    weeks: frozenset[int] | None,
+) -> list[tuple[int, ...] | None] | None:
+    """
+    Return the table, filled in as months are searched, of the matching days of a month by its
+    shape code (see :mod:`._calendar`), or ``None`` when the days depend on more than the shape:
+    with a week number condition, or a month dependent expression of a type other than the
+    built-in ones (which might look at the year or month itself).
+    """
+    if weeks is not None or any(
+        type(expr) not in _SHAPE_ONLY_EXPRESSIONS for expr in month_dependent_days
+    ):
+        return None
+
+    try:
+        key: Any = (
+            static_days,
+            weekdays,
+            tuple(
+                (type(expr), tuple(sorted(vars(expr).items()))) for expr in month_dependent_days
+            ),
+        )
+        table = _SHAPE_DAYS_CACHE.get(key)
+    except TypeError:  # an expression with unhashable attributes: just don't share
+        key, table = None, None
+
+    if table is None:
+        table = [None] * SHAPE_CODES
+        if key is not None and len(_SHAPE_DAYS_CACHE) < _TABLE_CACHE_LIMIT:
+            _SHAPE_DAYS_CACHE[key] = table
+
+    return table
+
+
+# what a schedule remembers from its use, which its equality ignores
+_CACHES = frozenset({"_month_cache", "_shape_days", "last_fire"})
+
+
 class CronSchedule:
     """
     Lookup tables built from the eight fields of a cron trigger.
 
-    Two schedules built from equal fields compare equal (the month cache does not count).
+    Two schedules built from equal fields compare equal (what they remember from use does
+    not count).
 
     :param fields: the trigger's fields, in the order year, month, day, week, day_of_week,
         hour, minute, second
@@ -121,7 +172,13 @@ class CronSchedule:
         "_month_dependent_days",
         "_weeks",
         "_weekdays",
+        "_first_hour",
+        "_first_minute",
+        "_first_second",
+        "_no_time_of_day",
         "_month_cache",
+        "_shape_days",
+        "last_fire",
     )
 
     def __init__(self, fields: Sequence[BaseField]) -> None:
@@ -134,6 +191,13 @@ class CronSchedule:
         self._hours = next_value_table(by_name["hour"])
         self._minutes = next_value_table(by_name["minute"])
         self._seconds = next_value_table(by_name["second"])
+        # where a day's matching times begin; a field that matches no value at all (only
+        # possible with hand-made expressions) leaves no time of day to match
+        first_hour, first_minute, first_second = self._hours[0], self._minutes[0], self._seconds[0]
+        self._no_time_of_day = first_hour is None or first_minute is None or first_second is None
+        self._first_hour = first_hour or 0
+        self._first_minute = first_minute or 0
+        self._first_second = first_second or 0
 
         day_field = by_name["day"]
         self._static_days = _condition(day_field)
@@ -143,6 +207,13 @@ class CronSchedule:
         self._weeks = _condition(by_name["week"])
         self._weekdays = _condition(by_name["day_of_week"])
         self._month_cache: dict[int, tuple[int, ...]] = {}
+        self._shape_days = _shape_days_table(
+            self._static_days, self._month_dependent_days, self._weekdays, self._weeks
+        )
+        #: the trigger's last fire time found, the same instant in UTC (exactly what its
+        #: ``astimezone(UTC)`` gives) and as a UTC reading in the trigger's zone, so that the
+        #: next call, which the scheduler makes with that object, skips the conversions
+        self.last_fire: tuple[datetime, datetime, datetime] | None = None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CronSchedule):
@@ -151,19 +222,36 @@ class CronSchedule:
         return all(
             getattr(self, name) == getattr(other, name)
             for name in self.__slots__
-            if name != "_month_cache"
+            if name not in _CACHES
         )
 
     __hash__ = None  # type: ignore[assignment]  # compared by value, like the fields
 
     def _days_of_month(self, year: int, month: int) -> tuple[int, ...]:
-        """Return the sorted matching days of a month, from the cache when possible."""
+        """Return the sorted matching days of a month, from the caches when possible."""
+        shape = MONTH_SHAPES[year % CYCLE_YEARS * 12 + month - 1]
+        shape_days = self._shape_days
+        if shape_days is not None:
+            days = shape_days[shape]
+            if days is None:
+                days = shape_days[shape] = self._matching_days(year, month, shape >> 5, shape & 31)
+            return days
+
         key = year * 16 + month
         days = self._month_cache.get(key)
         if days is not None:
             return days
 
-        first_weekday, month_length = monthrange(year, month)
+        days = self._matching_days(year, month, shape >> 5, shape & 31)
+        if len(self._month_cache) >= _MONTH_CACHE_LIMIT:
+            self._month_cache.clear()
+
+        self._month_cache[key] = days
+        return days
+
+    def _matching_days(
+        self, year: int, month: int, first_weekday: int, month_length: int
+    ) -> tuple[int, ...]:
         allowed_days: frozenset[int] | set[int] | None = self._static_days
         if allowed_days is not None and self._month_dependent_days:
             allowed_days = set(allowed_days)
@@ -181,12 +269,7 @@ class CronSchedule:
                 continue
             matching.append(day)
 
-        days = tuple(matching)
-        if len(self._month_cache) >= _MONTH_CACHE_LIMIT:
-            self._month_cache.clear()
-
-        self._month_cache[key] = days
-        return days
+        return tuple(matching)
 
     def next_wall_time(
         self, year: int, month: int, day: int, hour: int, minute: int, second: int
@@ -195,51 +278,80 @@ class CronSchedule:
         Return the earliest matching wall-clock time at or after the given one, or ``None``
         if nothing matches before the end of year 9999.
 
-        Each pass either returns or moves the candidate past the current value of one field,
-        resetting the less significant ones, so the loop ends after at most a few passes per
-        year up to 9999, even for combinations that never match (such as February 30th).
+        A search that starts just after a fire time (as every consecutive one does) overflows
+        the second, then the minute, hour and often the day. So each overflow is carried to the
+        next more significant field directly, and a field that moves resets the less
+        significant ones to their first matching value (fixed for hour, minute and second),
+        rather than searching again from the year.
         """
-        years, months, hours = self._years, self._months, self._hours
-        minutes, seconds = self._minutes, self._seconds
+        years = self._years
+        next_year = years[year] if year < len(years) else None
+        if next_year is None or self._no_time_of_day:
+            return None
+        if next_year != year:
+            return self._first_date_from(next_year, 1)
+
+        next_month = self._months[month]
+        if next_month is None:
+            return self._first_date_from(year + 1, 1)
+        if next_month != month:
+            return self._first_date_from(year, next_month)
+
+        shape_days = self._shape_days
+        # _days_of_month's first lines, spelt out on the hot path
+        known = (
+            None
+            if shape_days is None
+            else shape_days[MONTH_SHAPES[year % CYCLE_YEARS * 12 + month - 1]]
+        )
+        days = self._days_of_month(year, month) if known is None else known
+
+        index = bisect_left(days, day)
+        if index < len(days) and days[index] == day:
+            # the date matches: look for a time later that day
+            hours, minutes = self._hours, self._minutes
+            next_hour = hours[hour]
+            if next_hour == hour:
+                next_minute = minutes[minute]
+                if next_minute == minute:
+                    next_second = self._seconds[second]
+                    if next_second is not None:
+                        return year, month, day, hour, minute, next_second
+                    next_minute = minutes[minute + 1]
+                if next_minute is not None:
+                    return year, month, day, hour, next_minute, self._first_second
+                next_hour = hours[hour + 1]
+            if next_hour is not None:
+                return year, month, day, next_hour, self._first_minute, self._first_second
+            index += 1
+
+        if index < len(days):
+            return self._first_time_on(year, month, days[index])
+
+        return self._first_date_from(year, month + 1)
+
+    def _first_time_on(self, year: int, month: int, day: int) -> WallTime:
+        return year, month, day, self._first_hour, self._first_minute, self._first_second
+
+    def _first_date_from(self, year: int, month: int) -> WallTime | None:
+        """Return the first matching time in the first matching month from the given one."""
+        years, months = self._years, self._months
         while True:
-            next_year = years[year] if year < len(years) else None
+            if year >= len(years):
+                return None
+            next_year = years[year]
             if next_year is None:
                 return None
             if next_year != year:
-                year, month, day, hour, minute, second = next_year, 1, 1, 0, 0, 0
+                year, month = next_year, 1
 
             next_month = months[month]
             if next_month is None:
-                year, month, day, hour, minute, second = year + 1, 1, 1, 0, 0, 0
-                continue
-            if next_month != month:
-                month, day, hour, minute, second = next_month, 1, 0, 0, 0
-
-            days = self._days_of_month(year, month)
-            index = bisect_left(days, day)
-            if index == len(days):
-                month, day, hour, minute, second = month + 1, 1, 0, 0, 0
-                continue
-            if days[index] != day:
-                day, hour, minute, second = days[index], 0, 0, 0
-
-            next_hour = hours[hour]
-            if next_hour is None:
-                day, hour, minute, second = day + 1, 0, 0, 0
-                continue
-            if next_hour != hour:
-                hour, minute, second = next_hour, 0, 0
-
-            next_minute = minutes[minute]
-            if next_minute is None:
-                hour, minute, second = hour + 1, 0, 0
-                continue
-            if next_minute != minute:
-                minute, second = next_minute, 0
-
-            next_second = seconds[second]
-            if next_second is None:
-                minute, second = minute + 1, 0
+                year, month = year + 1, 1
                 continue
 
-            return year, month, day, hour, minute, next_second
+            days = self._days_of_month(year, next_month)
+            if days:
+                return self._first_time_on(year, next_month, days[0])
+
+            month = next_month + 1
