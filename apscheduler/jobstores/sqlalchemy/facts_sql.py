@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Float, Integer, Table, Unicode, and_, bindparam, delete, insert, or_, select
 from sqlalchemy.engine import Connection, Dialect
 
-from apscheduler.jobstores.sqlalchemy.history_sql import has_upsert, upsert_statement
+from apscheduler.jobstores.sqlalchemy.history_sql import has_upsert, upsert_rows, upsert_statement
 from apscheduler.runs import RetentionPolicy, SchedulerFact
 from apscheduler.util import datetime_to_utc_timestamp
 
@@ -105,7 +105,7 @@ class FactsTableSQL:
         """Store ``facts`` (distinct fact ids), replacing the rows of the same fact ids."""
         rows = [fact.to_fields() for fact in facts]
         if self.upserts_in_one_statement:
-            connection.execute(self._upsert, rows)
+            upsert_rows(connection, self.facts, lambda: self._upsert, rows)
             return
         connection.execute(self._delete_ids, {"fact_ids": [row["fact_id"] for row in rows]})
         connection.execute(self._insert, rows)

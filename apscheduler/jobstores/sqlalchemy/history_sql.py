@@ -12,7 +12,7 @@ functions, and in this process where it has not; it never drops a run still runn
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Dialect
 
+from apscheduler.jobstores.sqlalchemy.driver_sql import driver_statement
 from apscheduler.runs import PENDING, RUNNING, JobRun, RetentionPolicy
 from apscheduler.util import datetime_to_utc_timestamp
 
@@ -152,7 +153,7 @@ class HistoryTableSQL:
         """Store ``runs`` (distinct run ids), replacing the rows of the same run ids."""
         rows = [row_of(run) for run in runs]
         if self.upserts_in_one_statement:
-            connection.execute(self._upsert, rows)
+            upsert_rows(connection, self.history, lambda: self._upsert, rows)
             return
         connection.execute(self._delete_ids, {"run_ids": [row["run_id"] for row in rows]})
         connection.execute(self._insert, rows)
@@ -253,3 +254,24 @@ def upsert_statement(table: Table, dialect: Dialect) -> Any:
             {name: mysql_statement.inserted[name] for name in replaced}
         )
     return None
+
+
+def upsert_rows(
+    connection: Connection,
+    table: Table,
+    build_statement: Callable[[], Any],
+    rows: Sequence[Mapping[str, Any]],
+) -> None:
+    """
+    Run the upsert of :func:`upsert_statement` on ``table`` for ``rows`` (values for every
+    column, by name), as driver SQL compiled once per process where it can be. Building the
+    statement costs as much as compiling it, so ``build_statement`` is called only when it is
+    needed (it may keep what it built).
+    """
+    columns = tuple(table.columns)
+    key = ("upsert", table.schema, table.name, tuple((c.key, type(c.type)) for c in columns))
+    as_text = driver_statement(connection.dialect, key, build_statement, columns)
+    if as_text is None:
+        connection.execute(build_statement(), list(rows))
+    else:
+        as_text.execute_many(connection, rows)
