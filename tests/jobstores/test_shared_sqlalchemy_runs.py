@@ -350,8 +350,8 @@ def test_a_batch_of_starts_is_one_statement_on_postgresql(make_postgres_store):
 
 def test_the_store_prepares_for_a_first_burst_by_its_first_claim_of_nothing(make_store, caplog):
     """
-    A second pooled connection (at start), and the batch start statement run once on no
-    starts (after the first claim that finds no due job: the scheduler's first pass).
+    A second pooled connection, and the batch start statement run once on no starts, both
+    after the first claim that finds no due job (the scheduler's first pass), not at start.
     """
     with caplog.at_level(logging.DEBUG, "apscheduler.jobstores"):
         store = make_store()
@@ -368,10 +368,12 @@ def test_the_store_prepares_for_a_first_burst_by_its_first_claim_of_nothing(make
     assert runs_in(store) == []
 
 
-def test_a_pool_of_one_connection_is_not_asked_for_a_second_at_start(make_store, caplog):
+def test_a_pool_of_one_connection_is_not_asked_for_a_second(make_store, caplog):
+    """Neither at start nor by the preparation for bursts after the first claim of nothing."""
     pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 1}
     with caplog.at_level(logging.DEBUG, "apscheduler.jobstores"):
         store = make_store(engine_options=pool)
+        assert store.acquire_due_jobs(T0, "one").jobs == []
 
     assert "Could not prepare" not in caplog.text
     add(store, "a")

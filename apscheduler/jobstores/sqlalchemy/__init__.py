@@ -310,59 +310,59 @@ class SQLAlchemyJobStore(SharedPersistentStore, RunHistory):
             assert listener is not None  # can_listen said so
             self._start_listener(listener)  # stops an earlier listener, and closes its waker
             self._waker = waker
-        if self._read_only is None and self._keeps_two_connections:
-            self._open_second_connection()
-        # the batch start statement is prepared at the first claim that finds nothing due
+        # the second pooled connection and the batch start statement are prepared at the first
+        # claim that finds nothing due
         self._bursts_unprepared = True
 
     @property
     def _keeps_two_connections(self) -> bool:
         """
-        Whether a start opens a second pooled connection, which a first burst of due jobs
-        would otherwise open (the run leases' thread's, as the scheduler's is busy starting
-        runs): only where the pool keeps two, so that a pool sized to one connection never
-        waits for it, and where opening one is a handshake with a server (a SQLite file opens
-        in a fraction of a millisecond).
+        Whether the preparation for bursts opens a second pooled connection, which a first
+        burst of due jobs would otherwise open (the run leases' thread's, as the scheduler's is
+        busy starting runs): only where the pool keeps two, so that a pool sized to one
+        connection never waits for it, and where opening one is a handshake with a server (a
+        SQLite file opens in a fraction of a millisecond).
         """
         pool = self.engine.pool
         keeps_two = isinstance(pool, QueuePool) and pool.size() >= 2
         return keeps_two and self.engine.dialect.name != "sqlite"
 
-    def _open_second_connection(self) -> None:
-        try:
-            with self.engine.connect():
-                self.engine.connect().close()
-        except Exception as exc:  # the first burst opens it then; nothing else depends on it
-            self._logger.debug("Could not prepare the store for bursts: %s", exc)
-
     def _prepare_for_bursts_once(self) -> None:
         """
-        Prepare the batch start statement (see :meth:`_prepare_for_bursts`) once per start,
-        in the thread that claims; a claim running meanwhile in another thread does not wait.
+        Prepare for bursts of due jobs (see :meth:`_prepare_for_bursts`) once per start, in the
+        thread that claims; a claim running meanwhile in another thread does not wait.
         """
         if not self._burst_lock.acquire(blocking=False):
             return
         try:
             if self._bursts_unprepared and not self._shut_down:
                 self._bursts_unprepared = False
-                if self._read_only is None and self._runs_sql.starts_in_one_statement:
+                if self._read_only is None:
                     self._prepare_for_bursts()
         finally:
             self._burst_lock.release()
 
     def _prepare_for_bursts(self) -> None:
         """
-        Run PostgreSQL's batch start statement once on no starts: its first compiling and the
-        server's first planning take milliseconds, which the first burst of due jobs would pay.
+        Open the pool's second connection (see :attr:`_keeps_two_connections`) and run
+        PostgreSQL's batch start statement once on no starts: the handshake, the statement's
+        first compiling and the server's first planning take milliseconds, which the first
+        burst of due jobs would pay.
 
         It runs after the first claim that found nothing due, in the scheduler's first pass as
-        a rule, rather than in start(), which would wait for it; a claim that found jobs is
-        followed by their start, which pays the same at once.
+        a rule, rather than in start(), which would wait for it (the second connection was
+        a quarter of a PostgreSQL store's start); a claim that found jobs is followed by their
+        start, which pays the same at once.
         """
-        params = self._jobs_sql.params(owner="", run_owner="", lease=0)
         try:
-            with self.engine.connect() as connection, connection.begin():
-                self._runs_sql.prepare(connection, params)
+            with self.engine.connect() as connection:
+                if self._keeps_two_connections:
+                    # opened while the first is checked out, so the pool makes a new one
+                    self.engine.connect().close()
+                if self._runs_sql.starts_in_one_statement:
+                    params = self._jobs_sql.params(owner="", run_owner="", lease=0)
+                    with connection.begin():
+                        self._runs_sql.prepare(connection, params)
         except Exception as exc:  # the first burst pays then; nothing else depends on this
             self._logger.debug("Could not prepare the store for bursts: %s", exc)
 
