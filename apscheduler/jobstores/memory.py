@@ -236,10 +236,13 @@ class MemoryJobStore(BaseJobStore, RunHistory):
         self._schedule(job)
 
     def remove_job(self, job_id: str) -> None:
-        if self._jobs.pop(job_id, None) is None:
+        jobs = self._jobs
+        if jobs.pop(job_id, None) is None:
             raise JobLookupError(job_id)
 
-        self._compact_if_mostly_superseded()
+        # the test of _compact_if_mostly_superseded, spelt out: this is a hot path
+        if len(self._heap.jobs) > 2 * len(jobs) + _MIN_SLACK_TO_COMPACT:
+            self._compact_if_mostly_superseded()
 
     def remove_all_jobs(self) -> None:
         self._jobs.clear()

@@ -550,10 +550,15 @@ class JobRegistry:
         # programs that add and remove many jobs
         scheduler = self._scheduler
         listeners = scheduler._listeners
-        dispatching = _overrides(scheduler, "_dispatch_event")
+        # _overrides(scheduler, "_dispatch_event") and jobs_now(), spelt out
+        dispatching = (
+            "_dispatch_event" in scheduler.__dict__
+            or type(scheduler)._dispatch_event is not ComponentsAPI._dispatch_event
+        )
         unheard = not listeners and not dispatching
         with self.lock if unheard else self.locked():
-            removed_from = self.jobs_now().remove(job_id, jobstore)
+            jobs = self._pending if scheduler.state == STATE_STOPPED else self._stored
+            removed_from = jobs.remove(job_id, jobstore)
 
         if removed_from is None:
             raise JobLookupError(job_id)

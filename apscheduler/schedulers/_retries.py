@@ -177,7 +177,7 @@ class RetryKeeper:
 
     def forget_job(self, job_id: str) -> None:
         """A user removed the job: its retries waiting in memory go with it."""
-        if self._keeping.active or not self._waiting:
+        if not self._waiting or self._keeping.active:
             # read without the lock: a retry filed meanwhile ends as it would had it been
             # filed just after this removal took the lock
             return
