@@ -20,9 +20,8 @@ any pickle anyway).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
+# hashlib, hmac and json are imported where they are used: hashlib loads OpenSSL, and the three
+# took about a tenth of the time it takes to import a scheduler, which most stores never need
 import math
 import os
 import pickle
@@ -40,7 +39,7 @@ if TYPE_CHECKING:
 #: what a signed pickle starts with (no pickle starts with a zero byte, so plain pickle loading
 #: fails on it at once); the 32 bytes of the signature follow, then the pickle
 SIGNED_PREFIX = b"\x00apscheduler-hmac-sha256\x00"
-_DIGEST_SIZE = hashlib.sha256().digest_size
+_DIGEST_SIZE = 32  # of SHA-256
 #: the key of a JSON record that names its format, and its version
 JSON_FORMAT_KEY = "apscheduler_job"
 JSON_FORMAT_VERSION = 1
@@ -76,6 +75,9 @@ class Serializer(Protocol):
 
 
 def _signature(secret: bytes, body: bytes) -> bytes:
+    import hashlib
+    import hmac
+
     return hmac.new(secret, body, hashlib.sha256).digest()
 
 
@@ -87,6 +89,8 @@ def _verified_body(secret: bytes, data: bytes) -> bytes:
     """The pickle inside a signed record, after checking its signature."""
     start = len(SIGNED_PREFIX)
     signature, body = data[start : start + _DIGEST_SIZE], data[start + _DIGEST_SIZE :]
+    import hmac
+
     if not hmac.compare_digest(signature, _signature(secret, body)):
         raise UntrustedJobError(
             "the signature of the stored pickle does not match: it was written with another "
@@ -612,11 +616,15 @@ def json_dumps(document: Mapping[str, Any]) -> bytes:
         record["job"] = encode_job_state(document["job_state"])
     else:
         record["job"] = encode_job_state(document)
+    import json
+
     return json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 def json_loads(data: bytes) -> dict[str, Any]:
     """The job state (or the wrapper of one) of a JSON record."""
+    import json
+
     record = json.loads(data)
     if not isinstance(record, dict) or record.get(JSON_FORMAT_KEY) != JSON_FORMAT_VERSION:
         raise ValueError("the stored JSON is not a job record of a known version")
