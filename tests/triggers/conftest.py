@@ -14,6 +14,24 @@ from apscheduler.triggers.base import BaseTrigger
 Walk = Callable[..., list[datetime]]
 
 
+# Days with clock changes, with the zone they happen in: forward and back, by an hour, half an
+# hour (Lord Howe) and a whole day (Samoa skipped 2011-12-30), and Dublin's negative DST.
+CHANGE_DAYS = [
+    ("Europe/Berlin", datetime(2024, 3, 31)),
+    ("Europe/Berlin", datetime(2024, 10, 27)),
+    ("America/New_York", datetime(2024, 3, 10)),
+    ("America/New_York", datetime(2024, 11, 3)),
+    ("Australia/Lord_Howe", datetime(2024, 4, 7)),
+    ("Australia/Lord_Howe", datetime(2024, 10, 6)),
+    ("Pacific/Apia", datetime(2011, 4, 2)),
+    ("Pacific/Apia", datetime(2011, 9, 24)),
+    ("Pacific/Apia", datetime(2011, 12, 29)),
+    ("Pacific/Apia", datetime(2011, 12, 30)),
+    ("Europe/Dublin", datetime(2024, 10, 27)),
+    ("America/Sao_Paulo", datetime(2018, 11, 4)),
+]
+
+
 @pytest.fixture
 def berlin() -> ZoneInfo:
     """Central Europe: one-hour changes at 02:00/03:00 local time."""

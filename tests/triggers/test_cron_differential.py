@@ -19,6 +19,7 @@ from hypothesis import given, settings, strategies as st
 from apscheduler.triggers._dst import resolve_wall_time
 from apscheduler.triggers.cron import CronTrigger, _existing_reading
 from apscheduler.triggers.cron._schedule import CronSchedule, WallTime
+from tests.triggers.conftest import CHANGE_DAYS
 
 UTC = timezone.utc
 ZONES = [
@@ -186,16 +187,6 @@ def detached(moment: datetime) -> datetime:
     return datetime(*moment.timetuple()[:6], moment.microsecond, moment.tzinfo, fold=moment.fold)
 
 
-CHANGE_DAYS = [
-    ("Europe/Berlin", datetime(2024, 3, 31)),
-    ("Europe/Berlin", datetime(2024, 10, 27)),
-    ("America/New_York", datetime(2024, 11, 3)),
-    ("Australia/Lord_Howe", datetime(2024, 4, 7)),
-    ("Australia/Lord_Howe", datetime(2024, 10, 6)),
-    ("Pacific/Apia", datetime(2011, 12, 29)),
-    ("Europe/Dublin", datetime(2024, 10, 27)),
-    ("America/Sao_Paulo", datetime(2018, 11, 4)),
-]
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)

@@ -15,7 +15,7 @@ from apscheduler.triggers.calendarinterval import CalendarIntervalTrigger
 from apscheduler.triggers.combining import AndTrigger, OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from tests.triggers.conftest import walk_fire_times
+from tests.triggers.conftest import CHANGE_DAYS, walk_fire_times
 
 UTC = timezone.utc
 ZONES = [
@@ -26,18 +26,6 @@ ZONES = [
     "Pacific/Apia",
     "Europe/Dublin",  # "negative" daylight saving time in the zone database
     "America/Sao_Paulo",
-]
-# Days with clock changes, with the zone they happen in.
-CHANGE_DAYS = [
-    ("Europe/Berlin", datetime(2024, 3, 31)),
-    ("Europe/Berlin", datetime(2024, 10, 27)),
-    ("America/New_York", datetime(2024, 3, 10)),
-    ("America/New_York", datetime(2024, 11, 3)),
-    ("Australia/Lord_Howe", datetime(2024, 4, 7)),
-    ("Australia/Lord_Howe", datetime(2024, 10, 6)),
-    ("Pacific/Apia", datetime(2011, 4, 2)),
-    ("Pacific/Apia", datetime(2011, 9, 24)),
-    ("Pacific/Apia", datetime(2011, 12, 30)),
 ]
 
 minutes = st.sampled_from(["*", "*/5", "*/15", "0", "30", "0,30", "10-20", "45-59/7", "7"])

@@ -275,42 +275,40 @@ class CronTrigger(_CronTriggerState):
             schedule = self._prepare()
 
         last = schedule.last_fire
-        if previous_fire_time is not None and last is not None and last[0] is previous_fire_time:
-            # Our own previous result, whose UTC forms we kept. It is a whole second, so the
-            # search starts one second later (it was not before the start date, so neither is
-            # that), and tz.fromutc on that instant as a UTC reading in the zone is the last
-            # (and only needed) step of start.astimezone(tz).
-            try:
-                start = last[1] + _ONE_SECOND
-                local = self.timezone.fromutc(last[2] + _ONE_SECOND)
-                if schedule.every_hour:
-                    match = self._first_instant_reading_a_match(schedule, start, local)
-                else:
-                    match = self._first_occurrence_of_a_match(schedule, start, local)
-            except OverflowError:  # the search ran into the end of year 9999
-                return None
-        else:
+        # our own previous result, whose UTC forms we kept
+        own_result = (
+            previous_fire_time is not None and last is not None and last[0] is previous_fire_time
+        )
+        if not own_result:
             if previous_fire_time is not None:
                 start = previous_fire_time.astimezone(UTC) + ONE_MICROSECOND
             else:
                 start = now.astimezone(UTC)
-
             if self._start_utc is not None and start < self._start_utc:
                 start = self._start_utc
 
-            try:
+        try:
+            if own_result:
+                # It is a whole second, so the search starts one second later (it was not
+                # before the start date, so neither is that), and tz.fromutc on that instant
+                # as a UTC reading in the zone is the last (and only needed) step of
+                # start.astimezone(tz).
+                assert last is not None
+                start = last[1] + _ONE_SECOND
+                local = self.timezone.fromutc(last[2] + _ONE_SECOND)
+            else:
                 if start.microsecond:
                     # cron matches whole seconds; round up so the result is never before
                     # ``start``
                     start += timedelta(0, 0, 1_000_000 - start.microsecond)
-
                 local = start.astimezone(self.timezone)
-                if schedule.every_hour:
-                    match = self._first_instant_reading_a_match(schedule, start, local)
-                else:
-                    match = self._first_occurrence_of_a_match(schedule, start, local)
-            except OverflowError:  # the search ran into the end of year 9999
-                return None
+
+            if schedule.every_hour:
+                match = self._first_instant_reading_a_match(schedule, start, local)
+            else:
+                match = self._first_occurrence_of_a_match(schedule, start, local)
+        except OverflowError:  # the search ran into the end of year 9999
+            return None
 
         if match is None:
             return None
@@ -369,7 +367,9 @@ class CronTrigger(_CronTriggerState):
                     if again is not None and again < _parts(repeated_until):
                         return _second_occurrence(again, tz)
 
-        if found is not None:  # the common case, without the loop of _resolve_readings
+        # the common case, without the loop of _resolve_readings (spelt out here and in
+        # _first_occurrence_of_a_match, as a helper would be one more call per fire time)
+        if found is not None:
             wall = datetime(*found, tzinfo=tz)
             known = _existing_reading(wall, tz)
             if known is not None:
@@ -409,7 +409,7 @@ class CronTrigger(_CronTriggerState):
 
         search = schedule.next_wall_time
         found = search(wall.year, wall.month, wall.day, wall.hour, wall.minute, wall.second)
-        if found is not None:  # the common case, without the loop of _resolve_readings
+        if found is not None:  # the common case, as in _first_instant_reading_a_match
             wall = datetime(*found, tzinfo=tz)
             known = _existing_reading(wall, tz)
             if known is not None:
