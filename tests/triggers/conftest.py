@@ -14,6 +14,19 @@ from apscheduler.triggers.base import BaseTrigger
 Walk = Callable[..., list[datetime]]
 
 
+# Zones the property tests walk through: fixed offsets (UTC, a half-hour one), one-hour changes
+# both ways of the year, a half-hour change, a skipped day and "negative" daylight saving time.
+ZONES = [
+    "UTC",
+    "Europe/Berlin",
+    "America/New_York",
+    "Australia/Lord_Howe",
+    "Pacific/Apia",
+    "Europe/Dublin",  # "negative" daylight saving time in the zone database
+    "America/Sao_Paulo",
+    "Asia/Kolkata",
+]
+
 # Days with clock changes, with the zone they happen in: forward and back, by an hour, half an
 # hour (Lord Howe) and a whole day (Samoa skipped 2011-12-30), and Dublin's negative DST.
 CHANGE_DAYS = [

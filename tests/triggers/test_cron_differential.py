@@ -19,19 +19,9 @@ from hypothesis import given, settings, strategies as st
 from apscheduler.triggers._dst import resolve_wall_time
 from apscheduler.triggers.cron import CronTrigger, _existing_reading
 from apscheduler.triggers.cron._schedule import CronSchedule, WallTime
-from tests.triggers.conftest import CHANGE_DAYS
+from tests.triggers.conftest import CHANGE_DAYS, ZONES
 
 UTC = timezone.utc
-ZONES = [
-    "UTC",
-    "Europe/Berlin",
-    "America/New_York",
-    "Australia/Lord_Howe",
-    "Pacific/Apia",
-    "Europe/Dublin",
-    "America/Sao_Paulo",
-    "Asia/Kolkata",
-]
 
 years = st.sampled_from([None, "*", "2024", "2025-2027", "2030/3", "2024,2031"])
 months = st.sampled_from([None, "*", "feb", "mar-apr,oct-nov", "*/5", "12"])

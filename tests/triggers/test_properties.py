@@ -15,18 +15,9 @@ from apscheduler.triggers.calendarinterval import CalendarIntervalTrigger
 from apscheduler.triggers.combining import AndTrigger, OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from tests.triggers.conftest import CHANGE_DAYS, walk_fire_times
+from tests.triggers.conftest import CHANGE_DAYS, ZONES, walk_fire_times
 
 UTC = timezone.utc
-ZONES = [
-    "UTC",
-    "Europe/Berlin",
-    "America/New_York",
-    "Australia/Lord_Howe",
-    "Pacific/Apia",
-    "Europe/Dublin",  # "negative" daylight saving time in the zone database
-    "America/Sao_Paulo",
-]
 
 minutes = st.sampled_from(["*", "*/5", "*/15", "0", "30", "0,30", "10-20", "45-59/7", "7"])
 hours = st.sampled_from(["*", "*/2", "0-4", "1", "2", "3", "1-3", "22-23,0-1", "2,14"])
