@@ -53,19 +53,20 @@ class DriverStatement:
 
     def execute_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run the statement once per row (a mapping of parameter names to values)."""
-        processors = self.processors
-        converted = [
-            {
-                name: value if value is None or name not in processors else processors[name](value)
-                for name, value in ((name, row[name]) for name in self.names)
-            }
-            for row in rows
-        ]
+        params: list[Any] = [self._converted(row) for row in rows]
         positions = self.positions
-        params: list[Any] = converted
         if positions is not None:
-            params = [tuple([row[name] for name in positions]) for row in converted]
+            params = [tuple([values[name] for name in positions]) for values in params]
         connection.exec_driver_sql(self.sql, params)
+
+    def _converted(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The parameters of ``row``, converted as SQLAlchemy converts them (``None`` stays)."""
+        values = {name: row[name] for name in self.names}
+        for name, convert in self.processors.items():
+            value = values[name]
+            if value is not None:
+                values[name] = convert(value)
+        return values
 
 
 def driver_statement(
