@@ -120,11 +120,19 @@ class StoredJobs:
         except KeyError:
             raise KeyError(f"No such job store: {alias}") from None
 
-    def add(self, job: Job, alias: str, replace_existing: bool, completed: bool = False) -> None:
+    def add(
+        self,
+        job: Job,
+        alias: str,
+        replace_existing: bool,
+        completed: bool = False,
+        heard: bool = True,
+    ) -> None:
         """
         Complete ``job`` with the job defaults and its first run time, then store it.
 
         :param completed: the job has them already (it was made with them)
+        :param heard: events may reach someone (``False``: the caller found that none can)
         """
         scheduler = self._scheduler
         if not completed:
@@ -147,7 +155,7 @@ class StoredJobs:
             store.update_job(job)
 
         job._jobstore_alias = alias
-        if self._registry._heard(EVENT_JOB_ADDED):
+        if heard and self._registry._heard(EVENT_JOB_ADDED):
             self._emit(JobEvent(EVENT_JOB_ADDED, job.id, alias))
         scheduler._logger.info('Added job "%s" to job store "%s"', job.name, alias)
         scheduler._wakeup_for(job.next_run_time)
@@ -372,74 +380,71 @@ class JobRegistry:
         # a list becomes a tuple here, as in APScheduler 3; a job given a list keeps it
         args = () if args is None else tuple(args) if type(args) is list else args
         kwargs = {} if kwargs is None else kwargs
-        options = {
-            "trigger": trigger,
-            "executor": executor,
-            "func": func,
-            "args": args,
-            "kwargs": kwargs,
-            "id": id,
-            "name": name,
-            "misfire_grace_time": misfire_grace_time,
-            "coalesce": coalesce,
-            "max_instances": max_instances,
-            "next_run_time": next_run_time,
-            **control,
-        }
-        job_kwargs = {key: value for key, value in options.items() if value is not undefined}
+        given = (
+            trigger,
+            executor,
+            func,
+            args,
+            kwargs,
+            id,
+            name,
+            misfire_grace_time,
+            coalesce,
+            max_instances,
+            next_run_time,
+            control,
+        )
 
         # Made before taking the lock, as a textual reference to the callable imports a module.
         # A job stored at once gets its defaults now: the constructor checks them with the rest.
         completed = self.jobs_now() is self._stored
         made_complete = completed and _plain_job_creation(scheduler._job_defaults)
         if made_complete:
-            job = self._new_job(job_kwargs, control)
+            # the common case, without the keyword dictionaries of the general one below
+            defaults = scheduler._job_defaults
+            job = Job._new(
+                scheduler,
+                id,
+                func,
+                args,
+                kwargs,
+                name,
+                (
+                    defaults["misfire_grace_time"]
+                    if misfire_grace_time is undefined
+                    else misfire_grace_time
+                ),
+                defaults["coalesce"] if coalesce is undefined else coalesce,
+                defaults["max_instances"] if max_instances is undefined else max_instances,
+                trigger,
+                executor,
+                (
+                    first_run_time(scheduler, trigger)
+                    if next_run_time is undefined
+                    else next_run_time
+                ),
+            )
+            if control:
+                job._control = DEFAULT_CONTROL.changed(dict(control))
         else:
+            job_kwargs = _given_options(given)
             job = Job(scheduler, **(self._with_defaults(job_kwargs) if completed else job_kwargs))
 
         # Nobody to dispatch events to: the bare lock, without collecting them for later
-        with self.lock if self._unheard() else self.locked():
+        unheard = self._unheard()
+        with self.lock if unheard else self.locked():
             jobs = self.jobs_now()
             if jobs is self._pending:
                 if completed:
                     # stopped meanwhile: a pending job takes the defaults when the scheduler starts
-                    job = Job(scheduler, **job_kwargs)
+                    job = Job(scheduler, **_given_options(given))
                 jobs.add(job, jobstore, replace_existing)
             elif _overrides(scheduler, "_real_add_job"):
                 # through _real_add_job(), which a subclass may override, as in APScheduler 3
                 scheduler._real_add_job(job, jobstore, replace_existing)
             else:
-                self._stored.add(job, jobstore, replace_existing, made_complete)
+                self._stored.add(job, jobstore, replace_existing, made_complete, not unheard)
 
-        return job
-
-    def _new_job(self, job_kwargs: dict[str, Any], control: Mapping[str, Any]) -> Job:
-        """The job ``Job(scheduler, **self._with_defaults(job_kwargs))`` makes, made quicker."""
-        scheduler = self._scheduler
-        defaults = scheduler._job_defaults
-        get = job_kwargs.get
-        trigger = job_kwargs["trigger"]
-        next_run_time = (
-            job_kwargs["next_run_time"]
-            if "next_run_time" in job_kwargs
-            else first_run_time(scheduler, trigger)
-        )
-        job = Job._new(
-            scheduler,
-            get("id"),
-            job_kwargs["func"],
-            job_kwargs["args"],
-            job_kwargs["kwargs"],
-            get("name"),
-            get("misfire_grace_time", defaults["misfire_grace_time"]),
-            get("coalesce", defaults["coalesce"]),
-            get("max_instances", defaults["max_instances"]),
-            trigger,
-            job_kwargs["executor"],
-            next_run_time,
-        )
-        if control:
-            job._control = DEFAULT_CONTROL.changed(dict(control))
         return job
 
     def store_job(self, job: Job, jobstore_alias: str, replace_existing: bool) -> None:
@@ -608,9 +613,12 @@ class JobRegistry:
         """
         :raises TypeError: if ``trigger`` is neither a trigger, an alias nor ``None``
         """
-        if isinstance(trigger, BaseTrigger):
+        # an alias first: the instance check against the abstract class is the slower one
+        if type(trigger) is str:
+            pass
+        elif isinstance(trigger, BaseTrigger):
             return trigger
-        if trigger is None:
+        elif trigger is None:
             trigger = "date"
         elif not isinstance(trigger, str):
             raise TypeError(
@@ -683,6 +691,44 @@ def _overrides(scheduler: BaseScheduler, method: str) -> bool:
     return method in scheduler.__dict__ or getattr(type(scheduler), method) is not getattr(
         JobsAPI if method == "_real_add_job" else ComponentsAPI, method
     )
+
+
+def _given_options(given: tuple[Any, ...]) -> dict[str, Any]:
+    """
+    The options given to ``add_job()`` as ``Job()`` keywords, the ``undefined`` ones left out.
+
+    :param given: trigger, executor, func, args, kwargs, id, name, misfire_grace_time,
+        coalesce, max_instances, next_run_time and the run control options
+    """
+    (
+        trigger,
+        executor,
+        func,
+        args,
+        kwargs,
+        id,
+        name,
+        misfire_grace_time,
+        coalesce,
+        max_instances,
+        next_run_time,
+        control,
+    ) = given
+    options = {
+        "trigger": trigger,
+        "executor": executor,
+        "func": func,
+        "args": args,
+        "kwargs": kwargs,
+        "id": id,
+        "name": name,
+        "misfire_grace_time": misfire_grace_time,
+        "coalesce": coalesce,
+        "max_instances": max_instances,
+        "next_run_time": next_run_time,
+        **control,
+    }
+    return {key: value for key, value in options.items() if value is not undefined}
 
 
 def _plain_job_creation(job_defaults: dict[str, Any]) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Mapping
@@ -99,9 +100,6 @@ __getattr__ = lazy_names(
 
 _THIS_MODULE = sys.modules[__name__]
 
-# Wakeup deadline of a scheduler that sleeps until something wakes it up.
-_SLEEPING_UNTIL_WOKEN = object()
-
 
 class BaseScheduler(JobsAPI, RunsAPI, ComponentsAPI, metaclass=ABCMeta):
     """
@@ -156,7 +154,8 @@ class BaseScheduler(JobsAPI, RunsAPI, ComponentsAPI, metaclass=ABCMeta):
         self._registry = JobRegistry(self, self._create_lock())
         self._listeners: list[tuple[Callable[[SchedulerEvent], Any], int]] = []
         self._listeners_lock = self._create_lock()
-        self._wakeup_deadline: Any = None
+        # the POSIX time the loop plans to wake up at (infinity: when woken; None: unknown)
+        self._wakeup_deadline: float | None = None
         # names this scheduler in the leases it takes on jobs of shared stores
         self._instance_id = _new_instance_id()
         self._run_leases = RunLeases(self._instance_id, getLogger("apscheduler.scheduler"))
@@ -382,12 +381,9 @@ class BaseScheduler(JobsAPI, RunsAPI, ComponentsAPI, metaclass=ABCMeta):
         if self.state != STATE_RUNNING or next_run_time is None:
             return
 
+        # a float: None wakes for every job, infinity is a sleep until woken
         deadline = self._wakeup_deadline
-        if (
-            deadline is None
-            or deadline is _SLEEPING_UNTIL_WOKEN
-            or next_run_time.timestamp() < deadline.timestamp()
-        ):
+        if deadline is None or next_run_time.timestamp() < deadline:
             self.wakeup()
 
     def _process_jobs(self) -> float | None:
@@ -431,11 +427,11 @@ class BaseScheduler(JobsAPI, RunsAPI, ComponentsAPI, metaclass=ABCMeta):
 
         next_wakeup_time = processing.next_wakeup_time
         if next_wakeup_time is None:
-            self._wakeup_deadline = _SLEEPING_UNTIL_WOKEN
+            self._wakeup_deadline = math.inf
             self._logger.debug("No jobs; waiting until a job is added")
             return None
 
-        self._wakeup_deadline = next_wakeup_time
+        self._wakeup_deadline = next_wakeup_time.timestamp()
         wait_seconds = seconds_until(next_wakeup_time, self._clock.now(UTC))
         self._logger.debug(
             "Next wakeup is due at %s (in %f seconds)", next_wakeup_time, wait_seconds

@@ -46,6 +46,46 @@ def test_options_left_undefined_take_the_job_defaults(make_scheduler):
     assert job.executor == "default"
 
 
+class _StopsTheSchedulerWhenAsked(IntervalTrigger):
+    """A trigger whose first fire time is asked for while the scheduler is being shut down."""
+
+    scheduler = None
+
+    def get_next_fire_time(self, previous_fire_time, now):
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        return super().get_next_fire_time(previous_fire_time, now)
+
+
+@pytest.mark.parametrize("job_defaults", [{}, {"misfire_grace_time": 30}])
+def test_job_added_while_the_scheduler_stops_waits_for_the_next_start(
+    make_scheduler, job_defaults
+):
+    # The job is made for a running scheduler, which stops before the job is stored: it is
+    # kept pending with the options given, and takes the defaults when the scheduler starts.
+    scheduler = make_scheduler(job_defaults={**job_defaults, "coalesce": False})
+    scheduler.start()
+    trigger = _StopsTheSchedulerWhenAsked(minutes=5, start_date=NOW)
+    trigger.scheduler = scheduler
+
+    job = scheduler.add_job(targets.record, trigger, id="late", max_instances=2)
+
+    assert not scheduler.running
+    assert job.pending
+    assert scheduler.get_jobs() == [job]
+    assert not hasattr(job, "next_run_time")
+    assert not hasattr(job, "coalesce")
+
+    trigger.scheduler = None
+    scheduler.start(paused=True)
+
+    stored = scheduler.get_job("late")
+    assert stored is job and not job.pending
+    assert (job.coalesce, job.max_instances) == (False, 2)
+    assert job.misfire_grace_time == job_defaults.get("misfire_grace_time", 1)
+    assert job.next_run_time == NOW
+
+
 def test_trigger_alias_gets_the_scheduler_timezone(make_scheduler):
     scheduler = make_scheduler(timezone="Europe/Berlin")
     job = scheduler.add_job(targets.record, "cron", hour=3)
