@@ -380,6 +380,8 @@ class JobRegistry:
         # a list becomes a tuple here, as in APScheduler 3; a job given a list keeps it
         args = () if args is None else tuple(args) if type(args) is list else args
         kwargs = {} if kwargs is None else kwargs
+        # for a job made from keywords (see _given_options): not the common case, nor a job
+        # whose scheduler stops meanwhile
         given = (
             trigger,
             executor,
@@ -392,7 +394,6 @@ class JobRegistry:
             coalesce,
             max_instances,
             next_run_time,
-            control,
         )
 
         # Made before taking the lock, as a textual reference to the callable imports a module.
@@ -427,7 +428,7 @@ class JobRegistry:
             if control:
                 job._control = DEFAULT_CONTROL.changed(dict(control))
         else:
-            job_kwargs = _given_options(given)
+            job_kwargs = _given_options(given, control)
             job = Job(scheduler, **(self._with_defaults(job_kwargs) if completed else job_kwargs))
 
         # Nobody to dispatch events to: the bare lock, without collecting them for later
@@ -437,7 +438,7 @@ class JobRegistry:
             if jobs is self._pending:
                 if completed:
                     # stopped meanwhile: a pending job takes the defaults when the scheduler starts
-                    job = Job(scheduler, **_given_options(given))
+                    job = Job(scheduler, **_given_options(given, control))
                 jobs.add(job, jobstore, replace_existing)
             elif _overrides(scheduler, "_real_add_job"):
                 # through _real_add_job(), which a subclass may override, as in APScheduler 3
@@ -693,41 +694,30 @@ def _overrides(scheduler: BaseScheduler, method: str) -> bool:
     )
 
 
-def _given_options(given: tuple[Any, ...]) -> dict[str, Any]:
+#: the job options that ``add_job()`` hands to ``Job()``, in the order of ``_given_options()``
+_GIVEN_OPTION_NAMES = (
+    "trigger",
+    "executor",
+    "func",
+    "args",
+    "kwargs",
+    "id",
+    "name",
+    "misfire_grace_time",
+    "coalesce",
+    "max_instances",
+    "next_run_time",
+)
+
+
+def _given_options(given: tuple[Any, ...], control: Mapping[str, Any]) -> dict[str, Any]:
     """
     The options given to ``add_job()`` as ``Job()`` keywords, the ``undefined`` ones left out.
 
-    :param given: trigger, executor, func, args, kwargs, id, name, misfire_grace_time,
-        coalesce, max_instances, next_run_time and the run control options
+    :param given: the values of the options named in ``_GIVEN_OPTION_NAMES``
+    :param control: the run control options given
     """
-    (
-        trigger,
-        executor,
-        func,
-        args,
-        kwargs,
-        id,
-        name,
-        misfire_grace_time,
-        coalesce,
-        max_instances,
-        next_run_time,
-        control,
-    ) = given
-    options = {
-        "trigger": trigger,
-        "executor": executor,
-        "func": func,
-        "args": args,
-        "kwargs": kwargs,
-        "id": id,
-        "name": name,
-        "misfire_grace_time": misfire_grace_time,
-        "coalesce": coalesce,
-        "max_instances": max_instances,
-        "next_run_time": next_run_time,
-        **control,
-    }
+    options = {**dict(zip(_GIVEN_OPTION_NAMES, given, strict=True)), **control}
     return {key: value for key, value in options.items() if value is not undefined}
 
 
