@@ -88,6 +88,11 @@ class ClaimedJobs(NamedTuple):
     #: job id → the run requests pending for that claimed job, oldest first (only jobs that
     #: have some)
     requests: Mapping[str, tuple[RunRequest, ...]] = NO_REQUESTS
+    #: whether the store held runs in progress (of any owner) when it was claimed from;
+    #: ``False`` lets the scheduler put off its next look for abandoned runs by a whole
+    #: ``lease_time``, as no run started later can be abandoned before then (a store that does
+    #: not tell leaves ``True``)
+    runs_in_progress: bool = True
 
 
 class RunStart(NamedTuple):

@@ -218,11 +218,12 @@ class ProcessingPass:
         Claim the due jobs of a store several schedulers share, then start and submit them.
 
         Two round trips to the store on the way to the executors: the claim (which also says
-        when the store next has work) and the start of the whole batch.
+        when the store next has work) and the start of the whole batch. The look for abandoned
+        runs, once per lease time, comes between them where the claim found runs in progress.
         """
         try:
-            self._report_abandoned_runs(jobstore_alias, jobstore)
             claimed = jobstore.acquire_due_jobs(self.now, self.scheduler._run_leases.owner)
+            self._report_abandoned_runs(jobstore_alias, jobstore, claimed.runs_in_progress)
         except Exception as exc:
             self._store_unreachable(jobstore_alias, exc)
             self.logger.warning(
@@ -415,10 +416,20 @@ class ProcessingPass:
 
         return True
 
-    def _report_abandoned_runs(self, jobstore_alias: str, jobstore: SharedJobStore) -> None:
-        """Report the runs that a scheduler which has died left in progress in ``jobstore``."""
+    def _report_abandoned_runs(
+        self, jobstore_alias: str, jobstore: SharedJobStore, runs_in_progress: bool
+    ) -> None:
+        """
+        Report the runs that a scheduler which has died left in progress in ``jobstore``.
+
+        :param runs_in_progress: whether the store had runs in progress at this pass's claim
+            (if not, there is nothing to look for)
+        """
         leases = self.scheduler._run_leases
-        if not leases.abandoned_runs_check_due(jobstore, self.now.timestamp()):
+        now = self.now.timestamp()
+        if not runs_in_progress:
+            leases.no_runs_in_progress(jobstore, now)
+        if not leases.abandoned_runs_check_due(jobstore, now):
             return None
 
         for run in jobstore.take_abandoned_runs():

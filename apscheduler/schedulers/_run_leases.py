@@ -94,6 +94,18 @@ class RunLeases:
         self._abandoned_checks[store] = now + store.lease_time
         return True
 
+    def no_runs_in_progress(self, store: SharedJobStore, now: float) -> None:
+        """
+        ``store`` held no run in progress at ``now`` (a claim said so): put off the next look
+        for abandoned runs until a lease from now, as none can be abandoned before then.
+
+        An idle scheduler on a shared store then looks at the store once per pass (the claim)
+        instead of twice.
+        """
+        self._abandoned_checks[store] = max(
+            self._abandoned_checks.get(store, 0.0), now + store.lease_time
+        )
+
     def track(
         self,
         store: SharedJobStore,

@@ -278,7 +278,9 @@ class ReferenceJobStore(SharedJobStore):
                 if storage.requests.get(job_id):
                     by_time = sorted(storage.requests[job_id], key=_request_order)
                     requests[job_id] = tuple(by_time)
-        return ClaimedJobs(claimed, next_run_time, requests)
+            # expired runs count: they are the abandoned ones, still to be taken
+            runs_in_progress = bool(storage.runs)
+        return ClaimedJobs(claimed, next_run_time, requests, runs_in_progress)
 
     def _due_states(self) -> list[tuple[datetime, dict[str, Any]]]:
         """The jobs that will be due (scheduled, or asked to run), earliest first. Hold the lock."""

@@ -108,6 +108,44 @@ def test_a_job_leased_elsewhere_is_work_when_its_lease_runs_out(factory: StoreFa
     assert before + lease - slack <= claimed.next_run_time <= after + lease + slack
 
 
+# --- claiming: whether runs are in progress -------------------------------------------------
+
+#: the kinds whose claims tell whether runs are in progress; the others always say there may be
+TELL_RUNS_IN_PROGRESS = {"reference", "sqlite", "postgresql", "mysql", "redis"}
+
+
+def test_a_claim_says_when_no_run_is_in_progress(factory: StoreFactory, request):
+    kind = request.node.callspec.params["factory"]
+    store = factory()
+    add(store, "a")
+    add(store, "b", NEXT)
+
+    first = store.acquire_due_jobs(T0, "one")
+    assert first.runs_in_progress is (kind not in TELL_RUNS_IN_PROGRESS)
+    start(store, "one", first.jobs[0], run_id="run-1")
+    assert store.acquire_due_jobs(T0, "one").runs_in_progress is True, "run-1 goes on"
+
+    store.finish_runs("one", ["run-1"])
+    assert store.acquire_due_jobs(T0, "one").runs_in_progress is (
+        kind not in TELL_RUNS_IN_PROGRESS
+    )
+
+
+def test_a_claim_counts_the_runs_of_every_owner_expired_or_not(factory: StoreFactory):
+    """A run whose lease ran out is an abandoned one, which someone must still take."""
+    dead, alive = factory(), factory()
+    add(dead, "a")
+    assert claim_and_start(dead, "dead", T0, "run-1") is STARTED
+    assert alive.acquire_due_jobs(T0, "alive").runs_in_progress is True
+
+    expire_leases(dead, "dead")
+
+    assert alive.acquire_due_jobs(T0, "alive").runs_in_progress is True
+    alive.take_abandoned_runs()
+    assert claim_and_start(alive, "alive", NEXT, "run-2") is STARTED
+    assert alive.acquire_due_jobs(NEXT, "alive").runs_in_progress is True, "run-2 goes on"
+
+
 # --- starting runs -------------------------------------------------------------------------
 
 

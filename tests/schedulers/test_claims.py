@@ -476,6 +476,34 @@ def test_a_pass_that_starts_jobs_makes_two_store_calls(
     assert sorted(job_id for job_id, _ in executed(events)) == ["a", "b", "c"]
 
 
+def test_an_idle_pass_looks_for_abandoned_runs_only_while_runs_are_in_progress(
+    make_scheduler, make_store, shared_store, fake_clock
+):
+    """With no run in progress anywhere, none can be abandoned: a look is one claim."""
+    store = make_store()
+    scheduler = make_scheduler(jobstores={"default": store})
+    scheduler.start()
+    scheduler.add_job(targets.record, "interval", hours=1, id="hourly")
+    calls = record_calls(store)
+
+    for _ in range(4):  # each pass a lease apart, when a look would be due
+        fake_clock.advance(seconds=LEASE.total_seconds())
+        scheduler._process_jobs()
+
+    assert calls == ["acquire_due_jobs"] * 4
+
+    # another scheduler starts a run: once it could be abandoned, the next pass looks
+    now = fake_clock.now(UTC)
+    support.add(shared_store, "elsewhere", run_time=now)
+    (claimed,) = shared_store.acquire_due_jobs(now, "other").jobs
+    shared_store.start_claimed_runs("other", [start_for(claimed, [now], None, "run-1")])
+    calls.clear()
+    fake_clock.advance(seconds=LEASE.total_seconds())
+    scheduler._process_jobs()
+
+    assert calls == ["acquire_due_jobs", "take_abandoned_runs"]
+
+
 def test_a_burst_costs_no_extra_wakeup_or_pass(make_scheduler, make_store, fake_clock):
     """The store does not wake its scheduler: the pass knows the moved-on jobs' run times."""
     scheduler = make_scheduler(jobstores={"default": make_store(poll_interval=None)})

@@ -387,7 +387,7 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
         left_out = sorted(self._unloadable_ids().difference(unclaimable))
         caller_now = self._scheduler_timestamp()
         try:
-            rows, requests, found = self._run(
+            rows, requests, found, runs_in_progress = self._run(
                 lambda: self._jobs.claim(
                     now_ts,
                     owner,
@@ -404,10 +404,13 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
         # worked out after loading: a claimed job that failed to load counts at its recheck time
         next_run_time = self._next_run_time([] if found is None else [(None, found)])
         if not requests:
-            return ClaimedJobs(jobs, next_run_time)
+            return ClaimedJobs(jobs, next_run_time, runs_in_progress=runs_in_progress)
         # the requests of a job that failed to load stay with it, and it was given back
         return ClaimedJobs(
-            jobs, next_run_time, {job.id: requests[job.id] for job in jobs if job.id in requests}
+            jobs,
+            next_run_time,
+            {job.id: requests[job.id] for job in jobs if job.id in requests},
+            runs_in_progress,
         )
 
     def request_run(self, job_id: str, request: RunRequest) -> bool:

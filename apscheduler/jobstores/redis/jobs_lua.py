@@ -39,6 +39,9 @@ Row = tuple[str, float | None, bytes]
 
 #: what follows ``<jobs_key>`` in the name of the hash of pending run requests
 REQUESTS_SUFFIX = ".requests"
+#: what follows ``<jobs_key>`` in the name of the sorted set of the runs in progress by lease end
+#: (see ``runs_lua``), which a claim looks at to tell whether any run is in progress
+RUNS_EXPIRY_SUFFIX = ".runs_expiry"
 
 
 class RunTimeNotRead(float):
@@ -264,8 +267,9 @@ return 1
 #: ARGV: now (UTC timestamp), owner, lease time, most jobs to claim, the caller's now, how many
 #:       ids follow that must not be claimed, those ids, then other ids to leave out of the
 #:       next moment (known broken jobs)
-#: returns the next moment as text ('' for none), then id, score, pickled job and request
-#: record ('' for none) for each claimed job, in run time order
+#: KEYS: the jobs' four keys, then the runs in progress by lease end
+#: returns the next moment as text ('' for none), how many runs are in progress, then id,
+#: score, pickled job and request record ('' for none) for each claimed job, in run time order
 CLAIM = (
     PRELUDE
     + _NEXT_LOOK
@@ -307,6 +311,8 @@ while count < wanted do
     offset = offset + wanted
 end
 claimed[1] = next_look(left_out, count + #ARGV - 6, now, tonumber(ARGV[5]))
+-- whether any run is in progress (KEYS[5]: the runs by lease end, expired ones included)
+table.insert(claimed, 2, redis.call('ZCARD', KEYS[5]))
 return claimed
 """
 )
@@ -382,6 +388,7 @@ class JobKeys:
         self.requests_key = f"{jobs_key}{REQUESTS_SUFFIX}"
         #: the keys every script of jobs takes, in order
         self.keys = [jobs_key, run_times_key, self.leases_key, self.requests_key]
+        self._claim_keys = [*self.keys, f"{jobs_key}{RUNS_EXPIRY_SUFFIX}"]
         #: the arguments by which a script announces a run time it writes
         self.announce = [channel, token]
         self._add = redis.register_script(ADD)
@@ -519,27 +526,27 @@ class JobKeys:
         caller_now: float,
         unclaimable: Sequence[str],
         left_out: Sequence[str],
-    ) -> tuple[list[Row], dict[str, tuple[RunRequest, ...]], float | None]:
+    ) -> tuple[list[Row], dict[str, tuple[RunRequest, ...]], float | None, bool]:
         """
         Lease up to ``batch`` due jobs nobody holds to ``owner``, in one round trip.
 
         :param unclaimable: ids not to claim, nor count for the next moment worth a look
         :param left_out: more ids not to count for the next moment
-        :return: the claimed rows, the pending run requests of those that have some, and the
+        :return: the claimed rows, the pending run requests of those that have some, the
             next moment worth a look besides them, on the caller's clock (``None``: no job
-            counts)
+            counts), and whether any run is in progress
         """
         args: list[str | int] = [repr(now), owner, repr(lease_time), batch, repr(caller_now)]
         args += [len(unclaimable), *unclaimable, *left_out]
-        found = self._claim(keys=self.keys, args=args)
+        found = self._claim(keys=self._claim_keys, args=args)
         rows: list[Row] = []
         requests: dict[str, tuple[RunRequest, ...]] = {}
-        for i in range(1, len(found), 4):
+        for i in range(2, len(found), 4):
             job_id = found[i].decode()
             rows.append((job_id, float(found[i + 1]), found[i + 2]))
             if found[i + 3]:
                 requests[job_id] = decode_requests(found[i + 3])
-        return rows, requests, _time(found[0])
+        return rows, requests, _time(found[0]), bool(found[1])
 
     def release(self, owner: str, job_ids: Sequence[str]) -> None:
         """End the leases ``owner`` holds on ``job_ids``, changing nothing else."""

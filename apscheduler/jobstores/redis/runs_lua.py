@@ -34,12 +34,18 @@ from typing import Any, NamedTuple
 from uuid import uuid4
 
 from apscheduler.job import Job
-from apscheduler.jobstores.redis.jobs_lua import CLOCK, PRELUDE, JobKeys, score_text
+from apscheduler.jobstores.redis.jobs_lua import (
+    CLOCK,
+    PRELUDE,
+    RUNS_EXPIRY_SUFFIX,
+    JobKeys,
+    score_text,
+)
 from apscheduler.jobstores.shared import AbandonedRun, RunStart, RunStartOutcome
 from apscheduler.util import datetime_to_utc_timestamp
 
 #: what follows ``<jobs_key>`` in the names of the run keys, in the order the scripts take them
-RUN_KEY_SUFFIXES = (".runs", ".runs_expiry", ".runs_by_job", ".runs_by_owner")
+RUN_KEY_SUFFIXES = (".runs", RUNS_EXPIRY_SUFFIX, ".runs_by_job", ".runs_by_owner")
 #: the Redis type of each run key, in the same order
 RUN_KEY_TYPES = ("hash", "zset", "zset", "zset")
 

@@ -242,9 +242,9 @@ class SQLAlchemyJobStore(SharedPersistentStore, RunHistory):
         self.jobs_t = make_table(tablename, metadata, tableschema)
         self._channel = notification_channel(self.jobs_t)
         notify = (self._channel, self._token) if self.engine.dialect.name == "postgresql" else None
-        self._jobs_sql = JobTableSQL(self.jobs_t, self.engine.dialect, notify)
         #: the runs in progress of the schedulers sharing the table
         self.runs_t = make_runs_table(self.jobs_t)
+        self._jobs_sql = JobTableSQL(self.jobs_t, self.engine.dialect, notify, self.runs_t)
         self._runs_sql = RunsTableSQL(self.runs_t, self._jobs_sql)
         #: the history of runs (:class:`~apscheduler.runs.JobRun` records)
         self.history_t = make_history_table(self.jobs_t, self.engine.dialect.max_identifier_length)
@@ -576,7 +576,9 @@ class SQLAlchemyJobStore(SharedPersistentStore, RunHistory):
             self._prepare_for_bursts_once()
         # after the claimed jobs are loaded: those that fail bring in their recheck time
         jobs = self._accept_claimed([row[:3] for row in rows], now, owner) if rows else []
-        return ClaimedJobs(jobs, self._next_time(outlook), _requests_of(jobs, rows))
+        return ClaimedJobs(
+            jobs, self._next_time(outlook), _requests_of(jobs, rows), outlook.runs_in_progress
+        )
 
     def _refuse_due_jobs(self, connection: Connection, params: dict[str, Any]) -> Outlook:
         """

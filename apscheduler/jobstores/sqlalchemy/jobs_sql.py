@@ -31,6 +31,7 @@ from functools import cached_property
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    Boolean,
     Float,
     Integer,
     LargeBinary,
@@ -40,6 +41,7 @@ from sqlalchemy import (
     case,
     cast,
     delete,
+    exists,
     extract,
     func,
     insert,
@@ -115,6 +117,8 @@ class Outlook(NamedTuple):
     lease_expires: float | None
     #: the database's time when it looked, to set ``lease_expires`` against
     store_now: float | None
+    #: whether the runs table held runs in progress (``True`` where it was not asked)
+    runs_in_progress: bool = True
 
 
 class JobTableSQL:
@@ -127,12 +131,19 @@ class JobTableSQL:
 
     :param notify: ``(channel, token)`` to announce every change with PostgreSQL's
         ``pg_notify`` in the statement that makes it (no extra round trip), or ``None``
+    :param runs_table: the table of the runs in progress, which the outlook says whether it
+        holds any (``None``: the outlook does not tell)
     """
 
     def __init__(
-        self, table: Table, dialect: Dialect, notify: tuple[str, str] | None = None
+        self,
+        table: Table,
+        dialect: Dialect,
+        notify: tuple[str, str] | None = None,
+        runs_table: Table | None = None,
     ) -> None:
         self.table = table
+        self._runs_table = runs_table
         self.dialect = dialect
         self._notify = notify
         #: whether leases end by each scheduler host's clock, for want of a database clock
@@ -331,14 +342,23 @@ class JobTableSQL:
     def _outlook(self, unclaimed: ColumnElement[bool] | None) -> Any:
         """
         One row per waiting job (the ``looked_at`` free ones first to run), or a row of
-        ``NULL`` jobs if none waits, each with the earliest lease end and the database's time.
+        ``NULL`` jobs if none waits, each with the earliest lease end, the database's time and
+        whether any run is in progress.
 
         :param unclaimed: the condition that leaves out the jobs just claimed
         """
         c = self.table.c
         others = () if unclaimed is None else (unclaimed,)
+        runs = self._runs_table
+        runs_in_progress = (
+            true() if runs is None else exists(select(literal(1)).select_from(runs))
+        ).label("runs_in_progress")
         lease = (
-            select(func.min(c.lease_expires).label("lease_expires"), self.clock.label("store_now"))
+            select(
+                func.min(c.lease_expires).label("lease_expires"),
+                self.clock.label("store_now"),
+                runs_in_progress,
+            )
             .where(c.lease_expires >= self.clock, *others)
             .subquery("lease")
         )
@@ -350,7 +370,11 @@ class JobTableSQL:
             .subquery("waiting")
         )
         return select(
-            waiting.c.id, waiting.c.next_run_time, lease.c.lease_expires, lease.c.store_now
+            waiting.c.id,
+            waiting.c.next_run_time,
+            lease.c.lease_expires,
+            lease.c.store_now,
+            lease.c.runs_in_progress,
         ).select_from(lease.outerjoin(waiting, true()))
 
     @cached_property
@@ -380,6 +404,7 @@ class JobTableSQL:
             claimed.c.run_requests,
             nothing,
             nothing,
+            cast(null(), Boolean),
         ).union_all(
             select(
                 outlook.c.id,
@@ -388,6 +413,7 @@ class JobTableSQL:
                 cast(null(), Text),
                 outlook.c.lease_expires,
                 outlook.c.store_now,
+                outlook.c.runs_in_progress,
             )
         )
 
@@ -463,7 +489,7 @@ class JobTableSQL:
         self, connection: Connection, params: dict[str, Any]
     ) -> tuple[Sequence[Any], Outlook]:
         rows = connection.execute(self._claim_and_look, params).all()
-        looks = [(row[0], row[1], row[4], row[5]) for row in rows if row[2] is None]
+        looks = [(row[0], row[1], row[4], row[5], row[6]) for row in rows if row[2] is None]
         return [row[:4] for row in rows if row[2] is not None], _read_outlook(looks)
 
     def _claim_then_look(
@@ -559,11 +585,16 @@ def read_requests(text: str | None) -> tuple[RunRequest, ...]:
 
 
 def _read_outlook(rows: Iterable[Sequence[Any]], leave_out: Container[str] = ()) -> Outlook:
-    """Read the rows of an outlook query: ``(id, next run time, lease end, database time)``."""
+    """
+    Read the rows of an outlook query: ``(id, next run time, lease end, database time, runs in
+    progress)``.
+    """
     waiting = []
     lease_expires = store_now = None
-    for job_id, run_time, lease_end, now in rows:
+    runs_in_progress: Any = True
+    for job_id, run_time, lease_end, now, runs in rows:
         if job_id is not None and job_id not in leave_out:
             waiting.append((job_id, run_time))
-        lease_expires, store_now = lease_end, now
-    return Outlook(waiting, lease_expires, store_now)
+        lease_expires, store_now, runs_in_progress = lease_end, now, runs
+    # an EXISTS comes back as 0 or 1 where the database has no booleans (SQLite, MySQL)
+    return Outlook(waiting, lease_expires, store_now, bool(runs_in_progress))
