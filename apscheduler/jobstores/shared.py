@@ -21,7 +21,7 @@ One processing pass of a scheduler over a shared store, and what the store does 
     still_held = store.renew_runs(owner)
     # when runs end (batched, off the job's thread):
     store.finish_runs(owner, run_ids)
-    # once per lease_time, any scheduler:
+    # once per lease_time, any scheduler whose claim found runs in progress:
     abandoned = store.take_abandoned_runs()              # reported as missed
 
 Any process, even one whose scheduler never starts, may ask for one extra run of a job

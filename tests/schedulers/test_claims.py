@@ -466,7 +466,7 @@ def test_a_pass_that_starts_jobs_makes_two_store_calls(
     scheduler.start()
     for job_id in ("a", "b", "c"):
         scheduler.add_job(targets.record, "interval", seconds=10, id=job_id)
-    scheduler._process_jobs()  # the first pass also looks for abandoned runs
+    scheduler._process_jobs()  # a first pass looks for abandoned runs where runs go on
     fake_clock.advance(seconds=10)
     calls = record_calls(store)
 
