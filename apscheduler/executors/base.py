@@ -118,18 +118,38 @@ class BaseExecutor(metaclass=ABCMeta):
         """
         assert self._lock is not None, "This executor has not been started yet"
         with self._lock:
-            if self._instances[job.id] >= job.max_instances:
-                self._overlap(job, run_times)
-                return
+            if self._admit(job, run_times):
+                self._hand_over(job, run_times)
 
-            self._start_instance(job, run_times)
+    def _admit(self, job: Job, run_times: list[datetime]) -> bool:
+        """
+        Count one more instance of ``job``, or follow its ``overlap`` policy if it has
+        ``max_instances`` already; return whether the runs are to be handed over. Hold the lock.
+        """
+        if self._instances[job.id] >= job.max_instances:
+            self._overlap(job, run_times)
+            return False
+
+        self._count_instance(job)
+        return True
 
     def _start_instance(self, job: Job, run_times: list[datetime]) -> None:
         """Count one more instance of ``job`` and hand its runs over. Hold the lock."""
-        # counted before submitting: an executor that runs the job synchronously releases
-        # the instance before _do_submit_job returns
+        self._count_instance(job)
+        self._hand_over(job, run_times)
+
+    def _count_instance(self, job: Job) -> None:
+        """
+        Count one more instance of ``job``, before its runs are handed over. Hold the lock.
+
+        Counted first: an executor that runs the job synchronously releases the instance
+        before :meth:`_do_submit_job` returns.
+        """
         self._instances[job.id] += 1
         self._in_flight[job.id] = job
+
+    def _hand_over(self, job: Job, run_times: list[datetime]) -> None:
+        """Hand the counted runs over; if that fails, the instance counts as ended again."""
         try:
             self._do_submit_job(job, run_times)
         except BaseException:

@@ -62,8 +62,29 @@ class BasePoolExecutor(BaseExecutor):
         # their results, and waiting for them while holding it would deadlock.
         pool.shutdown(wait)
 
+    def submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        """
+        Count the instance under the lock, then hand the runs to the pool without it.
+
+        The hand-over (a future, a queue, a thread woken) takes longer than the count, and
+        every run that ends takes the same lock to count itself out: in a burst of due jobs,
+        the pool's threads queued behind the scheduler's thread for it instead of taking the
+        next job. A subclass's own ``_do_submit_job`` still runs under the lock, as in
+        APScheduler 3.
+        """
+        if getattr(self._do_submit_job, "__func__", None) is not BasePoolExecutor._do_submit_job:
+            super().submit_job(job, run_times)
+            return
+
+        assert self._lock is not None, "This executor has not been started yet"
+        with self._lock:
+            admitted = self._admit(job, run_times)
+        if admitted:
+            self._hand_over(job, run_times)
+
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
-        # Called by submit_job() with the lock held, so self._pool cannot change meanwhile.
+        # Read once: a pool that broke and was replaced meanwhile fails the submission with
+        # BrokenExecutor, and the replacement is used instead.
         pool = self._pool
         try:
             future = self._submit_to(pool, job, run_times)

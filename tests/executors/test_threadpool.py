@@ -284,3 +284,68 @@ def test_executor_that_never_started_can_be_shut_down():
     executor = ThreadPoolExecutor()
 
     executor.shutdown()
+
+
+class _GatedPool(StdThreadPoolExecutor):
+    """A thread pool whose submissions wait at a gate once ``hold`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__(2)
+        self.hold = False
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+
+    def submit(self, fn, /, *args, **kwargs):
+        if self.hold:
+            self.entered.set()
+            self.gate.wait(10)
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_a_run_ends_and_is_reported_while_another_is_being_handed_to_the_pool(
+    scheduler, make_job
+):
+    pool = _GatedPool()
+    executor = BasePoolExecutor(pool)
+    executor.start(scheduler, "default")
+    release = threading.Event()
+    first = make_job(targets.wait_until_released, args=(release,))
+    second = make_job(targets.add, args=(1, 2))
+    executor.submit_job(first, [first.next_run_time])
+    pool.hold = True
+    submitter = threading.Thread(
+        target=executor.submit_job, args=(second, [second.next_run_time])
+    )
+    submitter.start()
+    try:
+        assert pool.entered.wait(10)
+        release.set()
+        # the hand-over of the second job is still stuck in the pool's submit()
+        [event] = scheduler.wait_for_events(1, timeout=5)
+        assert (event.job_id, event.retval) == (first.id, "released")
+    finally:
+        pool.gate.set()
+        release.set()
+        submitter.join()
+
+    assert scheduler.wait_for_events(2)[1].retval == 3
+    executor.shutdown()
+
+
+def test_a_subclass_hand_over_runs_under_the_lock_as_in_apscheduler_3(scheduler, make_job):
+    held = []
+
+    class RecordingExecutor(ThreadPoolExecutor):
+        def _do_submit_job(self, job, run_times):
+            held.append(self._lock._is_owned())
+            super()._do_submit_job(job, run_times)
+
+    executor = RecordingExecutor(max_workers=1)
+    executor.start(scheduler, "default")
+    job = make_job(targets.add, args=(1, 2))
+
+    executor.submit_job(job, [job.next_run_time])
+
+    assert scheduler.wait_for_events(1)[0].retval == 3
+    assert held == [True]
+    executor.shutdown()
