@@ -29,7 +29,11 @@ _MIN_SLACK_TO_COMPACT = 64
 
 class _RunTimeHeap:
     """
-    A binary min-heap of jobs ordered by (next run time as a UTC timestamp, job id).
+    A binary min-heap of jobs ordered by next run time, as a UTC timestamp.
+
+    Jobs due at the same time are in no particular order here (the due jobs are sorted by
+    id when they are taken): comparing ids at every level made a burst of jobs due at once,
+    all with one timestamp, several times as slow to take off the top.
 
     It is kept as two parallel arrays, raw doubles and job references, so an entry costs 16
     bytes and no object of its own: with hundreds of thousands of jobs, per-entry tuples and
@@ -72,12 +76,8 @@ class _RunTimeHeap:
         child = 1
         while child < size:
             right = child + 1
-            if right < size:
-                child_time, right_time = times[child], times[right]
-                if right_time < child_time or (
-                    right_time == child_time and jobs[right].id < jobs[child].id
-                ):
-                    child = right
+            if right < size and times[right] < times[child]:
+                child = right
 
             times[position] = times[child]
             jobs[position] = jobs[child]
@@ -87,13 +87,12 @@ class _RunTimeHeap:
         self._settle(position, last_time, last_job)
 
     def _settle(self, position: int, timestamp: float, job: Job) -> None:
-        """Put the entry in the hole at ``position``, moving earlier-ordered parents down."""
+        """Put the entry in the hole at ``position``, moving later parents down."""
         times, jobs = self.times, self.jobs
-        job_id = job.id
         while position:
             parent = (position - 1) >> 1
             parent_time = times[parent]
-            if parent_time < timestamp or (parent_time == timestamp and jobs[parent].id <= job_id):
+            if parent_time <= timestamp:
                 break
 
             times[position] = parent_time
@@ -155,6 +154,10 @@ class MemoryJobStore(BaseJobStore, RunHistory):
         # longer matches its job (the job was removed, replaced, paused or moved to another
         # time) is superseded, skipped when met and dropped when it reaches the top.
         self._heap = _RunTimeHeap()
+        # Every update and removal counts one superseded entry, every superseded entry dropped
+        # one less: at 0, the due entries need no checking (each check reads the job's run
+        # time as a timestamp). That is the usual case in a burst of jobs due at once.
+        self._superseded = 0
 
     def _is_current(self, timestamp: float, job: Job) -> bool:
         next_run_time = job.next_run_time
@@ -168,6 +171,8 @@ class MemoryJobStore(BaseJobStore, RunHistory):
         heap = self._heap
         while heap.jobs and not self._is_current(heap.times[0], heap.jobs[0]):
             heap.pop()
+            if self._superseded:
+                self._superseded -= 1
 
     def _compact_if_mostly_superseded(self) -> None:
         # A rebuild once the heap holds as many superseded entries as jobs keeps the heap at
@@ -175,6 +180,7 @@ class MemoryJobStore(BaseJobStore, RunHistory):
         if len(self._heap.jobs) > 2 * len(self._jobs) + _MIN_SLACK_TO_COMPACT:
             scheduled = [job for job in self._jobs.values() if job.next_run_time is not None]
             self._heap.rebuild(scheduled)
+            self._superseded = 0
 
     def _schedule(self, job: Job) -> None:
         if job.next_run_time is not None:
@@ -186,11 +192,9 @@ class MemoryJobStore(BaseJobStore, RunHistory):
 
     def get_due_jobs(self, now: datetime) -> list[Job]:
         self._drop_superseded_top()
-        due = [
-            entry
-            for entry in self._heap.entries_until(now.timestamp())
-            if self._is_current(entry[0], entry[2])
-        ]
+        due = self._heap.entries_until(now.timestamp())
+        if self._superseded:
+            due = [entry for entry in due if self._is_current(entry[0], entry[2])]
         due.sort()
         jobs: list[Job] = []
         for _, _, job in due:
@@ -233,6 +237,7 @@ class MemoryJobStore(BaseJobStore, RunHistory):
         # so the old run time is unknown: just push the current one. Superseded entries cost
         # nothing until they surface; an unchanged run time leaves a harmless duplicate.
         self._jobs[job.id] = job
+        self._superseded += 1
         self._schedule(job)
 
     def remove_job(self, job_id: str) -> None:
@@ -240,6 +245,7 @@ class MemoryJobStore(BaseJobStore, RunHistory):
         if jobs.pop(job_id, None) is None:
             raise JobLookupError(job_id)
 
+        self._superseded += 1
         # the test of _compact_if_mostly_superseded, spelt out: this is a hot path
         if len(self._heap.jobs) > 2 * len(jobs) + _MIN_SLACK_TO_COMPACT:
             self._compact_if_mostly_superseded()
@@ -247,6 +253,7 @@ class MemoryJobStore(BaseJobStore, RunHistory):
     def remove_all_jobs(self) -> None:
         self._jobs.clear()
         self._heap.clear()
+        self._superseded = 0
 
     def shutdown(self) -> None:
         self.remove_all_jobs()

@@ -169,6 +169,38 @@ def test_updating_the_run_time_of_a_live_job_reorders_it(store):
     assert store.get_next_run_time() == at(2)
 
 
+
+def test_a_job_moved_later_is_not_due_at_its_old_time_behind_an_earlier_job(store):
+    store.add_job(make_job("early", at(1)))
+    moved = make_job("moved", at(2))
+    store.add_job(moved)
+
+    moved._modify(next_run_time=at(10))
+    store.update_job(moved)
+
+    # the entry for 2 is superseded, and not at the top of the heap, where it would be dropped
+    assert ids(store.get_due_jobs(at(3))) == ["early"]
+
+
+def test_a_removed_job_is_not_due_behind_an_earlier_job(store):
+    store.add_job(make_job("early", at(1)))
+    store.add_job(make_job("removed", at(2)))
+
+    store.remove_job("removed")
+
+    assert ids(store.get_due_jobs(at(3))) == ["early"]
+
+
+def test_a_paused_job_is_not_due_behind_an_earlier_job(store):
+    store.add_job(make_job("early", at(1)))
+    paused = make_job("paused", at(2))
+    store.add_job(paused)
+
+    paused._modify(next_run_time=None)
+    store.update_job(paused)
+
+    assert ids(store.get_due_jobs(at(3))) == ["early"]
+
 def test_updated_jobs_sharing_a_run_time_stay_in_id_order(store):
     for job_id in ["a", "b", "c"]:
         store.add_job(make_job(job_id, at(1)))
