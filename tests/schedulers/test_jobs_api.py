@@ -428,6 +428,7 @@ class InterceptingScheduler(SteppedScheduler):
     def __init__(self, **options):
         self.stored = []
         self.looked_up = []
+        self.removed = []
         super().__init__(**options)
 
     def _real_add_job(self, job, jobstore_alias, replace_existing):
@@ -437,6 +438,10 @@ class InterceptingScheduler(SteppedScheduler):
     def _lookup_job(self, job_id, jobstore_alias):
         self.looked_up.append(job_id)
         return super()._lookup_job(job_id, jobstore_alias)
+
+    def remove_job(self, job_id, jobstore=None):
+        self.removed.append((job_id, jobstore))
+        super().remove_job(job_id, jobstore)
 
 
 def test_a_subclass_overriding_real_add_job_sees_pending_and_new_jobs(fake_clock):
@@ -463,4 +468,17 @@ def test_a_subclass_overriding_lookup_job_sees_every_lookup(fake_clock):
 
     # resume_job() looks the job up, then changes it through modify_job(), as in 3.x
     assert scheduler.looked_up == ["job"] * 5
+    scheduler.shutdown()
+
+
+def test_a_subclass_overriding_remove_job_sees_the_removal_of_a_finished_job(fake_clock):
+    scheduler = InterceptingScheduler(timezone=UTC, clock=fake_clock)
+    scheduler.start()
+    scheduler.add_job(targets.record, "date", run_date=fake_clock.now(UTC), id="once")
+
+    scheduler._process_jobs()
+
+    # its only run was submitted: the scheduler removes it through remove_job(), as in 3.x
+    assert scheduler.removed == [("once", "default")]
+    assert scheduler.get_job("once") is None
     scheduler.shutdown()
