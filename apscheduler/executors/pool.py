@@ -70,9 +70,12 @@ class BasePoolExecutor(BaseExecutor):
         every run that ends takes the same lock to count itself out: in a burst of due jobs,
         the pool's threads queued behind the scheduler's thread for it instead of taking the
         next job. A subclass's own ``_do_submit_job`` still runs under the lock, as in
-        APScheduler 3.
+        APScheduler 3, and so does the hand-over of a job with run options: with
+        ``overlap="cancel"``, a run must be known to the lock's holder as soon as it is counted,
+        so that a newer one can stop it.
         """
-        if getattr(self._do_submit_job, "__func__", None) is not BasePoolExecutor._do_submit_job:
+        hand_over = getattr(self._do_submit_job, "__func__", None)
+        if job._control is not None or hand_over is not BasePoolExecutor._do_submit_job:
             super().submit_job(job, run_times)
             return
 

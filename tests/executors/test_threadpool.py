@@ -349,3 +349,27 @@ def test_a_subclass_hand_over_runs_under_the_lock_as_in_apscheduler_3(scheduler,
     assert scheduler.wait_for_events(1)[0].retval == 3
     assert held == [True]
     executor.shutdown()
+
+
+
+def test_a_job_with_run_options_is_handed_over_under_the_lock(scheduler, make_job):
+    pool = _GatedPool()
+    executor = BasePoolExecutor(pool)
+    executor.start(scheduler, "default")
+    job = make_job(targets.add, args=(1, 2), overlap="cancel")
+    pool.hold = True
+    submitter = threading.Thread(target=executor.submit_job, args=(job, [job.next_run_time]))
+    submitter.start()
+    try:
+        assert pool.entered.wait(10)
+        # a newer run that must cancel this one finds it counted and watched, never in between
+        free = executor._lock.acquire(blocking=False)
+        if free:
+            executor._lock.release()
+        assert not free
+    finally:
+        pool.gate.set()
+        submitter.join()
+
+    assert scheduler.wait_for_events(1)[0].retval == 3
+    executor.shutdown()
