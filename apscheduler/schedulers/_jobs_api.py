@@ -435,13 +435,6 @@ class JobsAPI:
     def _remove_job_quietly(self, job_id: str, jobstore_alias: str) -> None:
         """Remove a job the scheduler itself is done with; a job already gone is no error."""
         try:
-            if "remove_job" in vars(self) or type(self).remove_job is not JobsAPI.remove_job:
-                # through remove_job(), which a subclass may override, as in APScheduler 3; a
-                # job removed because its schedule ended keeps its retries
-                with self._retries.keeping_retries():
-                    self.remove_job(job_id, jobstore_alias)
-            else:
-                # what remove_job() does, less forgetting the job's retries
-                self._registry.remove_job(job_id, jobstore_alias)
+            self._registry.remove_finished_job(job_id, jobstore_alias)
         except JobLookupError:
             pass

@@ -551,6 +551,16 @@ class JobRegistry:
         with self.locked():
             return self.jobs_now().jobs(jobstore)
 
+    def remove_finished_job(self, job_id: str, jobstore: str) -> None:
+        """Remove a job whose schedule ended; it keeps the retries waiting for its last runs."""
+        scheduler = self._scheduler
+        if _overrides(scheduler, "remove_job"):
+            # through remove_job(), which a subclass may override, as in APScheduler 3
+            with scheduler._retries.keeping_retries():
+                scheduler.remove_job(job_id, jobstore)
+        else:
+            self.remove_job(job_id, jobstore)
+
     def remove_job(self, job_id: str, jobstore: str | None) -> None:
         # _unheard() and _heard(EVENT_JOB_REMOVED) in one look: this is the hot path of
         # programs that add and remove many jobs
@@ -690,7 +700,7 @@ class _LockedBlock:
 def _overrides(scheduler: BaseScheduler, method: str) -> bool:
     """Tell whether ``scheduler`` has its own ``method``: a subclass's, or one patched in."""
     return method in scheduler.__dict__ or getattr(type(scheduler), method) is not getattr(
-        JobsAPI if method == "_real_add_job" else ComponentsAPI, method
+        JobsAPI if method in vars(JobsAPI) else ComponentsAPI, method
     )
 
 
