@@ -614,11 +614,7 @@ class JobRegistry:
         job_states = read_job_states(infile)
         with self.locked():
             for job_state in job_states:
-                job = Job.__new__(Job)
-                job.__setstate__(job_state)
-                job._scheduler = self._scheduler
-                job._jobstore_alias = jobstore
-                store.add_job(job)
+                store.add_job(Job._restored(job_state, self._scheduler, jobstore))
 
     def create_trigger(self, trigger: Any, trigger_args: dict[str, Any]) -> BaseTrigger:
         """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -120,6 +120,18 @@ def test_all_jobs_come_in_time_then_id_order_with_paused_jobs_last(jobstore):
     )
 
     assert ids(jobstore.get_all_jobs()) == ["a", "b", "c", "a-paused", "z-paused"]
+
+
+def test_all_jobs_in_a_repeated_wall_clock_hour_come_in_instant_order(jobstore):
+    """02:40 before the clocks go back comes before 02:10 after: by wall clock it would not."""
+    berlin = ZoneInfo("Europe/Berlin")
+    add_jobs(
+        jobstore,
+        ("a-after", datetime(2024, 10, 27, 2, 10, fold=1, tzinfo=berlin)),
+        ("b-before", datetime(2024, 10, 27, 2, 40, fold=0, tzinfo=berlin)),
+    )
+
+    assert ids(jobstore.get_all_jobs()) == ["b-before", "a-after"]
 
 
 def test_updated_job_moves_to_its_new_place_in_the_order(jobstore):

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from apscheduler.events import EVENT_JOB_UNLOADABLE, JobUnloadableEvent
+from apscheduler.job import Job
 from apscheduler.jobstores.base import TransientJobError, UnloadableJob
 
 from . import support
@@ -267,6 +268,27 @@ def test_a_broken_job_deleted_elsewhere_is_no_longer_reported(broken_store, stor
 
     assert ids(broken_store.get_all_jobs()) == ["due", "later"]
     assert broken_store.get_unloadable_jobs() == []
+
+
+def test_a_replaced_job_setstate_is_called_for_every_job_read(persistent_jobstore, monkeypatch):
+    """Test suites replace Job.__setstate__ to watch the jobs a store reads: 3.x stores call it."""
+    for job_id in ("a", "b"):
+        persistent_jobstore.add_job(make_job(persistent_jobstore._scheduler, job_id))
+    read = []
+    plain_setstate = Job.__setstate__
+
+    def watching(job, state):
+        read.append(state["id"])
+        plain_setstate(job, state)
+
+    monkeypatch.setattr(Job, "__setstate__", watching)
+    jobs = persistent_jobstore.get_all_jobs()
+
+    assert sorted(read) == ["a", "b"]
+    assert [(job.id, job._scheduler, job._jobstore_alias) for job in jobs] == [
+        ("a", persistent_jobstore._scheduler, "default"),
+        ("b", persistent_jobstore._scheduler, "default"),
+    ]
 
 
 # --- options shared by every persistent store ----------------------------------------------

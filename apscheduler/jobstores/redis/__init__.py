@@ -13,6 +13,7 @@ from apscheduler.job import Job as Job
 from apscheduler.jobstores._persistent import (
     DEFAULT_RECHECK_INTERVAL,
     DEFAULT_RETRY_TIMEOUT,
+    EVERY_JOB,
     UNKNOWN_RUN_TIME,
     StorageProblem,
 )
@@ -83,16 +84,6 @@ for i, key in ipairs(KEYS) do
 end
 return found
 """
-
-
-class _EveryJob:
-    """Contains every job id: a listing takes the run times of all loaded jobs from them."""
-
-    def __contains__(self, job_id: object) -> bool:
-        return True
-
-
-_EVERY_JOB = _EveryJob()
 
 
 class RedisJobStore(SharedPersistentStore, RunHistory):
@@ -324,7 +315,7 @@ class RedisJobStore(SharedPersistentStore, RunHistory):
         # the jobs that load take their places by the run times in their pickles
         known_broken = sorted(self._unloadable_ids())
         rows = self._run(lambda: self._jobs.everything(known_broken))
-        return self._load_all(rows, _EVERY_JOB)
+        return self._load_all(rows, EVERY_JOB)
 
     def _record_failure(
         self, job_id: str, exc: Exception, run_time: float | None, now: float | None
