@@ -262,6 +262,8 @@ class BaseExecutor(metaclass=ABCMeta):
 
         :param on_expiry: what reports a run timed out (default: :meth:`_report_timed_out`)
         """
+        if job._control is None:  # every run option at its default: no timeout, no cancel
+            return None
         timeout = job.timeout
         if timeout is None and job.overlap != OVERLAP_CANCEL:
             return None
@@ -312,19 +314,20 @@ def _run_time_missed(
 
     :param now: the time to judge by (default: read from the job's clock)
     """
-    if job.misfire_grace_time is None:
+    grace_time = job.misfire_grace_time
+    if grace_time is None:
         return None
 
     if now is None:
         now = _now(job)
     lateness = now - run_time
-    if lateness <= timedelta(seconds=job.misfire_grace_time):
+    if lateness <= timedelta(seconds=grace_time):
         return None
 
     logger.warning('Run time of job "%s" was missed by %s', job, lateness)
     reason = (
         f"started {lateness.total_seconds():.1f} s after its scheduled time, beyond "
-        f"misfire_grace_time={job.misfire_grace_time}"
+        f"misfire_grace_time={grace_time}"
     )
     event = JobExecutionEvent(EVENT_JOB_MISSED, job.id, jobstore_alias, run_time, reason=reason)
     event.finished_at = now

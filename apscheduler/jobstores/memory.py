@@ -168,6 +168,8 @@ class MemoryJobStore(BaseJobStore, RunHistory):
         )
 
     def _drop_superseded_top(self) -> None:
+        if not self._superseded:  # every entry is current: nothing to look at
+            return
         heap = self._heap
         while heap.jobs and not self._is_current(heap.times[0], heap.jobs[0]):
             heap.pop()

@@ -49,7 +49,7 @@ def due_run_times(job: Job, now: datetime) -> tuple[list[datetime], list[datetim
     When coalescing, only the latest one is submitted; the others are skipped into it.
     """
     run_times = job._get_run_times(now)
-    if job.coalesce and len(run_times) > 1:
+    if len(run_times) > 1 and job.coalesce:
         return run_times[-1:], run_times[:-1]
 
     return run_times, []

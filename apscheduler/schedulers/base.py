@@ -412,9 +412,10 @@ class BaseScheduler(JobsAPI, RunsAPI, ComponentsAPI, metaclass=ABCMeta):
         self._wakeup_deadline = None
         self._logger.debug("Looking for jobs to run")
         processing = ProcessingPass(self, self._clock.now(UTC))
+        registry = self._registry  # what _jobstores and _jobstores_lock read, looked up once
         # events that stores dispatch meanwhile (a job that fails to load) wait for the lock
-        with self._jobstores_lock, deferring_events(processing.events):
-            for jobstore_alias, jobstore in self._jobstores.items():
+        with registry.lock, deferring_events(processing.events):
+            for jobstore_alias, jobstore in registry.stores.items():
                 processing.process_store(jobstore_alias, jobstore)
             processing.process_retries()
 

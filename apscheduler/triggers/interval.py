@@ -172,12 +172,16 @@ class IntervalTrigger(BaseTrigger):
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
+        zone, end_date, interval, _length, jitter = self._shape.values
+        next_fire_time: datetime
         try:
-            next_fire_time = self._next_period_boundary(previous_fire_time, now)
+            if previous_fire_time is not None:  # one period on; inline, as every pass runs it
+                next_fire_time = previous_fire_time.astimezone(UTC) + interval
+            else:
+                next_fire_time = self._first_period_boundary(now)
         except OverflowError:  # past the end of year 9999
             return None
 
-        zone, end_date, _interval, _length, jitter = self._shape.values
         if jitter:
             jittered = self._apply_jitter(next_fire_time, jitter, now)
             assert jittered is not None
@@ -200,12 +204,8 @@ class IntervalTrigger(BaseTrigger):
 
         return local
 
-    def _next_period_boundary(
-        self, previous_fire_time: datetime | None, now: datetime
-    ) -> datetime:
-        if previous_fire_time is not None:
-            return previous_fire_time.astimezone(UTC) + self.interval
-
+    def _first_period_boundary(self, now: datetime) -> datetime:
+        """The first period boundary at or after ``now``, in UTC (a job with no fire time yet)."""
         # converted on each call rather than kept: this runs only when a job is added or
         # resumed, and every stored job would carry the converted copy
         start = self.start_date.astimezone(UTC)
