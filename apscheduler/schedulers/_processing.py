@@ -483,6 +483,10 @@ class ProcessingPass:
             recorder.not_submitted(runs, FAILED, self.now, error=exc)
             self.logger.exception('Error submitting job "%s" to executor "%s"', job, job.executor)
             return False
+        finally:
+            # only now: the writer thread, woken before the executor, would take the
+            # interpreter from the job's thread at the job's start
+            recorder.wake_writer()
 
         self.events.append(
             JobSubmissionEvent(EVENT_JOB_SUBMITTED, job.id, jobstore_alias, list(run_times))

@@ -56,8 +56,10 @@ if TYPE_CHECKING:
     from apscheduler.schedulers.base import BaseScheduler
 
 UTC = timezone.utc
-#: seconds a record waits in the buffer at most before it is written
-FLUSH_INTERVAL = 0.2
+#: seconds a record waits in the buffer at most before it is written. Not a round figure: the
+#: wait starts at a run's start, as a rule, and jobs run at round periods; a write a round
+#: 0.2 s later would take the interpreter at the very moment a 100 or 200 ms job starts again
+FLUSH_INTERVAL = 0.1937
 #: a buffer this full is written at once
 FLUSH_BATCH = 500
 #: this many reports waiting make the writer thread start on them at once (fewer wait for
@@ -242,7 +244,9 @@ class RunRecorder:
         Record runs handed to the executor now, as running.
 
         Called before the executor gets them: an executor that runs the job at once reports
-        its end before ``submit_job()`` returns.
+        its end before ``submit_job()`` returns. The writer thread is not woken here: the
+        caller calls :meth:`wake_writer` once the executor has the runs, so that the job's
+        thread, woken by the executor, gets the interpreter before the writer does.
 
         :param run_ids: run timestamp → the run id and attempt the run was given already (a run asked for
             with ``run_job_now``); the other runs get new ones
@@ -253,8 +257,8 @@ class RunRecorder:
             return None
 
         runs: list[JobRun] = []
-        self._post(
-            RunRecorder._apply_submitting, runs, job.id, jobstore, list(run_times), now, run_ids
+        self._inbox.append(
+            (RunRecorder._apply_submitting, runs, job.id, jobstore, list(run_times), now, run_ids)
         )
         return runs
 
@@ -355,8 +359,14 @@ class RunRecorder:
     def _post(self, apply: Callable[..., None], *args: Any) -> None:
         """Post a report: ``apply(self, *args)`` will turn it into records."""
         # deque.append is atomic: reports from the pass and from job threads keep their order
+        self._inbox.append((apply, *args))
+        self.wake_writer()
+
+    def wake_writer(self) -> None:
+        """Make sure the writer thread will find the reports posted so far."""
         inbox = self._inbox
-        inbox.append((apply, *args))
+        if not inbox:
+            return  # nothing posted (the history is off), or all of it taken already
         # The condition is taken only to wake a writer thread that sleeps with nothing to do,
         # or once to hurry it on a full inbox. Taking it for every report would make the pass
         # wait for the writer, which holds it while it turns reports into records. (The

@@ -89,6 +89,43 @@ def test_a_run_in_progress_is_running_until_it_ends(started, fake_clock):
     assert (ended.started_at, ended.finished_at) == (at(10.5), at(10.5))
 
 
+def test_the_history_writer_is_woken_once_the_executor_has_the_run(started, fake_clock):
+    """
+    The job's thread, which the executor wakes, must come first: a writer thread woken before
+    it would take the interpreter at the moment the job starts.
+    """
+    order = []
+
+    class NotingExecutor(LaterExecutor):
+        def _do_submit_job(self, job, run_times):
+            order.append("submitted")
+            super()._do_submit_job(job, run_times)
+
+    executor = NotingExecutor()
+    scheduler = started(executors={"default": executor})
+    recorder = scheduler._run_recorder
+    job = scheduler.add_job(targets.record, "interval", seconds=10, id="tick")
+    fake_clock.advance(seconds=10)
+    scheduler._process_jobs()  # the first report starts the writer thread
+    executor.run_waiting()
+    assert wait_until(lambda: recorder._writer_idle and not recorder._inbox)
+    notify = recorder._condition.notify
+
+    def noting_notify(n=1):
+        order.append("writer woken")
+        notify(n)
+
+    recorder._condition.notify = noting_notify
+    del order[:]
+    fake_clock.advance(seconds=10)
+    scheduler._process_jobs()
+
+    assert order == ["submitted", "writer woken"]
+    executor.run_waiting()
+    scheduler._run_recorder.flush()
+    assert [run.state for run in job.get_runs()] == ["succeeded", "succeeded"]
+
+
 def test_a_run_started_too_late_is_missed_with_the_reason(started, fake_clock):
     executor = LaterExecutor()
     scheduler = started(executors={"default": executor})
