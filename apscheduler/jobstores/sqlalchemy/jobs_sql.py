@@ -57,6 +57,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.elements import ColumnElement
 
 from apscheduler.jobstores.shared import RunRequest
+from apscheduler.jobstores.sqlalchemy.sqlite_claim import SQLiteClaimSQL, sqlite_clock
 from apscheduler.util import datetime_to_utc_timestamp
 
 
@@ -73,12 +74,8 @@ def database_clock(dialect: Dialect) -> ColumnElement[Any] | None:
         # own, and unlike clock_timestamp(), now() lets the planner use it in index conditions
         return cast(extract("epoch", func.now()), Float)
     if name == "sqlite":
-        import sqlite3
-
-        if sqlite3.sqlite_version_info >= (3, 42, 0):
-            return func.unixepoch(literal("subsec"))
-        # days since the Julian epoch, whose day 2440587.5 began at the Unix epoch
-        return (func.julianday(literal("now")) - 2440587.5) * 86400.0
+        # the same text as in the claim and outlook written out for SQLite
+        return literal_column(sqlite_clock(), Float)
     if name in ("mysql", "mariadb"):
         # UTC_TIMESTAMP() is free of the session's time zone, unlike UNIX_TIMESTAMP(NOW()):
         # in the hour that a change from summer time repeats, that reads the first of the two
@@ -229,8 +226,11 @@ class JobTableSQL:
         return self._outlook(None)
 
     @cached_property
-    def _look_out_after_claim(self) -> Any:
-        return self._outlook(self.table.c.id.not_in(bindparam("claimed", expanding=True)))
+    def _sqlite(self) -> SQLiteClaimSQL | None:
+        """The claim and the outlook in SQLite's own SQL, on SQLite (see sqlite_claim)."""
+        if self.dialect.name != "sqlite":
+            return None
+        return SQLiteClaimSQL(self.table, self._runs_table, self.dialect)
 
     @cached_property
     def scheduled(self) -> Any:
@@ -418,17 +418,6 @@ class JobTableSQL:
         )
 
     @cached_property
-    def _claim(self) -> Any:
-        """Claim the due jobs in one statement (SQLite, where one writer works at a time)."""
-        c = self.table.c
-        return (
-            update(self.table)
-            .where(c.id.in_(self._due.with_only_columns(c.id).scalar_subquery()), self.free)
-            .values(self._leased)
-            .returning(c.id, c.next_run_time, c.job_state, c.run_requests)
-        )
-
-    @cached_property
     def candidates_locked(self) -> bool:
         """
         Whether rows read ``FOR UPDATE SKIP LOCKED`` stay locked until the transaction ends, so
@@ -495,9 +484,11 @@ class JobTableSQL:
     def _claim_then_look(
         self, connection: Connection, params: dict[str, Any]
     ) -> tuple[Sequence[Any], Outlook]:
-        claimed = connection.execute(self._claim, params).all()
-        ids = [row[0] for row in claimed]
-        looks = connection.execute(self._look_out_after_claim, {**params, "claimed": ids}).all()
+        """SQLite: claim in one statement (one writer works at a time), then look out."""
+        sqlite = self._sqlite
+        assert sqlite is not None  # only SQLite and PostgreSQL claim in one statement
+        claimed = sqlite.claim(connection, params)
+        looks = sqlite.look_out(connection, params["looked_at"], [row[0] for row in claimed])
         return claimed, _read_outlook(looks)
 
     def _look_then_claim(
@@ -512,13 +503,19 @@ class JobTableSQL:
         those the claim took.
         """
         looked_at = params["looked_at"] + params["batch"]
-        looks = connection.execute(self._look_out, {**params, "looked_at": looked_at}).all()
+        looks = self._looks(connection, {**params, "looked_at": looked_at})
         claimed = self._claim_rows(connection, params)
         return claimed, _read_outlook(looks, leave_out={row[0] for row in claimed})
 
     def look_out(self, connection: Connection, params: dict[str, Any]) -> Outlook:
         """The outlook of the table for a scheduler that holds no claim."""
-        return _read_outlook(connection.execute(self._look_out, params).all())
+        return _read_outlook(self._looks(connection, params))
+
+    def _looks(self, connection: Connection, params: dict[str, Any]) -> Sequence[Any]:
+        sqlite = self._sqlite
+        if sqlite is not None:
+            return sqlite.look_out(connection, params["looked_at"])
+        return connection.execute(self._look_out, params).all()
 
     def _claim_rows(self, connection: Connection, params: dict[str, Any]) -> Sequence[Any]:
         """Select the due jobs that are free, then lease them: the portable way."""
